@@ -1,0 +1,16 @@
+//! The vendor's catalog as a domain: products, identifiers, money, measures and packaging,
+//! their validation and their canonical form. No I/O: nothing here knows HTTP or the database.
+
+pub mod gtin;
+pub mod measure;
+pub mod money;
+pub mod product;
+pub mod validate;
+
+pub use gtin::Gtin;
+pub use measure::{Dimensions, LengthUnit, MassUnit, Weight};
+pub use money::{Currency, Price};
+pub use product::{
+    AttrValue, Media, PackagingLevel, PackagingLevelKind, Product, Sku, Status,
+};
+pub use validate::{parse_product, FieldError, ValidationErrors};
