@@ -1,1 +1,110 @@
-fn main(){}
+//! The `partnerfeed` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::tokens::Role;
+use partnerfeed::{api, app, import};
+
+#[derive(Parser)]
+#[command(name = "partnerfeed", version, about = "Product catalog syndication for partner networks")]
+struct Cli {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the background jobs.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import products from a CSV or NDJSON file (see docs/import.md).
+    Import {
+        /// The file; `-` reads standard input.
+        file: PathBuf,
+        /// `csv` or `ndjson`; by default taken from the file extension.
+        #[arg(long, env = "PARTNERFEED_IMPORT_FORMAT")]
+        format: Option<import::FileFormat>,
+        /// Name recorded as the author in product history.
+        #[arg(long, env = "PARTNERFEED_IMPORT_BY", default_value = "import")]
+        by: String,
+        /// Products per transaction.
+        #[arg(long, env = "PARTNERFEED_IMPORT_CHUNK", default_value_t = 5000)]
+        chunk: usize,
+    },
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Fill the database with a realistic sample catalog.
+    Demo {
+        /// Number of products.
+        #[arg(long, env = "PARTNERFEED_DEMO_PRODUCTS", default_value_t = 2500)]
+        products: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an admin or editor token and print it alone on stdout.
+    Create {
+        #[arg(long, env = "PARTNERFEED_TOKEN_ROLE")]
+        role: String,
+        #[arg(long, env = "PARTNERFEED_TOKEN_NAME")]
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    partnerfeed::init_tracing();
+    match cli.command {
+        Command::Serve(serve) => {
+            let config = Config { storage: cli.storage, serve };
+            actix_web::rt::System::new().block_on(app::serve(config))
+        }
+        Command::Migrate => {
+            let db = app::open_db(&cli.storage)?;
+            eprintln!("migrations applied ({})", db.backend().name());
+            Ok(())
+        }
+        Command::Import { file, format, by, chunk } => {
+            let db = app::open_db(&cli.storage)?;
+            let format = match format {
+                Some(f) => f,
+                None => import::FileFormat::from_path(&file).context(
+                    "cannot tell the format from the file name; pass --format csv|ndjson",
+                )?,
+            };
+            let summary = import::import_file(&db, &file, format, &by, chunk.max(1))?;
+            println!("{summary}");
+            if summary.failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { role, name }) => {
+            let role = match Role::parse(&role) {
+                Some(r @ (Role::Admin | Role::Editor)) => r,
+                _ => anyhow::bail!("--role must be admin or editor (reseller tokens: POST /v1/resellers/{{code}}/tokens)"),
+            };
+            let name = api::tokens::validate_name(&name)
+                .map_err(|_| anyhow::anyhow!("--name must be 1 to 100 printable characters"))?;
+            let db = app::open_db(&cli.storage)?;
+            let mut conn = db.write_conn()?;
+            let issued = api::tokens::issue(&mut conn, role, &name, None)?;
+            println!("{}", issued.token);
+            Ok(())
+        }
+        Command::Demo { products } => {
+            let db = app::open_db(&cli.storage)?;
+            let summary = partnerfeed::demo_load::load(&db, products)?;
+            println!("{summary}");
+            Ok(())
+        }
+    }
+}

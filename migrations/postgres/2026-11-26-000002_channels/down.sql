@@ -1,0 +1,4 @@
+DROP TABLE reseller_channels;
+DROP TABLE resellers;
+DROP TABLE channel_records;
+DROP TABLE channels;

@@ -1,0 +1,4 @@
+DROP TABLE tokens;
+DROP TABLE catalog_outbox;
+DROP TABLE product_history;
+DROP TABLE products;

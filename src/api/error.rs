@@ -1,0 +1,181 @@
+//! `ApiError`: every failure the API reports, as RFC 7807 `application/problem+json`. The status
+//! mapping lives in one `match`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::catalog::{FieldError, ValidationErrors};
+use crate::editing::EditError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request is malformed")]
+    BadRequest { detail: String, pointer: Option<String> },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("this token's role may not do this")]
+    Forbidden,
+    #[error("not found")]
+    NotFound { detail: String },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("the request body is too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType { detail: String },
+    #[error("the content is invalid")]
+    Invalid(ValidationErrors),
+    #[error("the database is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { detail: detail.into(), pointer: None }
+    }
+
+    pub fn bad_field(pointer: &str, detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { detail: detail.into(), pointer: Some(pointer.to_string()) }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::NotFound { detail: detail.into() }
+    }
+
+    pub fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(ValidationErrors {
+            errors: vec![FieldError { pointer: pointer.to_string(), message: message.into() }],
+        })
+    }
+
+    fn parts(&self) -> (&'static str, &'static str, String) {
+        match self {
+            ApiError::BadRequest { detail, .. } => ("bad-request", "Bad request", detail.clone()),
+            ApiError::Unauthorized => (
+                "unauthorized",
+                "Unauthorized",
+                "send a valid token as `Authorization: Bearer <token>`".into(),
+            ),
+            ApiError::Forbidden => (
+                "forbidden",
+                "Forbidden",
+                "this token's role does not allow this operation".into(),
+            ),
+            ApiError::NotFound { detail } => ("not-found", "Not found", detail.clone()),
+            ApiError::PreconditionFailed => (
+                "precondition-failed",
+                "Precondition failed",
+                "the resource changed since the ETag given in If-Match; GET it again and retry"
+                    .into(),
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                "payload-too-large",
+                "Payload too large",
+                format!("the request body exceeds the limit of {limit} bytes"),
+            ),
+            ApiError::UnsupportedMediaType { detail } => {
+                ("unsupported-media-type", "Unsupported media type", detail.clone())
+            }
+            ApiError::Invalid(errors) => (
+                "validation",
+                "Validation failed",
+                format!("{} problem(s) in the request; see `errors`", errors.errors.len()),
+            ),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "the database is unavailable; retry shortly".into(),
+            ),
+            ApiError::Internal(_) => {
+                ("internal", "Internal server error", "an unexpected error occurred".into())
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            _ => {}
+        }
+        let (kind, title, detail) = self.parts();
+        let kind = format!("urn:partnerfeed:problem:{kind}");
+        let (pointer, errors) = match self {
+            ApiError::BadRequest { pointer, .. } => (pointer.as_deref(), None),
+            ApiError::Invalid(e) => (None, Some(e.errors.as_slice())),
+            _ => (None, None),
+        };
+        let body = Problem { kind: &kind, title, status: status.as_u16(), detail, pointer, errors };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Invalid(errors) => ApiError::Invalid(errors),
+            EditError::NotFound => ApiError::not_found("no product with this SKU"),
+            EditError::PreconditionFailed => ApiError::PreconditionFailed,
+            EditError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Invalid(e)
+    }
+}

@@ -1,0 +1,41 @@
+//! The HTTP API (actix-web only): extractors, handlers and `ApiError`. Handlers are thin:
+//! extract, parse into domain types, one store or editing call, respond. No SQL here.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod ops;
+pub mod products;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::clock::Clock;
+use crate::store::Db;
+
+pub use auth::Caller;
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub body_limit: usize,
+}
+
+/// Registers every route; the OpenAPI document is collected from the same calls.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(products::list_products)
+        .service(products::batch_products)
+        .service(products::get_product)
+        .service(products::put_product)
+        .service(products::patch_product)
+        .service(products::delete_product)
+        .service(products::product_history)
+        .service(tokens::create_token);
+}

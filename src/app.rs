@@ -1,0 +1,141 @@
+//! Builds the HTTP server and the background workers from a `Config`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::api::{self, ApiError, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::store::{self, Db};
+use crate::tokens::{self, Role};
+
+/// Opens the configured database and applies migrations.
+pub fn open_db(storage: &crate::config::StorageArgs) -> anyhow::Result<Db> {
+    let backend = storage.backend().map_err(anyhow::Error::msg)?;
+    let db = Db::connect(backend).context("cannot open the database")?;
+    db.migrate().context("cannot apply migrations")?;
+    Ok(db)
+}
+
+/// The OpenAPI document, collected from the same `service` calls that register the routes.
+pub fn openapi() -> OpenApi {
+    let (_, mut doc) = App::new().into_utoipa_app().configure(api::configure).split_for_parts();
+    doc.info.title = "partnerfeed".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some("Product catalog syndication: hashed per-channel deltas, feeds and webhooks.".into());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    doc
+}
+
+/// Makes sure an admin can log in: the configured bootstrap token, or at first start a new one
+/// written to `<data dir>/admin.token` (mode 0600) and printed once.
+pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let mut conn = db.write_conn()?;
+    if let Some(token) = &config.serve.admin_token {
+        let token_hash = tokens::hash(token);
+        if store::tokens::find_by_hash(&mut conn, &token_hash)?.is_none() {
+            store::tokens::insert(
+                &mut conn,
+                &store::tokens::NewToken {
+                    token_hash: &token_hash,
+                    name: "admin",
+                    role: Role::Admin.as_str(),
+                    reseller_code: None,
+                    created_at: store::now(),
+                },
+            )?;
+        }
+        return Ok(());
+    }
+    if store::tokens::count_role(&mut conn, Role::Admin.as_str())? > 0 {
+        return Ok(());
+    }
+    let issued = api::tokens::issue(&mut conn, Role::Admin, "admin", None)?;
+    let dir = config.storage.data_dir();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("admin.token");
+    write_secret_file(&path, &issued.token)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("Admin token (shown once, also saved to {}):\n{}", path.display(), issued.token);
+    Ok(())
+}
+
+fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// A running server: its address, and a handle to stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub server: actix_web::dev::Server,
+}
+
+/// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
+/// letting in-flight requests finish).
+pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let state = web::Data::new(AppState { db, clock, body_limit: config.serve.body_limit });
+    let doc = web::Data::new(serde_json::to_string(&openapi())?);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(doc.clone())
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("invalid query string: {e}")).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("invalid path: {e}")).into()
+            }))
+            .wrap(middleware::Compress::default())
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .into_utoipa_app()
+            .configure(api::configure)
+            .into_app()
+            .route("/openapi.json", web::get().to(openapi_json))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
+            }))
+    })
+    .shutdown_timeout(30)
+    .keep_alive(Duration::from_secs(75))
+    .client_request_timeout(Duration::from_secs(30));
+    if let Some(workers) = config.serve.workers {
+        server = server.workers(workers);
+    }
+    let server = server
+        .bind(config.serve.bind)
+        .with_context(|| format!("cannot listen on {}", config.serve.bind))?;
+    let addr = server.addrs().first().copied().context("no listening address")?;
+    Ok(Running { addr, server: server.run() })
+}
+
+async fn openapi_json(doc: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(doc.get_ref().clone())
+}
+
+/// `partnerfeed serve`: open the database, make sure an admin exists, serve until stopped.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = open_db(&config.storage)?;
+    bootstrap_admin(&db, &config)?;
+    let running = start(&config, db.clone(), Arc::new(SystemClock))?;
+    tracing::info!(addr = %running.addr, database = db.backend().name(), "partnerfeed listening");
+    running.server.await?;
+    tracing::info!("partnerfeed stopped");
+    Ok(())
+}

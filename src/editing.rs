@@ -1,0 +1,253 @@
+//! Vendor edits as transactions: validation has already happened; this module hashes the
+//! canonical form, compares it with what is stored, and writes the product, its history entry
+//! and its outbox event together, so that a committed edit is never without its change event.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use crate::catalog::{self, Product, ValidationErrors};
+use crate::jcs;
+use crate::store::outbox::{self, NewOutboxEvent};
+use crate::store::products::{self, NewHistory, NewProduct, ProductRow};
+use crate::store::{DbConnection, StoreError};
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutStatus {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl PutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PutStatus::Created => "created",
+            PutStatus::Updated => "updated",
+            PutStatus::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A product as stored after an edit.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub status: PutStatus,
+    pub hash: String,
+    pub body: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("the product does not exist")]
+    NotFound,
+    #[error("the product changed since the ETag given in If-Match")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The strong ETag of a stored product: its content hash, quoted.
+pub fn etag(hash: &str) -> String {
+    format!("\"{hash}\"")
+}
+
+/// Whether an `If-Match` value (`*`, or a list of tags) matches the current hash.
+pub fn if_match_holds(if_match: &str, current: Option<&str>) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    if_match
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_matches('"') == current)
+}
+
+/// Stores a batch of valid products in the caller's transaction. Each result corresponds to the
+/// product at the same index. The SKUs may repeat; later items see earlier ones.
+pub fn put_products(
+    conn: &mut DbConnection,
+    items: &[Product],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Stored>, StoreError> {
+    let at = naive(now);
+    let skus: Vec<&str> = items.iter().map(|p| p.sku.as_str()).collect();
+    let mut current: HashMap<String, (String, i64, String)> = products::get_many(conn, &skus)?
+        .into_iter()
+        .map(|row| (row.sku, (row.hash, row.version, row.body)))
+        .collect();
+
+    let mut results = Vec::with_capacity(items.len());
+    let mut bodies = Vec::with_capacity(items.len());
+    for product in items {
+        let value = product.to_json();
+        let hash = jcs::sha256_hex(&value);
+        let body = serde_json::to_string(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let next = product.next_change_after(now).map(naive);
+        let sku = product.sku.as_str();
+        let (status, before) = match current.get(sku) {
+            Some((old_hash, _, _)) if *old_hash == hash => (PutStatus::Unchanged, None),
+            Some((old_hash, version, old_body)) => {
+                let old: Value = serde_json::from_str(old_body)
+                    .map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))?;
+                (PutStatus::Updated, Some((old_hash.clone(), *version, old)))
+            }
+            None => (PutStatus::Created, None),
+        };
+        let fields = match (&status, &before) {
+            (PutStatus::Unchanged, _) => Vec::new(),
+            (_, Some((_, _, old))) => catalog::changed_fields(Some(old), Some(&value)),
+            (_, None) => catalog::changed_fields(None, Some(&value)),
+        };
+        let version = before.as_ref().map_or(1, |(_, v, _)| v + 1);
+        if status != PutStatus::Unchanged {
+            current.insert(sku.to_string(), (hash.clone(), version, body.clone()));
+        }
+        bodies.push(PendingWrite {
+            status,
+            body,
+            version,
+            next,
+            hash_before: before.map(|(h, _, _)| h),
+            fields,
+        });
+        results.push(Stored { status, hash, body: value });
+    }
+
+    let mut inserts = Vec::new();
+    let mut history = Vec::new();
+    let mut events = Vec::new();
+    for ((product, pending), stored) in items.iter().zip(&bodies).zip(&results) {
+        if pending.status == PutStatus::Unchanged {
+            continue;
+        }
+        let row = NewProduct {
+            sku: product.sku.as_str(),
+            body: &pending.body,
+            hash: &stored.hash,
+            version: pending.version,
+            next_change_at: pending.next,
+            created_at: at,
+            updated_at: at,
+        };
+        if pending.status == PutStatus::Created && pending.version == 1 {
+            inserts.push(row);
+        } else {
+            // Inserts of this batch go first, so an update of a SKU created earlier in the
+            // same batch finds its row.
+            products::insert(conn, &std::mem::take(&mut inserts))?;
+            products::update(conn, &row)?;
+        }
+        history.push(NewHistory {
+            sku: product.sku.as_str(),
+            at,
+            by_name: by,
+            fields: serde_json::to_string(&pending.fields).unwrap_or_else(|_| "[]".into()),
+            hash_before: pending.hash_before.as_deref(),
+            hash_after: Some(&stored.hash),
+        });
+        events.push(NewOutboxEvent { sku: product.sku.as_str(), hash: Some(&stored.hash), by_name: by, at });
+    }
+    products::insert(conn, &inserts)?;
+    products::insert_history(conn, &history)?;
+    outbox::insert(conn, &events)?;
+    Ok(results)
+}
+
+struct PendingWrite {
+    status: PutStatus,
+    body: String,
+    version: i64,
+    next: Option<NaiveDateTime>,
+    hash_before: Option<String>,
+    fields: Vec<String>,
+}
+
+/// Creates or replaces one product, honouring `If-Match`.
+pub fn put_product(
+    conn: &mut DbConnection,
+    product: &Product,
+    if_match: Option<&str>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Stored, EditError> {
+    if let Some(tag) = if_match {
+        let current = products::get(conn, product.sku.as_str())?;
+        if !if_match_holds(tag, current.as_ref().map(|r| r.hash.as_str())) {
+            return Err(EditError::PreconditionFailed);
+        }
+    }
+    let mut stored = put_products(conn, std::slice::from_ref(product), by, now)?;
+    Ok(stored.remove(0))
+}
+
+/// Applies a JSON Merge Patch (RFC 7396) to the stored product and stores the result.
+pub fn patch_product(
+    conn: &mut DbConnection,
+    sku: &str,
+    patch: &Value,
+    if_match: Option<&str>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Stored, EditError> {
+    let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
+    if let Some(tag) = if_match {
+        if !if_match_holds(tag, Some(&row.hash)) {
+            return Err(EditError::PreconditionFailed);
+        }
+    }
+    let mut value = parse_body(&row)?;
+    catalog::merge_patch(&mut value, patch);
+    let product = catalog::parse_product(&value, Some(sku))?;
+    let mut stored = put_products(conn, std::slice::from_ref(&product), by, now)?;
+    Ok(stored.remove(0))
+}
+
+/// Deletes a product; partners see a deletion.
+pub fn delete_product(
+    conn: &mut DbConnection,
+    sku: &str,
+    if_match: Option<&str>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), EditError> {
+    let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
+    if let Some(tag) = if_match {
+        if !if_match_holds(tag, Some(&row.hash)) {
+            return Err(EditError::PreconditionFailed);
+        }
+    }
+    let before = parse_body(&row)?;
+    let at = naive(now);
+    products::delete(conn, sku)?;
+    let fields = catalog::changed_fields(Some(&before), None);
+    products::insert_history(
+        conn,
+        &[NewHistory {
+            sku,
+            at,
+            by_name: by,
+            fields: serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into()),
+            hash_before: Some(&row.hash),
+            hash_after: None,
+        }],
+    )?;
+    outbox::insert(conn, &[NewOutboxEvent { sku, hash: None, by_name: by, at }])?;
+    Ok(())
+}
+
+/// The stored canonical JSON of a product.
+pub fn parse_body(row: &ProductRow) -> Result<Value, StoreError> {
+    serde_json::from_str(&row.body)
+        .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", row.sku)))
+}
+
+/// Stored timestamps are naive UTC.
+pub fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}

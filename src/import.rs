@@ -1,0 +1,219 @@
+//! `partnerfeed import`: streams a CSV or NDJSON file into the catalog in chunked transactions.
+//! Memory is bounded by the chunk size, not the file size. Bad lines are reported by number and
+//! reason and skipped; good lines are kept.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::catalog::{self, FieldError, Product};
+use crate::editing::{self, PutStatus};
+use crate::store::{self, Db, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    Csv,
+    Ndjson,
+}
+
+impl FileFormat {
+    pub fn from_path(path: &Path) -> Option<FileFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(FileFormat::Csv),
+            "ndjson" | "jsonl" => Some(FileFormat::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn stored(&self) -> usize {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 { (self.stored() + self.failed) as f64 / secs } else { 0.0 };
+        write!(
+            f,
+            "{} stored ({} created, {} updated, {} unchanged), {} failed, in {:.2} s ({:.0} lines/s)",
+            self.stored(),
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.failed,
+            secs,
+            rate
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, io::Error),
+    #[error("CSV error: {0}")]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One line of input: its 1-based number and either the parsed product or its problems.
+type Line = (usize, Result<Product, Vec<FieldError>>);
+
+/// Imports `path` (or stdin for `-`), `chunk` products per transaction.
+pub fn import_file(
+    db: &Db,
+    path: &Path,
+    format: FileFormat,
+    by: &str,
+    chunk: usize,
+) -> Result<Summary, ImportError> {
+    let display = path.display().to_string();
+    let (reader, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+        (Box::new(io::stdin()), None)
+    } else {
+        let file = File::open(path).map_err(|e| ImportError::Read(display.clone(), e))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let progress = progress_bar(size);
+    let reader = progress.wrap_read(reader);
+    let lines: Box<dyn Iterator<Item = Result<Line, ImportError>>> = match format {
+        FileFormat::Ndjson => Box::new(ndjson_lines(BufReader::with_capacity(1 << 16, reader), display)),
+        FileFormat::Csv => Box::new(csv_lines(reader)?),
+    };
+    let summary = import_lines(db, lines, by, chunk, &progress)?;
+    progress.finish_and_clear();
+    Ok(summary)
+}
+
+fn progress_bar(size: Option<u64>) -> ProgressBar {
+    let bar = match size {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::new_spinner(),
+    };
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Stores the lines in chunks; bad lines are printed to stderr and counted.
+pub fn import_lines(
+    db: &Db,
+    lines: impl Iterator<Item = Result<Line, ImportError>>,
+    by: &str,
+    chunk: usize,
+    progress: &ProgressBar,
+) -> Result<Summary, ImportError> {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut pending = Vec::with_capacity(chunk);
+    let mut conn = db.write_conn()?;
+    let mut flush = |pending: &mut Vec<Product>, summary: &mut Summary| -> Result<(), ImportError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let stored = store::transaction(&mut conn, |c| editing::put_products(c, pending, by, now))?;
+        for s in stored {
+            match s.status {
+                PutStatus::Created => summary.created += 1,
+                PutStatus::Updated => summary.updated += 1,
+                PutStatus::Unchanged => summary.unchanged += 1,
+            }
+        }
+        pending.clear();
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        progress.set_message(format!(
+            "{} products, {:.0}/s",
+            summary.stored(),
+            summary.stored() as f64 / secs
+        ));
+        Ok(())
+    };
+    for line in lines {
+        let (number, parsed) = line?;
+        match parsed {
+            Ok(product) => {
+                pending.push(product);
+                if pending.len() >= chunk {
+                    flush(&mut pending, &mut summary)?;
+                }
+            }
+            Err(errors) => {
+                summary.failed += 1;
+                for e in errors {
+                    let at = if e.pointer.is_empty() { String::new() } else { format!(" at {}", e.pointer) };
+                    progress.suspend(|| eprintln!("line {number}{at}: {}", e.message));
+                }
+            }
+        }
+    }
+    flush(&mut pending, &mut summary)?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn ndjson_lines(
+    reader: impl BufRead,
+    display: String,
+) -> impl Iterator<Item = Result<Line, ImportError>> {
+    reader.lines().enumerate().filter_map(move |(i, line)| {
+        let number = i + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Some(Err(ImportError::Read(display.clone(), e))),
+        };
+        if line.trim().is_empty() {
+            return None;
+        }
+        let parsed = match serde_json::from_str(&line) {
+            Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
+            Err(e) => Err(vec![FieldError { pointer: String::new(), message: format!("not valid JSON: {e}") }]),
+        };
+        Some(Ok((number, parsed)))
+    })
+}
+
+fn csv_lines(reader: impl Read) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
+    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let headers = csv.headers()?.clone();
+    Ok(csv.into_records().map(move |record| {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                // A malformed row is one failed line, not the end of the import.
+                let number = e.position().map_or(0, |p| p.line() as usize);
+                let message = format!("not a valid CSV row: {e}");
+                return Ok((number, Err(vec![FieldError { pointer: String::new(), message }])));
+            }
+        };
+        let number = record.position().map_or(0, |p| p.line() as usize);
+        let parsed = catalog::import::csv_record_to_json(&headers, &record)
+            .and_then(|value| catalog::parse_product(&value, None))
+            .map_err(|e| e.errors);
+        Ok((number, parsed))
+    }))
+}

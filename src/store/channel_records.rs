@@ -1,0 +1,122 @@
+//! Queries on `channel_records`: per (channel, SKU) the latest projection, its hash and the seq
+//! at which it last changed. This table is the change log: `changes since` is a range scan on
+//! (channel, seq), the full feed is its live rows.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use super::schema::channel_records;
+use super::{DbConnection, StoreResult};
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = channel_records)]
+pub struct RecordRow {
+    pub channel_id: i64,
+    pub sku: String,
+    pub seq: i64,
+    pub hash: Option<String>,
+    pub record: Option<String>,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = channel_records)]
+pub struct NewRecord<'a> {
+    pub channel_id: i64,
+    pub sku: &'a str,
+    pub seq: i64,
+    #[diesel(treat_none_as_null = true)]
+    pub hash: Option<&'a str>,
+    #[diesel(treat_none_as_null = true)]
+    pub record: Option<&'a str>,
+    #[diesel(treat_none_as_null = true)]
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// The stored state of `skus` in one channel.
+pub fn get_many(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    skus: &[&str],
+) -> StoreResult<Vec<RecordRow>> {
+    let mut rows = Vec::with_capacity(skus.len());
+    for chunk in skus.chunks(500) {
+        rows.extend(
+            channel_records::table
+                .filter(channel_records::channel_id.eq(channel_id))
+                .filter(channel_records::sku.eq_any(chunk))
+                .select(RecordRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Writes new states (insert or replace on (channel, SKU)).
+pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
+    for chunk in rows.chunks(100) {
+        with_conn!(conn, |c| diesel::insert_into(channel_records::table)
+            .values(chunk)
+            .on_conflict((channel_records::channel_id, channel_records::sku))
+            .do_update()
+            .set((
+                channel_records::seq.eq(excluded(channel_records::seq)),
+                channel_records::hash.eq(excluded(channel_records::hash)),
+                channel_records::record.eq(excluded(channel_records::record)),
+                channel_records::deleted_at.eq(excluded(channel_records::deleted_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Records whose seq is above `since`, in seq order.
+pub fn changes(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    since: i64,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::seq.gt(since))
+        .order(channel_records::seq.asc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?)
+}
+
+/// Live records (not tombstones) with a SKU after `after`, in SKU byte order.
+pub fn live_page(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    after: &str,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::sku.gt(after))
+        .filter(channel_records::hash.is_not_null())
+        .order(channel_records::sku.asc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?)
+}
+
+/// Deletes tombstones older than `before`; returns the highest seq removed.
+pub fn purge_tombstones(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    before: NaiveDateTime,
+) -> StoreResult<Option<i64>> {
+    let old = channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::deleted_at.lt(before));
+    let max: Option<i64> = old.select(diesel::dsl::max(channel_records::seq)).first(conn)?;
+    if max.is_some() {
+        diesel::delete(old).execute(conn)?;
+    }
+    Ok(max)
+}

@@ -1,0 +1,293 @@
+//! The only module that knows diesel and SQL: connections, pools, migrations and one query
+//! function per operation. Backend differences (upserts, locking) stay inside this module.
+
+pub mod channel_records;
+pub mod channels;
+pub mod outbox;
+pub mod products;
+pub mod resellers;
+pub mod schema;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to either backend; the variant is chosen from the URL scheme.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection, so that backend-specific diesel
+/// features (upserts, `RETURNING`, `FOR UPDATE`) type-check once per backend.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Postgres($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database is away (connection lost, pool exhausted, locked) rather than the
+    /// request being wrong: such errors are answered with 503 and can be retried.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("database is locked")
+                    || m.contains("server closed the connection")
+                    || m.contains("terminating connection")
+            }
+            _ => false,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a URL names. Anything but `sqlite://` and `postgres(ql)://` is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("DATABASE_URL sqlite:// needs a file path, e.g. sqlite://data/partnerfeed.db".into());
+            }
+            Ok(Backend::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres(url.to_string()))
+        } else {
+            let scheme = url.split("://").next().unwrap_or(url);
+            Err(format!(
+                "DATABASE_URL scheme {scheme:?} is not supported: use sqlite://PATH or postgres://..."
+            ))
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// An r2d2 manager that opens the backend named by the URL, never by trial and error.
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    backend: Backend,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+type Pool = r2d2::Pool<DbManager>;
+
+/// The database handle: a pool for readers and one for writers. On SQLite the writer pool has a
+/// single connection, so writers queue in-process instead of failing with "database is locked".
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    read: Pool,
+    write: Pool,
+}
+
+impl Db {
+    pub fn connect(backend: Backend) -> StoreResult<Db> {
+        if let Backend::Sqlite(path) = &backend {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let manager = DbManager { backend: backend.clone() };
+        let (readers, writers) = match backend {
+            Backend::Sqlite(_) => (4, 1),
+            Backend::Postgres(_) => (8, 8),
+        };
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(5))
+                .build(manager.clone())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let write = build(writers)?;
+        let read = build(readers)?;
+        Ok(Db { backend, read, write })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Applies the embedded migrations of this backend. On PostgreSQL an advisory lock keeps
+    /// instances that start together from racing.
+    pub fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.write_conn()?;
+        run_migrations(&mut conn)
+    }
+
+    pub fn read_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
+        self.read.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    pub fn write_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
+        self.write.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs blocking read work on a pooled connection, off the async executor.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.read.clone();
+        blocking(move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs blocking work inside one write transaction, off the async executor. Any error,
+    /// the caller's or the database's, rolls the whole transaction back.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.write.clone();
+        blocking(move || {
+            let mut pooled = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            transaction(&mut pooled, f)
+        })
+        .await
+    }
+}
+
+/// Runs `f` in a transaction on `conn`, committed only when `f` succeeds.
+pub fn transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    enum TxError<E> {
+        Db(diesel::result::Error),
+        Caller(E),
+    }
+    impl<E> From<diesel::result::Error> for TxError<E> {
+        fn from(e: diesel::result::Error) -> Self {
+            TxError::Db(e)
+        }
+    }
+    conn.transaction(|c| f(c).map_err(TxError::Caller))
+        .map_err(|e| match e {
+            TxError::Db(e) => E::from(StoreError::Query(e)),
+            TxError::Caller(e) => e,
+        })
+}
+
+async fn blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?
+}
+
+/// A round trip to the database.
+pub fn ping(conn: &mut DbConnection) -> StoreResult<()> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+pub fn run_migrations(conn: &mut DbConnection) -> StoreResult<()> {
+    let result = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Postgres(c) => {
+            c.batch_execute("SELECT pg_advisory_lock(727274)")?;
+            let r = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+            r
+        }
+    };
+    result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// The current time as stored: UTC without offset, microsecond precision.
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros())
+        .unwrap_or(now)
+        .naive_utc()
+}

@@ -1,0 +1,142 @@
+//! Queries on `products`, `product_history` and `catalog_outbox`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{product_history, products};
+use super::{DbConnection, StoreResult};
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products)]
+pub struct ProductRow {
+    pub sku: String,
+    pub body: String,
+    pub hash: String,
+    pub version: i64,
+    pub next_change_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = products)]
+pub struct NewProduct<'a> {
+    pub sku: &'a str,
+    pub body: &'a str,
+    pub hash: &'a str,
+    pub version: i64,
+    #[diesel(treat_none_as_null = true)]
+    pub next_change_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = product_history)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub sku: String,
+    pub at: NaiveDateTime,
+    pub by_name: String,
+    pub fields: String,
+    pub hash_before: Option<String>,
+    pub hash_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = product_history)]
+pub struct NewHistory<'a> {
+    pub sku: &'a str,
+    pub at: NaiveDateTime,
+    pub by_name: &'a str,
+    pub fields: String,
+    pub hash_before: Option<&'a str>,
+    pub hash_after: Option<&'a str>,
+}
+
+/// Rows are inserted in chunks that stay under SQLite's bound-parameter limit.
+pub(crate) const INSERT_CHUNK: usize = 1000;
+
+pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>> {
+    Ok(products::table
+        .find(sku)
+        .select(ProductRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The stored rows of `skus` that exist, in no particular order.
+pub fn get_many(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<Vec<ProductRow>> {
+    let mut rows = Vec::with_capacity(skus.len());
+    for chunk in skus.chunks(INSERT_CHUNK) {
+        rows.extend(
+            products::table
+                .filter(products::sku.eq_any(chunk))
+                .select(ProductRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Keyset page: products whose SKU sorts after `after`, in SKU order.
+pub fn list(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<ProductRow>> {
+    // Every SKU is non-empty, so "after nothing" is "after the empty string".
+    Ok(products::table
+        .filter(products::sku.gt(after.unwrap_or("")))
+        .select(ProductRow::as_select())
+        .order(products::sku.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {
+    Ok(products::table.count().get_result(conn)?)
+}
+
+pub fn insert(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<()> {
+    for chunk in rows.chunks(INSERT_CHUNK / 8) {
+        with_conn!(conn, |c| diesel::insert_into(products::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Replaces a product's content; `created_at` is kept.
+pub fn update(conn: &mut DbConnection, row: &NewProduct<'_>) -> StoreResult<()> {
+    diesel::update(products::table.find(row.sku))
+        .set((
+            products::body.eq(row.body),
+            products::hash.eq(row.hash),
+            products::version.eq(row.version),
+            products::next_change_at.eq(row.next_change_at),
+            products::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
+    Ok(diesel::delete(products::table.find(sku)).execute(conn)? > 0)
+}
+
+pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory<'_>]) -> StoreResult<()> {
+    for chunk in rows.chunks(INSERT_CHUNK / 6) {
+        with_conn!(conn, |c| diesel::insert_into(product_history::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn history(conn: &mut DbConnection, sku: &str) -> StoreResult<Vec<HistoryRow>> {
+    Ok(product_history::table
+        .filter(product_history::sku.eq(sku))
+        .order(product_history::id.asc())
+        .select(HistoryRow::as_select())
+        .load(conn)?)
+}

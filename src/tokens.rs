@@ -1,0 +1,66 @@
+//! API tokens: random secrets shown once, stored as SHA-256, each with a role.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Reseller,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "editor" => Some(Role::Editor),
+            "reseller" => Some(Role::Reseller),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Reseller => "reseller",
+        }
+    }
+}
+
+/// A new random token: `pf_` and 256 random bits in base64url.
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("pf_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored and looked up: lowercase hex SHA-256 of the token.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert!(a.len() >= 3 + 43, "256 bits in base64url are 43 characters");
+        assert_eq!(hash(&a).len(), 64);
+        assert_ne!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn roles_order_by_power() {
+        assert!(Role::Admin > Role::Editor && Role::Editor > Role::Reseller);
+        assert_eq!(Role::parse("editor"), Some(Role::Editor));
+        assert_eq!(Role::parse("root"), None);
+    }
+}

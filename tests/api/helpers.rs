@@ -1,0 +1,201 @@
+//! `TestApp`: the real server on 127.0.0.1:0 over a fresh database (a temp SQLite file, or a
+//! PostgreSQL database created for the test and dropped after it when `TEST_DATABASE_URL` is set).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use partnerfeed::clock::{Clock, ManualClock};
+use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::store::Db;
+use partnerfeed::{app, tokens};
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub struct TestDb {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new empty database on the backend under test.
+    pub fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(base) => {
+                let name = format!("pf_test_{}", &tokens::hash(&tokens::generate())[..16]);
+                let mut admin = PgConnection::establish(&base)
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {base} is unreachable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let url = replace_db_name(&base, &name);
+                TestDb { url, _dir: dir, pg: Some((base, name)) }
+            }
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("partnerfeed.db").display());
+                TestDb { url, _dir: dir, pg: None }
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().to_path_buf()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, name)) = &self.pg {
+            if let Ok(mut admin) = PgConnection::establish(base) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+fn replace_db_name(base: &str, name: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let path_start = head[scheme_end..].find('/').map(|i| i + scheme_end);
+    let mut url = match path_start {
+        Some(i) => format!("{}/{}", &head[..i], name),
+        None => format!("{head}/{name}"),
+    };
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub admin_token: String,
+    pub db: Db,
+    pub clock: Arc<ManualClock>,
+    pub client: Client,
+    pub test_db: TestDb,
+    server: actix_web::dev::ServerHandle,
+}
+
+pub struct Options {
+    pub body_limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { body_limit: 64 * 1024 * 1024 }
+    }
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").expect("time").with_timezone(&Utc)
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let test_db = TestDb::new();
+        let admin_token = tokens::generate();
+        let config = Config {
+            storage: StorageArgs { data_dir: test_db.data_dir(), database_url: Some(test_db.url.clone()) },
+            serve: ServeArgs {
+                bind: "127.0.0.1:0".parse().expect("addr"),
+                admin_token: Some(admin_token.clone()),
+                body_limit: options.body_limit,
+                workers: Some(2),
+            },
+        };
+        let db = app::open_db(&config.storage).expect("open database");
+        app::bootstrap_admin(&db, &config).expect("bootstrap admin");
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let running =
+            app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
+        let server = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        TestApp {
+            address: format!("http://{}", running.addr),
+            admin_token,
+            db,
+            clock,
+            client: Client::builder().no_gzip().build().expect("client"),
+            test_db,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn put_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.client.put(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    pub fn post_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    pub async fn put_product(&self, body: &Value) -> Response {
+        let sku = body["sku"].as_str().expect("sku");
+        self.put_json(&format!("/v1/products/{sku}"), &self.admin_token, body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A new token with `role`, made by the admin through the API.
+    pub async fn token(&self, role: &str, name: &str) -> String {
+        let response = self
+            .post_json("/v1/tokens", &self.admin_token, &serde_json::json!({"role": role, "name": name}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+/// The product of PRODUCT.md's example, with another SKU.
+pub fn drill(sku: &str) -> Value {
+    serde_json::json!({
+        "sku": sku, "gtin": "3700123456780", "status": "active", "brand": "Acme",
+        "category": "tools/drills", "title": {"fr": "Perceuse 18 V", "en": "18 V drill"},
+        "description": {"fr": "Perceuse sans fil", "en": "Cordless drill"},
+        "attributes": {"voltage": 18, "cordless": true},
+        "media": [{"url": "https://cdn.example.com/drl-1001.jpg", "role": "main"}],
+        "prices": [{"list": "retail", "currency": "EUR", "amount": "129.90", "min_qty": 1},
+                   {"list": "reseller", "currency": "EUR", "amount": "84.00", "min_qty": 1},
+                   {"list": "reseller", "currency": "EUR", "amount": "79.00", "min_qty": 10,
+                    "valid_from": "2027-01-01T00:00:00Z"}],
+        "dimensions": {"length": "32.5", "width": "9", "height": "24", "unit": "cm"},
+        "weight": {"net": "1.45", "gross": "1.9", "unit": "kg"},
+        "packaging": [{"level": "each", "quantity": 1, "type": "box"},
+                      {"level": "case", "quantity": 6, "gtin": "13700123456787",
+                       "dimensions": {"length": "40", "width": "30", "height": "26", "unit": "cm"},
+                       "gross_weight": {"value": "12.2", "unit": "kg"}},
+                      {"level": "pallet", "quantity": 240}]
+    })
+}

@@ -1,0 +1,8 @@
+//! The integration suite: one binary, run on SQLite, and on PostgreSQL when
+//! `TEST_DATABASE_URL` is set.
+
+mod cli;
+mod helpers;
+mod migrations;
+mod ops;
+mod products;
