@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use tokio::sync::Notify;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -13,6 +14,7 @@ use utoipa_actix_web::AppExt;
 use crate::api::{self, ApiError, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::jobs;
 use crate::store::{self, Db};
 use crate::tokens::{self, Role};
 
@@ -26,12 +28,19 @@ pub fn open_db(storage: &crate::config::StorageArgs) -> anyhow::Result<Db> {
 
 /// The OpenAPI document, collected from the same `service` calls that register the routes.
 pub fn openapi() -> OpenApi {
-    let (_, mut doc) = App::new().into_utoipa_app().configure(api::configure).split_for_parts();
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .configure(api::configure)
+        .split_for_parts();
     doc.info.title = "partnerfeed".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
-    doc.info.description = Some("Product catalog syndication: hashed per-channel deltas, feeds and webhooks.".into());
+    doc.info.description =
+        Some("Product catalog syndication: hashed per-channel deltas, feeds and webhooks.".into());
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
     doc
 }
 
@@ -64,7 +73,11 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     let path = dir.join("admin.token");
     write_secret_file(&path, &issued.token)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("Admin token (shown once, also saved to {}):\n{}", path.display(), issued.token);
+    println!(
+        "Admin token (shown once, also saved to {}):\n{}",
+        path.display(),
+        issued.token
+    );
     Ok(())
 }
 
@@ -90,43 +103,73 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let state = web::Data::new(AppState { db, clock, body_limit: config.serve.body_limit });
+    let cursor_key = {
+        let mut conn = db.write_conn()?;
+        let key = store::service_key(&mut conn, "cursor", || tokens::hash(&tokens::generate()))?;
+        Arc::new(hex::decode(key).context("the stored cursor key is not hex")?)
+    };
+    let wake = Arc::new(Notify::new());
+    if config.run_jobs {
+        actix_web::rt::spawn(jobs::delta::run(
+            db.clone(),
+            clock.clone(),
+            config.delta.clone(),
+            wake.clone(),
+        ));
+    }
+    let state = web::Data::new(AppState {
+        db,
+        clock,
+        body_limit: config.serve.body_limit,
+        cursor_key,
+        wake,
+    });
     let doc = web::Data::new(serde_json::to_string(&openapi())?);
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(doc.clone())
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request(format!("invalid query string: {e}")).into()
-            }))
-            .app_data(web::PathConfig::default().error_handler(|e, _| {
-                ApiError::bad_request(format!("invalid path: {e}")).into()
-            }))
-            .wrap(middleware::Compress::default())
-            .wrap(tracing_actix_web::TracingLogger::default())
-            .into_utoipa_app()
-            .configure(api::configure)
-            .into_app()
-            .route("/openapi.json", web::get().to(openapi_json))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
-            }))
-    })
-    .shutdown_timeout(30)
-    .keep_alive(Duration::from_secs(75))
-    .client_request_timeout(Duration::from_secs(30));
+    let mut server =
+        HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(doc.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request(format!("invalid query string: {e}")).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request(format!("invalid path: {e}")).into()
+                }))
+                .wrap(middleware::Compress::default())
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .into_utoipa_app()
+                .configure(api::configure)
+                .into_app()
+                .route("/openapi.json", web::get().to(openapi_json))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
+                }))
+        })
+        .shutdown_timeout(30)
+        .keep_alive(Duration::from_secs(75))
+        .client_request_timeout(Duration::from_secs(30));
     if let Some(workers) = config.serve.workers {
         server = server.workers(workers);
     }
     let server = server
         .bind(config.serve.bind)
         .with_context(|| format!("cannot listen on {}", config.serve.bind))?;
-    let addr = server.addrs().first().copied().context("no listening address")?;
-    Ok(Running { addr, server: server.run() })
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no listening address")?;
+    Ok(Running {
+        addr,
+        server: server.run(),
+    })
 }
 
 async fn openapi_json(doc: web::Data<String>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(doc.get_ref().clone())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.get_ref().clone())
 }
 
 /// `partnerfeed serve`: open the database, make sure an admin exists, serve until stopped.

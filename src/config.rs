@@ -12,7 +12,12 @@ use crate::store::Backend;
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
     /// Directory for the SQLite file, the bootstrap admin token file and the mail outbox.
-    #[arg(long, env = "PARTNERFEED_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "PARTNERFEED_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://...`; defaults to `sqlite://<data dir>/partnerfeed.db`.
     #[arg(long, env = "DATABASE_URL", global = true)]
@@ -24,7 +29,10 @@ impl StorageArgs {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("partnerfeed.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("partnerfeed.db").display()
+            ),
         }
     }
 
@@ -53,6 +61,14 @@ pub struct ServeArgs {
     /// Number of HTTP worker threads (default: one per core).
     #[arg(long, env = "PARTNERFEED_WORKERS")]
     pub workers: Option<usize>,
+    /// Days a deletion (tombstone) is kept in a channel's change log; cursors older than the
+    /// oldest kept tombstone get 410 Gone.
+    #[arg(
+        long,
+        env = "PARTNERFEED_TOMBSTONE_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub tombstone_retention_days: u32,
 }
 
 /// Everything `serve` needs, resolved.
@@ -60,4 +76,22 @@ pub struct ServeArgs {
 pub struct Config {
     pub storage: StorageArgs,
     pub serve: ServeArgs,
+    pub delta: crate::jobs::delta::Settings,
+    /// Whether `serve` runs the background jobs (tests that inspect the outbox turn them off).
+    pub run_jobs: bool,
+}
+
+impl Config {
+    pub fn new(storage: StorageArgs, serve: ServeArgs) -> Config {
+        let delta = crate::jobs::delta::Settings {
+            tombstone_retention: chrono::Duration::days(serve.tombstone_retention_days.into()),
+            ..Default::default()
+        };
+        Config {
+            storage,
+            serve,
+            delta,
+            run_jobs: true,
+        }
+    }
 }

@@ -24,7 +24,8 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<Summary> {
             chunk.push(product);
         }
         let now = Utc::now();
-        let stored = store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
+        let stored =
+            store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
         for s in stored {
             match s.status {
                 editing::PutStatus::Created => summary.created += 1,

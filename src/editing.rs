@@ -116,7 +116,11 @@ pub fn put_products(
             hash_before: before.map(|(h, _, _)| h),
             fields,
         });
-        results.push(Stored { status, hash, body: value });
+        results.push(Stored {
+            status,
+            hash,
+            body: value,
+        });
     }
 
     let mut inserts = Vec::new();
@@ -151,7 +155,12 @@ pub fn put_products(
             hash_before: pending.hash_before.as_deref(),
             hash_after: Some(&stored.hash),
         });
-        events.push(NewOutboxEvent { sku: product.sku.as_str(), hash: Some(&stored.hash), by_name: by, at });
+        events.push(NewOutboxEvent {
+            sku: product.sku.as_str(),
+            hash: Some(&stored.hash),
+            by_name: by,
+            at,
+        });
     }
     products::insert(conn, &inserts)?;
     products::insert_history(conn, &history)?;
@@ -237,7 +246,15 @@ pub fn delete_product(
             hash_after: None,
         }],
     )?;
-    outbox::insert(conn, &[NewOutboxEvent { sku, hash: None, by_name: by, at }])?;
+    outbox::insert(
+        conn,
+        &[NewOutboxEvent {
+            sku,
+            hash: None,
+            by_name: by,
+            at,
+        }],
+    )?;
     Ok(())
 }
 

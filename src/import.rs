@@ -50,7 +50,11 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 { (self.stored() + self.failed) as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            (self.stored() + self.failed) as f64 / secs
+        } else {
+            0.0
+        };
         write!(
             f,
             "{} stored ({} created, {} updated, {} unchanged), {} failed, in {:.2} s ({:.0} lines/s)",
@@ -97,7 +101,10 @@ pub fn import_file(
     let progress = progress_bar(size);
     let reader = progress.wrap_read(reader);
     let lines: Box<dyn Iterator<Item = Result<Line, ImportError>>> = match format {
-        FileFormat::Ndjson => Box::new(ndjson_lines(BufReader::with_capacity(1 << 16, reader), display)),
+        FileFormat::Ndjson => Box::new(ndjson_lines(
+            BufReader::with_capacity(1 << 16, reader),
+            display,
+        )),
         FileFormat::Csv => Box::new(csv_lines(reader)?),
     };
     let summary = import_lines(db, lines, by, chunk, &progress)?;
@@ -131,7 +138,9 @@ pub fn import_lines(
     let mut summary = Summary::default();
     let mut pending = Vec::with_capacity(chunk);
     let mut conn = db.write_conn()?;
-    let mut flush = |pending: &mut Vec<Product>, summary: &mut Summary| -> Result<(), ImportError> {
+    let mut flush = |pending: &mut Vec<Product>,
+                     summary: &mut Summary|
+     -> Result<(), ImportError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -165,7 +174,11 @@ pub fn import_lines(
             Err(errors) => {
                 summary.failed += 1;
                 for e in errors {
-                    let at = if e.pointer.is_empty() { String::new() } else { format!(" at {}", e.pointer) };
+                    let at = if e.pointer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at {}", e.pointer)
+                    };
                     progress.suspend(|| eprintln!("line {number}{at}: {}", e.message));
                 }
             }
@@ -191,14 +204,21 @@ fn ndjson_lines(
         }
         let parsed = match serde_json::from_str(&line) {
             Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
-            Err(e) => Err(vec![FieldError { pointer: String::new(), message: format!("not valid JSON: {e}") }]),
+            Err(e) => Err(vec![FieldError {
+                pointer: String::new(),
+                message: format!("not valid JSON: {e}"),
+            }]),
         };
         Some(Ok((number, parsed)))
     })
 }
 
-fn csv_lines(reader: impl Read) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+fn csv_lines(
+    reader: impl Read,
+) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
     let headers = csv.headers()?.clone();
     Ok(csv.into_records().map(move |record| {
         let record = match record {
@@ -207,7 +227,13 @@ fn csv_lines(reader: impl Read) -> Result<impl Iterator<Item = Result<Line, Impo
                 // A malformed row is one failed line, not the end of the import.
                 let number = e.position().map_or(0, |p| p.line() as usize);
                 let message = format!("not a valid CSV row: {e}");
-                return Ok((number, Err(vec![FieldError { pointer: String::new(), message }])));
+                return Ok((
+                    number,
+                    Err(vec![FieldError {
+                        pointer: String::new(),
+                        message,
+                    }]),
+                ));
             }
         };
         let number = record.position().map_or(0, |p| p.line() as usize);

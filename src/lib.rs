@@ -12,21 +12,28 @@
 //! - [`api`]: actix-web handlers.
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
 
-pub mod catalog;
-pub mod jcs;
-pub mod store;
 pub mod api;
 pub mod app;
+pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod delta;
+pub mod demo;
 pub mod demo_load;
 pub mod editing;
+pub mod feeds;
 pub mod import;
+pub mod jcs;
+pub mod jobs;
+pub mod store;
 pub mod tokens;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -9,7 +9,11 @@ use partnerfeed::tokens::Role;
 use partnerfeed::{api, app, import};
 
 #[derive(Parser)]
-#[command(name = "partnerfeed", version, about = "Product catalog syndication for partner networks")]
+#[command(
+    name = "partnerfeed",
+    version,
+    about = "Product catalog syndication for partner networks"
+)]
 struct Cli {
     #[command(flatten)]
     storage: StorageArgs,
@@ -64,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     partnerfeed::init_tracing();
     match cli.command {
         Command::Serve(serve) => {
-            let config = Config { storage: cli.storage, serve };
+            let config = Config::new(cli.storage, serve);
             actix_web::rt::System::new().block_on(app::serve(config))
         }
         Command::Migrate => {
@@ -72,7 +76,12 @@ fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied ({})", db.backend().name());
             Ok(())
         }
-        Command::Import { file, format, by, chunk } => {
+        Command::Import {
+            file,
+            format,
+            by,
+            chunk,
+        } => {
             let db = app::open_db(&cli.storage)?;
             let format = match format {
                 Some(f) => f,

@@ -49,9 +49,14 @@ impl FromRequest for Caller {
                 .read(move |conn| store::tokens::find_by_hash(conn, &token_hash))
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            let role = Role::parse(&row.role)
-                .ok_or_else(|| ApiError::Internal(format!("token {} has role {}", row.id, row.role)))?;
-            Ok(Caller { name: row.name, role, reseller: row.reseller_code })
+            let role = Role::parse(&row.role).ok_or_else(|| {
+                ApiError::Internal(format!("token {} has role {}", row.id, row.role))
+            })?;
+            Ok(Caller {
+                name: row.name,
+                role,
+                reseller: row.reseller_code,
+            })
         })
     }
 }

@@ -35,7 +35,13 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// Accepts only the listed media types (an absent Content-Type is taken as the first).
@@ -44,7 +50,10 @@ pub fn require_media_type<'a>(req: &HttpRequest, allowed: &[&'a str]) -> Result<
         None => Ok(allowed[0]),
         Some(m) => allowed.iter().find(|a| **a == m).copied().ok_or_else(|| {
             ApiError::UnsupportedMediaType {
-                detail: format!("Content-Type {m} is not accepted here; use one of {}", allowed.join(", ")),
+                detail: format!(
+                    "Content-Type {m} is not accepted here; use one of {}",
+                    allowed.join(", ")
+                ),
             }
         }),
     }

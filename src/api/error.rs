@@ -12,13 +12,18 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request is malformed")]
-    BadRequest { detail: String, pointer: Option<String> },
+    BadRequest {
+        detail: String,
+        pointer: Option<String>,
+    },
     #[error("authentication required")]
     Unauthorized,
     #[error("this token's role may not do this")]
     Forbidden,
     #[error("not found")]
     NotFound { detail: String },
+    #[error("gone")]
+    Gone { detail: String },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("the request body is too large")]
@@ -48,20 +53,31 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
-        ApiError::BadRequest { detail: detail.into(), pointer: None }
+        ApiError::BadRequest {
+            detail: detail.into(),
+            pointer: None,
+        }
     }
 
     pub fn bad_field(pointer: &str, detail: impl Into<String>) -> ApiError {
-        ApiError::BadRequest { detail: detail.into(), pointer: Some(pointer.to_string()) }
+        ApiError::BadRequest {
+            detail: detail.into(),
+            pointer: Some(pointer.to_string()),
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::NotFound { detail: detail.into() }
+        ApiError::NotFound {
+            detail: detail.into(),
+        }
     }
 
     pub fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
         ApiError::Invalid(ValidationErrors {
-            errors: vec![FieldError { pointer: pointer.to_string(), message: message.into() }],
+            errors: vec![FieldError {
+                pointer: pointer.to_string(),
+                message: message.into(),
+            }],
         })
     }
 
@@ -79,6 +95,7 @@ impl ApiError {
                 "this token's role does not allow this operation".into(),
             ),
             ApiError::NotFound { detail } => ("not-found", "Not found", detail.clone()),
+            ApiError::Gone { detail } => ("cursor-expired", "Gone", detail.clone()),
             ApiError::PreconditionFailed => (
                 "precondition-failed",
                 "Precondition failed",
@@ -90,22 +107,29 @@ impl ApiError {
                 "Payload too large",
                 format!("the request body exceeds the limit of {limit} bytes"),
             ),
-            ApiError::UnsupportedMediaType { detail } => {
-                ("unsupported-media-type", "Unsupported media type", detail.clone())
-            }
+            ApiError::UnsupportedMediaType { detail } => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                detail.clone(),
+            ),
             ApiError::Invalid(errors) => (
                 "validation",
                 "Validation failed",
-                format!("{} problem(s) in the request; see `errors`", errors.errors.len()),
+                format!(
+                    "{} problem(s) in the request; see `errors`",
+                    errors.errors.len()
+                ),
             ),
             ApiError::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
                 "the database is unavailable; retry shortly".into(),
             ),
-            ApiError::Internal(_) => {
-                ("internal", "Internal server error", "an unexpected error occurred".into())
-            }
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal server error",
+                "an unexpected error occurred".into(),
+            ),
         }
     }
 }
@@ -117,6 +141,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -140,7 +165,14 @@ impl ResponseError for ApiError {
             ApiError::Invalid(e) => (None, Some(e.errors.as_slice())),
             _ => (None, None),
         };
-        let body = Problem { kind: &kind, title, status: status.as_u16(), detail, pointer, errors };
+        let body = Problem {
+            kind: &kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            pointer,
+            errors,
+        };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {

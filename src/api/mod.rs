@@ -3,12 +3,17 @@
 
 pub mod auth;
 pub mod body;
+pub mod channels;
 pub mod error;
 pub mod ops;
 pub mod products;
+pub mod resellers;
+pub mod stream;
 pub mod tokens;
 
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -24,6 +29,10 @@ pub struct AppState {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub body_limit: usize,
+    /// The key that authenticates cursors, shared by every instance through the database.
+    pub cursor_key: Arc<Vec<u8>>,
+    /// Wakes the delta generator after a catalog or channel change commits.
+    pub wake: Arc<Notify>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.
@@ -37,5 +46,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(products::patch_product)
         .service(products::delete_product)
         .service(products::product_history)
-        .service(tokens::create_token);
+        .service(tokens::create_token)
+        .service(channels::list_channels)
+        .service(channels::put_channel)
+        .service(channels::get_channel)
+        .service(channels::delete_channel)
+        .service(channels::channel_feed)
+        .service(channels::channel_changes)
+        .service(channels::channel_digest)
+        .service(resellers::list_resellers)
+        .service(resellers::put_reseller)
+        .service(resellers::get_reseller)
+        .service(resellers::delete_reseller)
+        .service(resellers::create_reseller_token);
 }

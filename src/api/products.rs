@@ -109,6 +109,7 @@ pub async fn put_product(
             editing::put_product(conn, &product, if_match.as_deref(), &caller.name, now)
         })
         .await?;
+    state.wake.notify_one();
     let status = match stored.status {
         PutStatus::Created => StatusCode::CREATED,
         _ => StatusCode::OK,
@@ -136,7 +137,10 @@ pub async fn patch_product(
     body::require_media_type(&req, &["application/merge-patch+json", "application/json"])?;
     let patch = body::json(&body::read(payload, state.body_limit).await?)?;
     if !patch.is_object() {
-        return Err(ApiError::invalid("", "a merge patch for a product must be a JSON object"));
+        return Err(ApiError::invalid(
+            "",
+            "a merge patch for a product must be a JSON object",
+        ));
     }
     let if_match = if_match(&req);
     let now = state.clock.now();
@@ -147,6 +151,7 @@ pub async fn patch_product(
             editing::patch_product(conn, &sku, &patch, if_match.as_deref(), &caller.name, now)
         })
         .await?;
+    state.wake.notify_one();
     Ok(stored_response(StatusCode::OK, &stored))
 }
 
@@ -200,6 +205,7 @@ pub async fn delete_product(
             editing::delete_product(conn, &sku, if_match.as_deref(), &caller.name, now)
         })
         .await?;
+    state.wake.notify_one();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -220,7 +226,10 @@ pub async fn list_products(
     let ListQuery { after, limit } = query.into_inner();
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_field("/limit", "limit must be between 1 and 1000"));
+        return Err(ApiError::bad_field(
+            "/limit",
+            "limit must be between 1 and 1000",
+        ));
     }
     let rows = state
         .db
@@ -228,8 +237,15 @@ pub async fn list_products(
         .await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more { rows.last().map(|r| r.sku.clone()) } else { None };
-    let products = rows.iter().map(editing::parse_body).collect::<Result<Vec<_>, _>>()?;
+    let next = if more {
+        rows.last().map(|r| r.sku.clone())
+    } else {
+        None
+    };
+    let products = rows
+        .iter()
+        .map(editing::parse_body)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(ProductList { products, next }))
 }
 
@@ -253,7 +269,12 @@ pub async fn batch_products(
     let items = if media == "application/json" {
         match body::json(&bytes)? {
             Value::Array(items) => items.into_iter().map(Ok).collect(),
-            _ => return Err(ApiError::invalid("", "a JSON batch must be an array of products")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "",
+                    "a JSON batch must be an array of products",
+                ))
+            }
         }
     } else {
         ndjson_items(&bytes)
@@ -261,7 +282,10 @@ pub async fn batch_products(
     if items.len() > BATCH_MAX_ITEMS {
         return Err(ApiError::invalid(
             "",
-            format!("a batch holds at most {BATCH_MAX_ITEMS} items; this one has {}", items.len()),
+            format!(
+                "a batch holds at most {BATCH_MAX_ITEMS} items; this one has {}",
+                items.len()
+            ),
         ));
     }
     let now = state.clock.now();
@@ -285,9 +309,14 @@ pub async fn batch_products(
             })
             .await?;
         results.extend(chunk_results);
+        state.wake.notify_one();
     }
     let failed = results.iter().filter(|r| r.status == "error").count();
-    Ok(HttpResponse::Ok().json(BatchResult { stored: results.len() - failed, failed, results }))
+    Ok(HttpResponse::Ok().json(BatchResult {
+        stored: results.len() - failed,
+        failed,
+        results,
+    }))
 }
 
 /// One NDJSON item a line; blank lines are skipped but still counted.
@@ -345,7 +374,12 @@ impl BatchOutcome {
                 } else {
                     "error"
                 };
-                BatchItem { line, sku, status, errors }
+                BatchItem {
+                    line,
+                    sku,
+                    status,
+                    errors,
+                }
             })
             .collect()
     }
@@ -366,14 +400,22 @@ pub async fn product_history(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Editor)?;
     let sku = sku.into_inner();
-    let rows = state.db.read(move |conn| store::products::history(conn, &sku)).await?;
+    let rows = state
+        .db
+        .read(move |conn| store::products::history(conn, &sku))
+        .await?;
     if rows.is_empty() {
-        return Err(ApiError::not_found("no product with this SKU has ever existed"));
+        return Err(ApiError::not_found(
+            "no product with this SKU has ever existed",
+        ));
     }
     let entries = rows
         .into_iter()
         .map(|r| HistoryEntry {
-            at: r.at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            at: r
+                .at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             by: r.by_name,
             fields: serde_json::from_str(&r.fields).unwrap_or_default(),
             hash_before: r.hash_before,

@@ -46,10 +46,18 @@ pub async fn create_token(
         .map_err(|e| ApiError::invalid("", format!("expected {{\"role\", \"name\"}}: {e}")))?;
     let role = match Role::parse(&request.role) {
         Some(r @ (Role::Admin | Role::Editor)) => r,
-        _ => return Err(ApiError::invalid("/role", "role must be \"admin\" or \"editor\"")),
+        _ => {
+            return Err(ApiError::invalid(
+                "/role",
+                "role must be \"admin\" or \"editor\"",
+            ))
+        }
     };
     let name = validate_name(&request.name)?;
-    let issued = state.db.write(move |conn| issue(conn, role, &name, None)).await?;
+    let issued = state
+        .db
+        .write(move |conn| issue(conn, role, &name, None))
+        .await?;
     Ok(HttpResponse::Created().json(issued))
 }
 
@@ -57,7 +65,10 @@ pub async fn create_token(
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("/name", "name must be 1 to 100 printable characters"));
+        return Err(ApiError::invalid(
+            "/name",
+            "name must be 1 to 100 printable characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -80,5 +91,9 @@ pub fn issue(
             created_at: store::now(),
         },
     )?;
-    Ok(IssuedToken { token, name: name.to_string(), role: role.as_str().to_string() })
+    Ok(IssuedToken {
+        token,
+        name: name.to_string(),
+        role: role.as_str().to_string(),
+    })
 }

@@ -1,15 +1,50 @@
-//! The product aggregate in canonical form (GTIN as 14 digits, measures in mm and g).
+//! The product aggregate in canonical form (GTIN as 14 digits, measures in mm and g), and its
+//! canonical JSON wire form. No I/O: storage and HTTP live elsewhere.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use serde_json::{Map, Value};
 
 use super::{Dimensions, Gtin, Price, Weight};
 
 /// A product key: `[A-Za-z0-9._-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sku(String);
+
+impl Sku {
+    /// Checks `[A-Za-z0-9._-]{1,64}`; the error is an English sentence for the vendor.
+    pub fn parse(s: &str) -> Result<Sku, String> {
+        if s.is_empty() || s.len() > 64 {
+            return Err(format!(
+                "must be 1 to 64 characters long, not {}",
+                s.chars().count()
+            ));
+        }
+        if !s.chars().all(is_key_char) {
+            return Err(
+                "may only contain letters A-Z and a-z, digits, '.', '_' and '-'".to_string(),
+            );
+        }
+        Ok(Sku(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Sku {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Characters allowed in SKUs and price-list names.
+pub(crate) fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -18,12 +53,41 @@ pub enum Status {
     Discontinued,
 }
 
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "active" => Some(Status::Active),
+            "draft" => Some(Status::Draft),
+            "discontinued" => Some(Status::Discontinued),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Draft => "draft",
+            Status::Discontinued => "discontinued",
+        }
+    }
+}
+
 /// A flat attribute value: string, number or bool. Numbers keep the vendor's JSON number.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrValue {
     Text(String),
     Number(serde_json::Number),
     Bool(bool),
+}
+
+impl AttrValue {
+    pub fn to_json(&self) -> Value {
+        match self {
+            AttrValue::Text(s) => Value::String(s.clone()),
+            AttrValue::Number(n) => Value::Number(n.clone()),
+            AttrValue::Bool(b) => Value::Bool(*b),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +102,27 @@ pub enum PackagingLevelKind {
     Inner,
     Case,
     Pallet,
+}
+
+impl PackagingLevelKind {
+    pub fn parse(s: &str) -> Option<PackagingLevelKind> {
+        match s {
+            "each" => Some(PackagingLevelKind::Each),
+            "inner" => Some(PackagingLevelKind::Inner),
+            "case" => Some(PackagingLevelKind::Case),
+            "pallet" => Some(PackagingLevelKind::Pallet),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PackagingLevelKind::Each => "each",
+            PackagingLevelKind::Inner => "inner",
+            PackagingLevelKind::Case => "case",
+            PackagingLevelKind::Pallet => "pallet",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,5 +155,185 @@ pub struct Product {
     pub packaging: Vec<PackagingLevel>,
 }
 
-#[allow(dead_code)]
-fn _types_used(_: DateTime<Utc>) {}
+impl Product {
+    pub fn sku(&self) -> &Sku {
+        &self.sku
+    }
+
+    /// The canonical wire form (what `GET` returns): keys in spec order, absent or empty
+    /// optional fields omitted, GTINs as 14 digits, measures in mm and g, amounts as written,
+    /// timestamps in UTC to the second. Parsing it back gives the same product.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("sku".into(), self.sku.as_str().into());
+        if let Some(g) = &self.gtin {
+            m.insert("gtin".into(), g.as_str().into());
+        }
+        m.insert("status".into(), self.status.as_str().into());
+        if let Some(b) = &self.brand {
+            m.insert("brand".into(), b.as_str().into());
+        }
+        if let Some(c) = &self.category {
+            m.insert("category".into(), c.as_str().into());
+        }
+        insert_non_empty(&mut m, "title", locale_map(&self.title));
+        insert_non_empty(&mut m, "description", locale_map(&self.description));
+        let attrs: Map<String, Value> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect();
+        insert_non_empty(&mut m, "attributes", Value::Object(attrs));
+        let media = self
+            .media
+            .iter()
+            .map(|x| serde_json::json!({"url": x.url, "role": x.role}))
+            .collect();
+        insert_non_empty(&mut m, "media", Value::Array(media));
+        let prices = self.prices.iter().map(price_json).collect();
+        insert_non_empty(&mut m, "prices", Value::Array(prices));
+        if let Some(d) = &self.dimensions {
+            m.insert("dimensions".into(), dimensions_json(d));
+        }
+        if let Some(w) = &self.weight {
+            let mut o = Map::new();
+            if let Some(n) = w.net_g {
+                o.insert("net".into(), decimal_json(n));
+            }
+            if let Some(g) = w.gross_g {
+                o.insert("gross".into(), decimal_json(g));
+            }
+            o.insert("unit".into(), "g".into());
+            m.insert("weight".into(), Value::Object(o));
+        }
+        let packaging = self.packaging.iter().map(packaging_json).collect();
+        insert_non_empty(&mut m, "packaging", Value::Array(packaging));
+        Value::Object(m)
+    }
+
+    /// RFC 8785 SHA-256 (hex) of the canonical form: equal products have equal hashes.
+    pub fn content_hash(&self) -> String {
+        crate::jcs::sha256_hex(&self.to_json())
+    }
+
+    /// The nearest `valid_from` or `valid_to` strictly after `now` over all prices: the instant
+    /// at which what partners see may change without any edit.
+    pub fn next_change_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.prices
+            .iter()
+            .flat_map(|p| [p.valid_from, p.valid_to])
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+    }
+}
+
+fn insert_non_empty(m: &mut Map<String, Value>, key: &str, v: Value) {
+    let empty = match &v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    };
+    if !empty {
+        m.insert(key.to_string(), v);
+    }
+}
+
+fn locale_map(map: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// A normalised decimal string: "325", "12.5".
+fn decimal_json(d: Decimal) -> Value {
+    Value::String(d.normalize().to_string())
+}
+
+/// RFC 3339 in UTC with a "Z" and whole seconds.
+pub(crate) fn timestamp_string(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn price_json(p: &Price) -> Value {
+    let mut o = Map::new();
+    o.insert("list".into(), p.list.as_str().into());
+    o.insert("currency".into(), p.currency.code().into());
+    // Amounts keep the scale the vendor wrote: "129.90" stays "129.90".
+    o.insert("amount".into(), Value::String(p.amount.to_string()));
+    o.insert("min_qty".into(), p.min_qty.into());
+    if let Some(t) = p.valid_from {
+        o.insert("valid_from".into(), timestamp_string(t).into());
+    }
+    if let Some(t) = p.valid_to {
+        o.insert("valid_to".into(), timestamp_string(t).into());
+    }
+    Value::Object(o)
+}
+
+fn dimensions_json(d: &Dimensions) -> Value {
+    let mut o = Map::new();
+    o.insert("length".into(), decimal_json(d.length_mm));
+    o.insert("width".into(), decimal_json(d.width_mm));
+    o.insert("height".into(), decimal_json(d.height_mm));
+    o.insert("unit".into(), "mm".into());
+    Value::Object(o)
+}
+
+fn packaging_json(l: &PackagingLevel) -> Value {
+    let mut o = Map::new();
+    o.insert("level".into(), l.level.as_str().into());
+    o.insert("quantity".into(), l.quantity.into());
+    if let Some(g) = &l.gtin {
+        o.insert("gtin".into(), g.as_str().into());
+    }
+    if let Some(d) = &l.dimensions {
+        o.insert("dimensions".into(), dimensions_json(d));
+    }
+    if let Some(w) = l.gross_weight_g {
+        let mut gw = Map::new();
+        gw.insert("value".into(), decimal_json(w));
+        gw.insert("unit".into(), "g".into());
+        o.insert("gross_weight".into(), Value::Object(gw));
+    }
+    if let Some(k) = &l.kind {
+        o.insert("type".into(), k.as_str().into());
+    }
+    Value::Object(o)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_syntax() {
+        assert_eq!(Sku::parse("DRL-1001").unwrap().as_str(), "DRL-1001");
+        assert!(Sku::parse("a.b_c-D9").is_ok());
+        assert!(Sku::parse("").is_err());
+        assert!(Sku::parse(&"x".repeat(64)).is_ok());
+        assert!(Sku::parse(&"x".repeat(65)).is_err());
+        assert!(Sku::parse("DRL 1001").is_err());
+        assert!(Sku::parse("DRL/1001").is_err());
+        assert!(Sku::parse("café").is_err());
+    }
+
+    #[test]
+    fn enum_names_round_trip() {
+        for s in [Status::Active, Status::Draft, Status::Discontinued] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        for k in [
+            PackagingLevelKind::Each,
+            PackagingLevelKind::Inner,
+            PackagingLevelKind::Case,
+            PackagingLevelKind::Pallet,
+        ] {
+            assert_eq!(PackagingLevelKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(Status::parse("Active"), None);
+    }
+}

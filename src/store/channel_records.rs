@@ -8,7 +8,6 @@ use diesel::upsert::excluded;
 
 use super::schema::channel_records;
 use super::{DbConnection, StoreResult};
-use crate::with_conn;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = channel_records)]
@@ -54,38 +53,38 @@ pub fn get_many(
     Ok(rows)
 }
 
-/// Writes new states (insert or replace on (channel, SKU)).
+/// Writes new states (insert or replace on (channel, SKU)). PostgreSQL takes them in
+/// multi-row statements; SQLite, which has no multi-row upsert in diesel, one prepared
+/// statement per row.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
-    for chunk in rows.chunks(100) {
-        with_conn!(conn, |c| diesel::insert_into(channel_records::table)
-            .values(chunk)
-            .on_conflict((channel_records::channel_id, channel_records::sku))
-            .do_update()
-            .set((
-                channel_records::seq.eq(excluded(channel_records::seq)),
-                channel_records::hash.eq(excluded(channel_records::hash)),
-                channel_records::record.eq(excluded(channel_records::record)),
-                channel_records::deleted_at.eq(excluded(channel_records::deleted_at)),
-            ))
-            .execute(c))?;
+    macro_rules! upsert {
+        ($c:expr, $values:expr) => {
+            diesel::insert_into(channel_records::table)
+                .values($values)
+                .on_conflict((channel_records::channel_id, channel_records::sku))
+                .do_update()
+                .set((
+                    channel_records::seq.eq(excluded(channel_records::seq)),
+                    channel_records::hash.eq(excluded(channel_records::hash)),
+                    channel_records::record.eq(excluded(channel_records::record)),
+                    channel_records::deleted_at.eq(excluded(channel_records::deleted_at)),
+                ))
+                .execute($c)
+        };
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            for chunk in rows.chunks(500) {
+                upsert!(c, chunk)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                upsert!(c, row)?;
+            }
+        }
     }
     Ok(())
-}
-
-/// Records whose seq is above `since`, in seq order.
-pub fn changes(
-    conn: &mut DbConnection,
-    channel_id: i64,
-    since: i64,
-    limit: i64,
-) -> StoreResult<Vec<RecordRow>> {
-    Ok(channel_records::table
-        .filter(channel_records::channel_id.eq(channel_id))
-        .filter(channel_records::seq.gt(since))
-        .order(channel_records::seq.asc())
-        .limit(limit)
-        .select(RecordRow::as_select())
-        .load(conn)?)
 }
 
 /// Live records (not tombstones) with a SKU after `after`, in SKU byte order.
@@ -114,9 +113,46 @@ pub fn purge_tombstones(
     let old = channel_records::table
         .filter(channel_records::channel_id.eq(channel_id))
         .filter(channel_records::deleted_at.lt(before));
-    let max: Option<i64> = old.select(diesel::dsl::max(channel_records::seq)).first(conn)?;
+    let max: Option<i64> = old
+        .select(diesel::dsl::max(channel_records::seq))
+        .first(conn)?;
     if max.is_some() {
         diesel::delete(old).execute(conn)?;
     }
     Ok(max)
+}
+
+/// The seqs of the first `limit + 1` changes after `since`: enough to know a page's end and
+/// whether more follow, before its records are streamed.
+pub fn page_seqs(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    since: i64,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::seq.gt(since))
+        .order(channel_records::seq.asc())
+        .limit(limit + 1)
+        .select(channel_records::seq)
+        .load(conn)?)
+}
+
+/// Records with `since < seq <= until`, in seq order, at most `limit`.
+pub fn changes_until(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::seq.gt(since))
+        .filter(channel_records::seq.le(until))
+        .order(channel_records::seq.asc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?)
 }

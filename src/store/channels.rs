@@ -53,12 +53,18 @@ pub fn get(conn: &mut DbConnection, code: &str) -> StoreResult<Option<ChannelRow
 }
 
 pub fn get_by_id(conn: &mut DbConnection, id: i64) -> StoreResult<Option<ChannelRow>> {
-    Ok(channels::table.find(id).select(ChannelRow::as_select()).first(conn).optional()?)
+    Ok(channels::table
+        .find(id)
+        .select(ChannelRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// All channels (or only `codes`), by code.
 pub fn list(conn: &mut DbConnection, codes: Option<&[String]>) -> StoreResult<Vec<ChannelRow>> {
-    let query = channels::table.select(ChannelRow::as_select()).order(channels::code.asc());
+    let query = channels::table
+        .select(ChannelRow::as_select())
+        .order(channels::code.asc());
     Ok(match codes {
         Some(codes) => query.filter(channels::code.eq_any(codes)).load(conn)?,
         None => query.load(conn)?,
@@ -120,24 +126,30 @@ pub fn delete(conn: &mut DbConnection, code: &str) -> StoreResult<bool> {
 /// Every channel, locked for this transaction in id order: the one writer of sequence
 /// numbers. On PostgreSQL this is `SELECT … FOR UPDATE`; SQLite has a single writer anyway.
 pub fn lock_all(conn: &mut DbConnection) -> StoreResult<Vec<ChannelRow>> {
-    let query = channels::table.select(ChannelRow::as_select()).order(channels::id.asc());
+    let query = channels::table.order(channels::id.asc());
     Ok(match conn {
-        DbConnection::Postgres(c) => query.for_update().load(c)?,
-        DbConnection::Sqlite(c) => query.load(c)?,
+        DbConnection::Postgres(c) => query.select(ChannelRow::as_select()).for_update().load(c)?,
+        DbConnection::Sqlite(c) => query.select(ChannelRow::as_select()).load(c)?,
     })
 }
 
 /// One channel, locked like [`lock_all`].
 pub fn lock(conn: &mut DbConnection, id: i64) -> StoreResult<Option<ChannelRow>> {
-    let query = channels::table.find(id).select(ChannelRow::as_select());
+    let query = channels::table.find(id);
     Ok(match conn {
-        DbConnection::Postgres(c) => query.for_update().first(c).optional()?,
-        DbConnection::Sqlite(c) => query.first(c).optional()?,
+        DbConnection::Postgres(c) => query
+            .select(ChannelRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => query.select(ChannelRow::as_select()).first(c).optional()?,
     })
 }
 
 pub fn set_last_seq(conn: &mut DbConnection, id: i64, last_seq: i64) -> StoreResult<()> {
-    diesel::update(channels::table.find(id)).set(channels::last_seq.eq(last_seq)).execute(conn)?;
+    diesel::update(channels::table.find(id))
+        .set(channels::last_seq.eq(last_seq))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -149,7 +161,10 @@ pub fn set_reeval(
     evaluated_hash: Option<&str>,
 ) -> StoreResult<()> {
     diesel::update(channels::table.find(id))
-        .set((channels::reeval_after.eq(reeval_after), channels::evaluated_hash.eq(evaluated_hash)))
+        .set((
+            channels::reeval_after.eq(reeval_after),
+            channels::evaluated_hash.eq(evaluated_hash),
+        ))
         .execute(conn)?;
     Ok(())
 }

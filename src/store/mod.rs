@@ -85,7 +85,10 @@ impl Backend {
     pub fn from_url(url: &str) -> Result<Backend, String> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("DATABASE_URL sqlite:// needs a file path, e.g. sqlite://data/partnerfeed.db".into());
+                return Err(
+                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://data/partnerfeed.db"
+                        .into(),
+                );
             }
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -135,7 +138,8 @@ impl ManageConnection for DbManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -163,7 +167,9 @@ impl Db {
                 })?;
             }
         }
-        let manager = DbManager { backend: backend.clone() };
+        let manager = DbManager {
+            backend: backend.clone(),
+        };
         let (readers, writers) = match backend {
             Backend::Sqlite(_) => (4, 1),
             Backend::Postgres(_) => (8, 8),
@@ -178,7 +184,11 @@ impl Db {
         };
         let write = build(writers)?;
         let read = build(readers)?;
-        Ok(Db { backend, read, write })
+        Ok(Db {
+            backend,
+            read,
+            write,
+        })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -193,11 +203,15 @@ impl Db {
     }
 
     pub fn read_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
-        self.read.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.read
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     pub fn write_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
-        self.write.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.write
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs blocking read work on a pooled connection, off the async executor.
@@ -209,7 +223,9 @@ impl Db {
     {
         let pool = self.read.clone();
         blocking(move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             f(&mut conn)
         })
         .await
@@ -225,7 +241,9 @@ impl Db {
     {
         let pool = self.write.clone();
         blocking(move || {
-            let mut pooled = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut pooled = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             transaction(&mut pooled, f)
         })
         .await
@@ -260,9 +278,11 @@ where
     E: From<StoreError> + Send + 'static,
     F: FnOnce() -> Result<T, E> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        E::from(StoreError::Unavailable(format!(
+            "database task failed: {e}"
+        )))
+    })?
 }
 
 /// A round trip to the database.
@@ -290,4 +310,40 @@ pub fn now() -> chrono::NaiveDateTime {
     chrono::DateTime::from_timestamp_micros(now.timestamp_micros())
         .unwrap_or(now)
         .naive_utc()
+}
+
+/// A secret shared by every instance, created by the first one that asks for it.
+pub fn service_key(
+    conn: &mut DbConnection,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> StoreResult<String> {
+    use diesel::prelude::*;
+    use schema::service_keys;
+    let fresh = generate();
+    with_conn!(conn, |c| diesel::insert_into(service_keys::table)
+        .values((service_keys::name.eq(name), service_keys::value.eq(&fresh)))
+        .on_conflict(service_keys::name)
+        .do_nothing()
+        .execute(c))?;
+    Ok(service_keys::table
+        .find(name)
+        .select(service_keys::value)
+        .first(conn)?)
+}
+
+/// Runs `f` in a read-only snapshot: every query sees the same committed state (REPEATABLE READ
+/// on PostgreSQL; one read transaction on SQLite). A feed and its cursor are read this way.
+pub fn snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    transaction(conn, |c| {
+        if let DbConnection::Postgres(pg) = c {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .map_err(|e| E::from(StoreError::Query(e)))?;
+        }
+        f(c)
+    })
 }

@@ -46,3 +46,28 @@ pub fn pending(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEve
         .select(OutboxEvent::as_select())
         .load(conn)?)
 }
+
+/// Takes up to `limit` unprocessed events for this transaction. On PostgreSQL rows another
+/// instance holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer.
+pub fn claim(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
+    let query = catalog_outbox::table
+        .order(catalog_outbox::id.asc())
+        .limit(limit);
+    Ok(match conn {
+        DbConnection::Postgres(c) => query
+            .select(OutboxEvent::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c)?,
+        DbConnection::Sqlite(c) => query.select(OutboxEvent::as_select()).load(c)?,
+    })
+}
+
+/// Marks events processed by deleting them, in the transaction that applied them.
+pub fn remove(conn: &mut DbConnection, ids: &[i64]) -> StoreResult<()> {
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        diesel::delete(catalog_outbox::table.filter(catalog_outbox::id.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -101,7 +101,9 @@ pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<()> {
     for chunk in rows.chunks(INSERT_CHUNK / 8) {
-        with_conn!(conn, |c| diesel::insert_into(products::table).values(chunk).execute(c))?;
+        with_conn!(conn, |c| diesel::insert_into(products::table)
+            .values(chunk)
+            .execute(c))?;
     }
     Ok(())
 }
@@ -139,4 +141,29 @@ pub fn history(conn: &mut DbConnection, sku: &str) -> StoreResult<Vec<HistoryRow
         .order(product_history::id.asc())
         .select(HistoryRow::as_select())
         .load(conn)?)
+}
+
+/// Products whose projection changes by itself at or before `now` (a price window edge).
+pub fn due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> StoreResult<Vec<ProductRow>> {
+    Ok(products::table
+        .filter(products::next_change_at.le(now))
+        .order(products::next_change_at.asc())
+        .limit(limit)
+        .select(ProductRow::as_select())
+        .load(conn)?)
+}
+
+pub fn set_next_change(
+    conn: &mut DbConnection,
+    sku: &str,
+    next: Option<NaiveDateTime>,
+) -> StoreResult<()> {
+    diesel::update(products::table.find(sku))
+        .set(products::next_change_at.eq(next))
+        .execute(conn)?;
+    Ok(())
 }

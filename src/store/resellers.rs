@@ -38,25 +38,39 @@ pub fn put(
             .execute(conn)?;
     } else {
         diesel::update(resellers::table.find(code))
-            .set((resellers::name.eq(name), resellers::email.eq(email), resellers::updated_at.eq(at)))
+            .set((
+                resellers::name.eq(name),
+                resellers::email.eq(email),
+                resellers::updated_at.eq(at),
+            ))
             .execute(conn)?;
     }
     diesel::delete(reseller_channels::table.filter(reseller_channels::reseller_code.eq(code)))
         .execute(conn)?;
     for channel in channels {
         diesel::insert_into(reseller_channels::table)
-            .values((reseller_channels::reseller_code.eq(code), reseller_channels::channel_code.eq(channel)))
+            .values((
+                reseller_channels::reseller_code.eq(code),
+                reseller_channels::channel_code.eq(channel),
+            ))
             .execute(conn)?;
     }
     Ok(created)
 }
 
 pub fn get(conn: &mut DbConnection, code: &str) -> StoreResult<Option<ResellerRow>> {
-    Ok(resellers::table.find(code).select(ResellerRow::as_select()).first(conn).optional()?)
+    Ok(resellers::table
+        .find(code)
+        .select(ResellerRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn list(conn: &mut DbConnection) -> StoreResult<Vec<ResellerRow>> {
-    Ok(resellers::table.order(resellers::code.asc()).select(ResellerRow::as_select()).load(conn)?)
+    Ok(resellers::table
+        .order(resellers::code.asc())
+        .select(ResellerRow::as_select())
+        .load(conn)?)
 }
 
 /// The channel codes a reseller may read, sorted.

@@ -100,3 +100,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     resellers,
     reseller_channels,
 );
+
+diesel::table! {
+    service_keys (name) {
+        name -> Text,
+        value -> Text,
+    }
+}

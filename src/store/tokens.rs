@@ -36,7 +36,9 @@ pub fn find_by_hash(conn: &mut DbConnection, token_hash: &str) -> StoreResult<Op
 }
 
 pub fn insert(conn: &mut DbConnection, token: &NewToken<'_>) -> StoreResult<()> {
-    diesel::insert_into(tokens::table).values(token).execute(conn)?;
+    diesel::insert_into(tokens::table)
+        .values(token)
+        .execute(conn)?;
     Ok(())
 }
 

@@ -22,7 +22,10 @@ impl TestDb {
     /// A new empty database on the backend under test.
     pub fn new() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
-        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(base) => {
                 let name = format!("pf_test_{}", &tokens::hash(&tokens::generate())[..16]);
                 let mut admin = PgConnection::establish(&base)
@@ -31,21 +34,25 @@ impl TestDb {
                     .execute(&mut admin)
                     .expect("create test database");
                 let url = replace_db_name(&base, &name);
-                TestDb { url, _dir: dir, pg: Some((base, name)) }
+                TestDb {
+                    url,
+                    _dir: dir,
+                    pg: Some((base, name)),
+                }
             }
             None => {
                 let url = format!("sqlite://{}", dir.path().join("partnerfeed.db").display());
-                TestDb { url, _dir: dir, pg: None }
+                TestDb {
+                    url,
+                    _dir: dir,
+                    pg: None,
+                }
             }
         }
     }
 
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._dir.path().to_path_buf()
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        self.pg.is_some()
     }
 }
 
@@ -84,22 +91,30 @@ pub struct TestApp {
     pub db: Db,
     pub clock: Arc<ManualClock>,
     pub client: Client,
-    pub test_db: TestDb,
+    /// Kept for its lifetime: the database is dropped with it.
+    _test_db: TestDb,
     server: actix_web::dev::ServerHandle,
 }
 
 pub struct Options {
     pub body_limit: usize,
+    /// Run the background jobs (off: the outbox stays as the edits left it).
+    pub jobs: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { body_limit: 64 * 1024 * 1024 }
+        Options {
+            body_limit: 64 * 1024 * 1024,
+            jobs: true,
+        }
     }
 }
 
 pub fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").expect("time").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
 }
 
 impl TestApp {
@@ -110,15 +125,20 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> TestApp {
         let test_db = TestDb::new();
         let admin_token = tokens::generate();
-        let config = Config {
-            storage: StorageArgs { data_dir: test_db.data_dir(), database_url: Some(test_db.url.clone()) },
-            serve: ServeArgs {
+        let mut config = Config::new(
+            StorageArgs {
+                data_dir: test_db.data_dir(),
+                database_url: Some(test_db.url.clone()),
+            },
+            ServeArgs {
                 bind: "127.0.0.1:0".parse().expect("addr"),
                 admin_token: Some(admin_token.clone()),
                 body_limit: options.body_limit,
                 workers: Some(2),
+                tombstone_retention_days: 30,
             },
-        };
+        );
+        config.run_jobs = options.jobs;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
         let clock = Arc::new(ManualClock::new(start_time()));
@@ -132,7 +152,7 @@ impl TestApp {
             db,
             clock,
             client: Client::builder().no_gzip().build().expect("client"),
-            test_db,
+            _test_db: test_db,
             server,
         }
     }
@@ -146,11 +166,17 @@ impl TestApp {
     }
 
     pub fn put_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
-        self.client.put(self.url(path)).bearer_auth(token).json(body)
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
     }
 
     pub fn post_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
-        self.client.post(self.url(path)).bearer_auth(token).json(body)
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
     }
 
     pub async fn put_product(&self, body: &Value) -> Response {
@@ -164,13 +190,29 @@ impl TestApp {
     /// A new token with `role`, made by the admin through the API.
     pub async fn token(&self, role: &str, name: &str) -> String {
         let response = self
-            .post_json("/v1/tokens", &self.admin_token, &serde_json::json!({"role": role, "name": name}))
+            .post_json(
+                "/v1/tokens",
+                &self.admin_token,
+                &serde_json::json!({"role": role, "name": name}),
+            )
             .send()
             .await
             .expect("request");
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.expect("json");
         body["token"].as_str().expect("token").to_string()
+    }
+
+    /// Runs the delta generator until it has nothing left to do, at the test clock's time.
+    pub async fn drain(&self) {
+        let db = self.db.clone();
+        let now = self.clock.now();
+        actix_web::rt::task::spawn_blocking(move || {
+            partnerfeed::jobs::delta::drain(&db, &Default::default(), now)
+        })
+        .await
+        .expect("join")
+        .expect("delta generation");
     }
 
     pub async fn stop(self) {
@@ -198,4 +240,20 @@ pub fn drill(sku: &str) -> Value {
                        "gross_weight": {"value": "12.2", "unit": "kg"}},
                       {"level": "pallet", "quantity": 240}]
     })
+}
+
+/// Validates an XML file against an XSD of the repository with xmllint.
+pub fn xmllint(file: &std::path::Path, xsd: &str) {
+    let xsd = format!("{}/{xsd}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", &xsd])
+        .arg(file)
+        .output()
+        .expect("xmllint is required (Debian package libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{} is invalid:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

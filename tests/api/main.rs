@@ -1,6 +1,8 @@
 //! The integration suite: one binary, run on SQLite, and on PostgreSQL when
 //! `TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used)]
 
+mod channels;
 mod cli;
 mod helpers;
 mod migrations;

@@ -38,5 +38,8 @@ fn migrations_go_up_down_and_up_again() {
 #[test]
 fn an_unknown_database_scheme_is_refused_with_a_clear_message() {
     let err = Backend::from_url("mysql://localhost/x").unwrap_err();
-    assert!(err.contains("mysql") && err.contains("sqlite://") && err.contains("postgres://"), "{err}");
+    assert!(
+        err.contains("mysql") && err.contains("sqlite://") && err.contains("postgres://"),
+        "{err}"
+    );
 }

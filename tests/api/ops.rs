@@ -5,18 +5,54 @@ use crate::helpers::TestApp;
 #[actix_web::test]
 async fn health_readiness_and_openapi_answer() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let ready: Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    for path in ["/v1/products/{sku}", "/v1/products", "/v1/products/batch", "/v1/products/{sku}/history", "/v1/tokens"] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    for path in [
+        "/v1/products/{sku}",
+        "/v1/products",
+        "/v1/products/batch",
+        "/v1/products/{sku}/history",
+        "/v1/tokens",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(paths["/v1/products/{sku}"].get("patch").is_some());
     let unknown = app.client.get(app.url("/v1/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
-    assert_eq!(unknown.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
     app.stop().await;
 }
 
@@ -24,10 +60,19 @@ async fn health_readiness_and_openapi_answer() {
 fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
     use partnerfeed::config::{Config, ServeArgs, StorageArgs};
     let test_db = crate::helpers::TestDb::new();
-    let config = Config {
-        storage: StorageArgs { data_dir: test_db.data_dir(), database_url: Some(test_db.url.clone()) },
-        serve: ServeArgs { bind: "127.0.0.1:0".parse().unwrap(), admin_token: None, body_limit: 1024, workers: Some(1) },
-    };
+    let config = Config::new(
+        StorageArgs {
+            data_dir: test_db.data_dir(),
+            database_url: Some(test_db.url.clone()),
+        },
+        ServeArgs {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            admin_token: None,
+            body_limit: 1024,
+            workers: Some(1),
+            tombstone_retention_days: 30,
+        },
+    );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();
     partnerfeed::app::bootstrap_admin(&db, &config).unwrap();
     let path = test_db.data_dir().join("admin.token");
@@ -35,10 +80,17 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let mut conn = db.read_conn().unwrap();
-    let row = partnerfeed::store::tokens::find_by_hash(&mut conn, &partnerfeed::tokens::hash(token.trim())).unwrap();
+    let row = partnerfeed::store::tokens::find_by_hash(
+        &mut conn,
+        &partnerfeed::tokens::hash(token.trim()),
+    )
+    .unwrap();
     assert_eq!(row.unwrap().role, "admin");
     // A second start keeps the first token.
     partnerfeed::app::bootstrap_admin(&db, &config).unwrap();

@@ -9,24 +9,51 @@ async fn put_creates_then_get_returns_the_canonical_form_with_the_same_etag() {
     let app = TestApp::spawn().await;
     let created = app.put_product(&drill("DRL-1001")).await;
     assert_eq!(created.status(), 201);
-    let etag = created.headers()[header::ETAG].to_str().unwrap().to_string();
-    assert!(etag.starts_with('"') && etag.len() == 66, "strong ETag of the hash: {etag}");
+    let etag = created.headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        etag.starts_with('"') && etag.len() == 66,
+        "strong ETag of the hash: {etag}"
+    );
 
-    let got = app.get("/v1/products/DRL-1001", &app.admin_token).send().await.unwrap();
+    let got = app
+        .get("/v1/products/DRL-1001", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()[header::ETAG].to_str().unwrap(), etag);
     let body: Value = got.json().await.unwrap();
     assert_eq!(body["gtin"], "03700123456780");
-    assert_eq!(body["dimensions"], json!({"length": "325", "width": "90", "height": "240", "unit": "mm"}));
-    assert_eq!(body["weight"], json!({"net": "1450", "gross": "1900", "unit": "g"}));
+    assert_eq!(
+        body["dimensions"],
+        json!({"length": "325", "width": "90", "height": "240", "unit": "mm"})
+    );
+    assert_eq!(
+        body["weight"],
+        json!({"net": "1450", "gross": "1900", "unit": "g"})
+    );
     assert_eq!(body["prices"][0]["amount"], "129.90");
 
     // Writing the canonical form back changes nothing: same ETag, status 200.
     let again = app.put_product(&body).await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()[header::ETAG].to_str().unwrap(), etag);
-    let history: Value = app.get("/v1/products/DRL-1001/history", &app.admin_token).send().await.unwrap().json().await.unwrap();
-    assert_eq!(history["entries"].as_array().unwrap().len(), 1, "an unchanged write records nothing");
+    let history: Value = app
+        .get("/v1/products/DRL-1001/history", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["entries"].as_array().unwrap().len(),
+        1,
+        "an unchanged write records nothing"
+    );
     app.stop().await;
 }
 
@@ -34,7 +61,10 @@ async fn put_creates_then_get_returns_the_canonical_form_with_the_same_etag() {
 async fn if_match_with_a_stale_etag_is_refused_with_412() {
     let app = TestApp::spawn().await;
     let created = app.put_product(&drill("DRL-1")).await;
-    let etag = created.headers()[header::ETAG].to_str().unwrap().to_string();
+    let etag = created.headers()[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_string();
     let mut changed = drill("DRL-1");
     changed["brand"] = json!("Boreal");
     let ok = app
@@ -52,8 +82,18 @@ async fn if_match_with_a_stale_etag_is_refused_with_412() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 412);
-    assert_eq!(stale.headers()[header::CONTENT_TYPE], "application/problem+json");
-    let got: Value = app.get("/v1/products/DRL-1", &app.admin_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        stale.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let got: Value = app
+        .get("/v1/products/DRL-1", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["brand"], "Boreal");
     app.stop().await;
 }
@@ -72,13 +112,37 @@ async fn an_invalid_product_gets_422_naming_every_bad_field_and_nothing_is_store
     bad["colour"] = json!("red");
     let response = app.put_product(&bad).await;
     assert_eq!(response.status(), 422);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
-    let pointers: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
-    for expected in ["/gtin", "/status", "/prices/0/amount", "/prices/1/currency", "/prices/2/min_qty", "/dimensions/unit", "/title", "/colour"] {
-        assert!(pointers.contains(&expected), "{expected} missing from {pointers:?}");
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "/gtin",
+        "/status",
+        "/prices/0/amount",
+        "/prices/1/currency",
+        "/prices/2/min_qty",
+        "/dimensions/unit",
+        "/title",
+        "/colour",
+    ] {
+        assert!(
+            pointers.contains(&expected),
+            "{expected} missing from {pointers:?}"
+        );
     }
-    let missing = app.get("/v1/products/DRL-2", &app.admin_token).send().await.unwrap();
+    let missing = app
+        .get("/v1/products/DRL-2", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     app.stop().await;
 }
@@ -103,55 +167,119 @@ async fn patch_applies_a_merge_patch_and_records_history_by_token_name() {
     assert!(body.get("description").is_none());
     assert_eq!(body["attributes"], json!({"voltage": 20, "cordless": true}));
 
-    let history: Value = app.get("/v1/products/DRL-3/history", &editor).send().await.unwrap().json().await.unwrap();
+    let history: Value = app
+        .get("/v1/products/DRL-3/history", &editor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let entries = history["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["by"], "admin");
     assert!(entries[0]["hash_before"].is_null());
     assert_eq!(entries[1]["by"], "pim-sync");
-    assert_eq!(entries[1]["fields"], json!(["attributes", "brand", "description"]));
+    assert_eq!(
+        entries[1]["fields"],
+        json!(["attributes", "brand", "description"])
+    );
     assert_eq!(entries[1]["hash_before"], entries[0]["hash_after"]);
     app.stop().await;
 }
 
 #[actix_web::test]
 async fn delete_removes_the_product_and_records_a_change() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
     app.put_product(&drill("DRL-4")).await;
-    let deleted = app.client.delete(app.url("/v1/products/DRL-4")).bearer_auth(&app.admin_token).send().await.unwrap();
+    let deleted = app
+        .client
+        .delete(app.url("/v1/products/DRL-4"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
-    let gone = app.get("/v1/products/DRL-4", &app.admin_token).send().await.unwrap();
+    let gone = app
+        .get("/v1/products/DRL-4", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), 404);
-    let again = app.client.delete(app.url("/v1/products/DRL-4")).bearer_auth(&app.admin_token).send().await.unwrap();
+    let again = app
+        .client
+        .delete(app.url("/v1/products/DRL-4"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 404);
-    let history: Value = app.get("/v1/products/DRL-4/history", &app.admin_token).send().await.unwrap().json().await.unwrap();
-    let last = history["entries"].as_array().unwrap().last().unwrap().clone();
+    let history: Value = app
+        .get("/v1/products/DRL-4/history", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = history["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert!(last["hash_after"].is_null());
     let events = outbox(&app);
-    assert_eq!(events, vec![("DRL-4".to_string(), true), ("DRL-4".to_string(), false)]);
+    assert_eq!(
+        events,
+        vec![("DRL-4".to_string(), true), ("DRL-4".to_string(), false)]
+    );
     app.stop().await;
 }
 
 /// (sku, has a hash) of every outbox event, in id order.
 fn outbox(app: &TestApp) -> Vec<(String, bool)> {
     let mut conn = app.db.read_conn().unwrap();
-    store::outbox::pending(&mut conn, 1_000_000).unwrap().into_iter().map(|e| (e.sku, e.hash.is_some())).collect()
+    store::outbox::pending(&mut conn, 1_000_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.sku, e.hash.is_some()))
+        .collect()
 }
 
 #[actix_web::test]
 async fn every_mutation_and_only_real_changes_reach_the_outbox() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
     app.put_product(&drill("A-1")).await; // create
     app.put_product(&drill("A-1")).await; // unchanged: nothing
     let mut changed = drill("A-1");
     changed["brand"] = json!("Ergon");
     app.put_product(&changed).await; // replace
     let batch = format!("{}\n{}\n", drill("A-2"), drill("A-1"));
-    app.client.post(app.url("/v1/products/batch")).bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/x-ndjson").body(batch).send().await.unwrap();
+    app.client
+        .post(app.url("/v1/products/batch"))
+        .bearer_auth(&app.admin_token)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         outbox(&app),
-        vec![("A-1".into(), true), ("A-1".into(), true), ("A-2".into(), true), ("A-1".into(), true)]
+        vec![
+            ("A-1".into(), true),
+            ("A-1".into(), true),
+            ("A-2".into(), true),
+            ("A-1".into(), true)
+        ]
     );
     app.stop().await;
 }
@@ -162,14 +290,37 @@ async fn the_list_is_keyset_paged_in_sku_order() {
     for sku in ["C-3", "A-1", "B-2", "D-4", "E-5"] {
         assert_eq!(app.put_product(&drill(sku)).await.status(), 201);
     }
-    let page: Value = app.get("/v1/products?limit=2", &app.admin_token).send().await.unwrap().json().await.unwrap();
-    let skus: Vec<&str> = page["products"].as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap()).collect();
+    let page: Value = app
+        .get("/v1/products?limit=2", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let skus: Vec<&str> = page["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
     assert_eq!(skus, ["A-1", "B-2"]);
     assert_eq!(page["next"], "B-2");
-    let page: Value = app.get("/v1/products?after=D-4&limit=2", &app.admin_token).send().await.unwrap().json().await.unwrap();
+    let page: Value = app
+        .get("/v1/products?after=D-4&limit=2", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["products"].as_array().unwrap().len(), 1);
     assert!(page["next"].is_null());
-    let too_big = app.get("/v1/products?limit=1001", &app.admin_token).send().await.unwrap();
+    let too_big = app
+        .get("/v1/products?limit=1001", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(too_big.status(), 400);
     app.stop().await;
 }
@@ -179,9 +330,21 @@ async fn a_batch_keeps_the_good_lines_and_names_the_bad_ones() {
     let app = TestApp::spawn().await;
     let mut bad = drill("B-2");
     bad["prices"][0]["amount"] = json!("12.345");
-    let body = format!("{}\n{}\n{{not json\n\n{}\n", drill("B-1"), bad, drill("B-3"));
-    let response = app.client.post(app.url("/v1/products/batch")).bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/x-ndjson").body(body).send().await.unwrap();
+    let body = format!(
+        "{}\n{}\n{{not json\n\n{}\n",
+        drill("B-1"),
+        bad,
+        drill("B-3")
+    );
+    let response = app
+        .client
+        .post(app.url("/v1/products/batch"))
+        .bearer_auth(&app.admin_token)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let result: Value = response.json().await.unwrap();
     assert_eq!(result["stored"], 2);
@@ -195,12 +358,33 @@ async fn a_batch_keeps_the_good_lines_and_names_the_bad_ones() {
     assert_eq!(results[2]["status"], "error");
     assert_eq!(results[3]["status"], "created");
     assert_eq!(results[3]["sku"], "B-3");
-    assert_eq!(app.get("/v1/products/B-1", &app.admin_token).send().await.unwrap().status(), 200);
-    assert_eq!(app.get("/v1/products/B-2", &app.admin_token).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.get("/v1/products/B-1", &app.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get("/v1/products/B-2", &app.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // A JSON array works the same way; unchanged items say so.
     let array = json!([drill("B-1"), drill("B-4")]);
-    let result: Value = app.post_json("/v1/products/batch", &app.admin_token, &array).send().await.unwrap().json().await.unwrap();
+    let result: Value = app
+        .post_json("/v1/products/batch", &app.admin_token, &array)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(result["results"][0]["status"], "unchanged");
     assert_eq!(result["results"][1]["status"], "created");
     assert_eq!(result["results"][1]["line"], 2);
@@ -210,15 +394,47 @@ async fn a_batch_keeps_the_good_lines_and_names_the_bad_ones() {
 #[actix_web::test]
 async fn tokens_and_roles_are_enforced() {
     let app = TestApp::spawn().await;
-    let none = app.client.get(app.url("/v1/products")).send().await.unwrap();
+    let none = app
+        .client
+        .get(app.url("/v1/products"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), 401);
-    let wrong = app.get("/v1/products", "pf_not-a-token").send().await.unwrap();
+    let wrong = app
+        .get("/v1/products", "pf_not-a-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     let editor = app.token("editor", "catalog team").await;
-    assert_eq!(app.get("/v1/products", &editor).send().await.unwrap().status(), 200);
-    let refused = app.post_json("/v1/tokens", &editor, &json!({"role": "admin", "name": "x"})).send().await.unwrap();
+    assert_eq!(
+        app.get("/v1/products", &editor)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = app
+        .post_json(
+            "/v1/tokens",
+            &editor,
+            &json!({"role": "admin", "name": "x"}),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403);
-    let bad_role = app.post_json("/v1/tokens", &app.admin_token, &json!({"role": "root", "name": "x"})).send().await.unwrap();
+    let bad_role = app
+        .post_json(
+            "/v1/tokens",
+            &app.admin_token,
+            &json!({"role": "root", "name": "x"}),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_role.status(), 422);
     let problem: Value = bad_role.json().await.unwrap();
     assert_eq!(problem["errors"][0]["pointer"], "/role");
@@ -227,12 +443,26 @@ async fn tokens_and_roles_are_enforced() {
 
 #[actix_web::test]
 async fn bad_json_is_a_400_that_says_where_and_a_big_body_is_a_413() {
-    let app = TestApp::spawn_with(Options { body_limit: 4096 }).await;
-    let response = app.client.put(app.url("/v1/products/X-1")).bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/json").body("{\"sku\": \"X-1\",\n \"status\": }").send().await.unwrap();
+    let app = TestApp::spawn_with(Options {
+        body_limit: 4096,
+        ..Default::default()
+    })
+    .await;
+    let response = app
+        .client
+        .put(app.url("/v1/products/X-1"))
+        .bearer_auth(&app.admin_token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"sku\": \"X-1\",\n \"status\": }")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let problem: Value = response.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("line 2"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "{problem}"
+    );
 
     let mut big = drill("X-2");
     big["description"]["en"] = json!("x".repeat(5000));

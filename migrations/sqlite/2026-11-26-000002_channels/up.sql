@@ -44,3 +44,9 @@ CREATE TABLE reseller_channels (
     channel_code TEXT NOT NULL,
     PRIMARY KEY (reseller_code, channel_code)
 );
+
+-- Secrets shared by every instance (the cursor MAC key).
+CREATE TABLE service_keys (
+    name TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,303 @@
+//! Reseller accounts (admin only): contact, channel access and reseller tokens.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::channels::validate_code;
+use super::tokens::{issue, validate_name, IssuedToken};
+use super::{body, ApiError, AppState, Caller};
+use crate::catalog::{FieldError, ValidationErrors};
+use crate::store::{self, StoreError};
+use crate::tokens::Role;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reseller {
+    code: String,
+    name: String,
+    email: String,
+    channels: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResellerList {
+    resellers: Vec<Reseller>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResellerToken {
+    name: Option<String>,
+}
+
+/// Checks a reseller body, naming every bad field: `{"name", "email", "channels"}`.
+fn parse_reseller(value: &Value) -> Result<(String, String, Vec<String>), ValidationErrors> {
+    let mut errors = Vec::new();
+    let mut err = |pointer: &str, message: &str| {
+        errors.push(FieldError {
+            pointer: pointer.into(),
+            message: message.into(),
+        })
+    };
+    let Some(obj) = value.as_object() else {
+        err("", "a reseller must be a JSON object");
+        return Err(ValidationErrors { errors });
+    };
+    for key in obj.keys() {
+        if !matches!(key.as_str(), "code" | "name" | "email" | "channels") {
+            err(
+                &format!("/{key}"),
+                "unknown field; allowed: name, email, channels",
+            );
+        }
+    }
+    let name = match obj.get("name").and_then(Value::as_str).map(str::trim) {
+        Some(n) if !n.is_empty() && n.chars().count() <= 200 => n.to_string(),
+        _ => {
+            err(
+                "/name",
+                "name is required: a non-empty string of at most 200 characters",
+            );
+            String::new()
+        }
+    };
+    let email = match obj.get("email").and_then(Value::as_str).map(str::trim) {
+        Some(e) if is_email(e) => e.to_string(),
+        _ => {
+            err(
+                "/email",
+                "email is required: an address like it@shop.example",
+            );
+            String::new()
+        }
+    };
+    let mut channels = Vec::new();
+    match obj.get("channels") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(c) if validate_code(c).is_ok() => channels.push(c.to_string()),
+                    _ => err(&format!("/channels/{i}"), "a channel code"),
+                }
+            }
+        }
+        Some(_) => err("/channels", "channels must be an array of channel codes"),
+    }
+    channels.sort();
+    channels.dedup();
+    if errors.is_empty() {
+        Ok((name, email, channels))
+    } else {
+        Err(ValidationErrors { errors })
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && s.len() <= 254
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+fn reseller_json(
+    conn: &mut store::DbConnection,
+    row: store::resellers::ResellerRow,
+) -> Result<Reseller, StoreError> {
+    let channels = store::resellers::channels_of(conn, &row.code)?;
+    Ok(Reseller {
+        code: row.code,
+        name: row.name,
+        email: row.email,
+        channels,
+    })
+}
+
+/// Create or replace a reseller.
+#[utoipa::path(
+    tag = "resellers",
+    params(("code" = String, Path, description = "Reseller code")),
+    request_body(content = Object, description = "{name, email, channels}"),
+    responses((status = 201, body = Reseller), (status = 200, body = Reseller), (status = 422)),
+    security(("bearer" = []))
+)]
+#[put("/v1/resellers/{code}")]
+pub async fn put_reseller(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    code: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    validate_code(&code)?;
+    body::require_media_type(&req, &["application/json"])?;
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    if value
+        .get("code")
+        .is_some_and(|c| c.as_str() != Some(code.as_str()))
+    {
+        return Err(ApiError::invalid(
+            "/code",
+            "code must equal the code in the URL",
+        ));
+    }
+    let (name, email, channels) = parse_reseller(&value)?;
+    let code = code.into_inner();
+    let (created, reseller) = state
+        .db
+        .write(move |conn| -> Result<_, ApiError> {
+            let existing: Vec<String> = store::channels::list(conn, Some(&channels))?
+                .into_iter()
+                .map(|c| c.code)
+                .collect();
+            let missing: Vec<FieldError> = channels
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !existing.contains(c))
+                .map(|(i, c)| FieldError {
+                    pointer: format!("/channels/{i}"),
+                    message: format!("no channel {c:?}"),
+                })
+                .collect();
+            if !missing.is_empty() {
+                return Err(ApiError::Invalid(ValidationErrors { errors: missing }));
+            }
+            let created = store::resellers::put(conn, &code, &name, &email, &channels)?;
+            Ok((
+                created,
+                Reseller {
+                    code,
+                    name,
+                    email,
+                    channels,
+                },
+            ))
+        })
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(reseller))
+}
+
+/// One reseller.
+#[utoipa::path(
+    tag = "resellers",
+    params(("code" = String, Path, description = "Reseller code")),
+    responses((status = 200, body = Reseller), (status = 404)),
+    security(("bearer" = []))
+)]
+#[get("/v1/resellers/{code}")]
+pub async fn get_reseller(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let code = code.into_inner();
+    let reseller = state
+        .db
+        .read(move |conn| -> Result<_, StoreError> {
+            match store::resellers::get(conn, &code)? {
+                Some(row) => Ok(Some(reseller_json(conn, row)?)),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no reseller with this code"))?;
+    Ok(HttpResponse::Ok().json(reseller))
+}
+
+/// Every reseller.
+#[utoipa::path(tag = "resellers", responses((status = 200, body = ResellerList)), security(("bearer" = [])))]
+#[get("/v1/resellers")]
+pub async fn list_resellers(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let resellers = state
+        .db
+        .read(|conn| -> Result<_, StoreError> {
+            store::resellers::list(conn)?
+                .into_iter()
+                .map(|row| reseller_json(conn, row))
+                .collect()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ResellerList { resellers }))
+}
+
+/// Delete a reseller and revoke its tokens.
+#[utoipa::path(
+    tag = "resellers",
+    params(("code" = String, Path, description = "Reseller code")),
+    responses((status = 204), (status = 404)),
+    security(("bearer" = []))
+)]
+#[delete("/v1/resellers/{code}")]
+pub async fn delete_reseller(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let code = code.into_inner();
+    if !state
+        .db
+        .write(move |conn| store::resellers::delete(conn, &code))
+        .await?
+    {
+        return Err(ApiError::not_found("no reseller with this code"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A token for a reseller, shown once.
+#[utoipa::path(
+    tag = "resellers",
+    params(("code" = String, Path, description = "Reseller code")),
+    request_body(content = NewResellerToken, description = "{name} (optional)"),
+    responses((status = 201, body = IssuedToken), (status = 404)),
+    security(("bearer" = []))
+)]
+#[post("/v1/resellers/{code}/tokens")]
+pub async fn create_reseller_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let bytes = body::read(payload, state.body_limit).await?;
+    let request: NewResellerToken = if bytes.iter().all(u8::is_ascii_whitespace) {
+        NewResellerToken { name: None }
+    } else {
+        serde_json::from_value(body::json(&bytes)?)
+            .map_err(|e| ApiError::invalid("", format!("expected {{\"name\"}}: {e}")))?
+    };
+    let code = code.into_inner();
+    let name = validate_name(request.name.as_deref().unwrap_or(&code))?;
+    let issued = state
+        .db
+        .write(move |conn| -> Result<_, ApiError> {
+            if store::resellers::get(conn, &code)?.is_none() {
+                return Err(ApiError::not_found("no reseller with this code"));
+            }
+            Ok(issue(conn, Role::Reseller, &name, Some(&code))?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(issued))
+}

@@ -1,0 +1,313 @@
+//! Renderers of a channel's full feed and of its change pages (JSON, NDJSON, CSV, XML) to any
+//! `impl Write`, one item at a time; no I/O beyond the writer, no HTTP, no database.
+//!
+//! The records handed in are already projected for the channel: JSON and NDJSON write them
+//! verbatim, so that `hash` stays the SHA-256 of the JCS form of
+//! `record`. CSV and XML flatten only the channel's carried `fields`, in the fixed order of
+//! [`Field::ALL`]. The formats are specified in `docs/feeds.md`; the XML schema is
+//! `feeds/partnerfeed-feed.xsd`.
+//!
+//! The writers make many small writes: hand them a buffered writer (`BufWriter`, a `Vec`, a
+//! chunking body stream) rather than a raw socket or file.
+
+mod csv;
+mod json;
+mod xml;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+
+use serde_json::{Map, Value};
+
+/// HTTP header carrying the cursor a full feed is consistent with (every format).
+pub const FEED_CURSOR_HEADER: &str = "Feed-Cursor";
+/// HTTP header carrying the cursor to ask for the next change page (every format).
+pub const CHANGES_NEXT_HEADER: &str = "Changes-Next";
+/// HTTP header saying whether more changes follow `Changes-Next` (`true` or `false`).
+pub const CHANGES_HAS_MORE_HEADER: &str = "Changes-Has-More";
+/// Namespace of the built-in XML feed and changes documents.
+pub const XML_NAMESPACE: &str = "urn:partnerfeed:feed:1";
+
+/// Errors raised while rendering, in domain words. The writers' methods return `io::Result` (the
+/// caller streams into an `impl Write`); these convert into `io::Error` with the right kind.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// A carried field name that is not one of [`Field::ALL`].
+    #[error("unknown carried field `{0}`")]
+    UnknownField(String),
+    /// The CSV encoder failed (other than by I/O).
+    #[error("CSV encoding failed: {0}")]
+    Csv(String),
+    /// The underlying writer failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<FeedError> for io::Error {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::Io(e) => e,
+            e @ FeedError::UnknownField(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            e @ FeedError::Csv(_) => io::Error::other(e),
+        }
+    }
+}
+
+/// A built-in feed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// One JSON document.
+    Json,
+    /// Newline-delimited JSON: one item per line.
+    Ndjson,
+    /// RFC 4180 CSV, one row per item, carried fields flattened.
+    Csv,
+    /// XML in the `urn:partnerfeed:feed:1` namespace.
+    Xml,
+}
+
+impl Format {
+    /// Every built-in format.
+    pub const ALL: [Format; 4] = [Format::Json, Format::Ndjson, Format::Csv, Format::Xml];
+
+    /// The format named by a `format=` query value (`json`, `ndjson`, `csv`, `xml`).
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The name used in `format=` and in subscriptions.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Xml => "xml",
+        }
+    }
+
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xml => "application/xml",
+        }
+    }
+
+    /// The file extension (without dot) for attachments and downloads.
+    pub fn extension(&self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// A top-level field a channel may carry (`sku` is always carried and is not one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Gtin,
+    Status,
+    Brand,
+    Category,
+    Title,
+    Description,
+    Attributes,
+    Media,
+    /// `price`, which brings `price_tiers` with it.
+    Price,
+    Dimensions,
+    Weight,
+    Packaging,
+}
+
+impl Field {
+    /// Every field, in the order CSV columns and XML elements are written.
+    pub const ALL: [Field; 12] = [
+        Field::Gtin,
+        Field::Status,
+        Field::Brand,
+        Field::Category,
+        Field::Title,
+        Field::Description,
+        Field::Attributes,
+        Field::Media,
+        Field::Price,
+        Field::Dimensions,
+        Field::Weight,
+        Field::Packaging,
+    ];
+
+    /// The field named `name` in a channel's `fields`.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// Its name in a channel's `fields` and in the projected record.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Field::Gtin => "gtin",
+            Field::Status => "status",
+            Field::Brand => "brand",
+            Field::Category => "category",
+            Field::Title => "title",
+            Field::Description => "description",
+            Field::Attributes => "attributes",
+            Field::Media => "media",
+            Field::Price => "price",
+            Field::Dimensions => "dimensions",
+            Field::Weight => "weight",
+            Field::Packaging => "packaging",
+        }
+    }
+
+    /// The carried fields named in `names`, deduplicated and in [`Field::ALL`] order. `sku` is
+    /// accepted and ignored (always carried); any other unknown name is an error.
+    pub fn parse_list(names: &[String]) -> Result<Vec<Field>, FeedError> {
+        let mut fields = Vec::with_capacity(names.len());
+        for name in names {
+            if name == "sku" {
+                continue;
+            }
+            let field = Field::parse(name).ok_or_else(|| FeedError::UnknownField(name.clone()))?;
+            fields.push(field);
+        }
+        fields.sort();
+        fields.dedup();
+        Ok(fields)
+    }
+}
+
+/// One entry of a change page.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// The product's projection is (now) this record, with this hash.
+    Upsert {
+        sku: &'a str,
+        hash: &'a str,
+        record: &'a Map<String, Value>,
+    },
+    /// The product left the channel (deleted, or out of the assortment).
+    Delete { sku: &'a str },
+}
+
+/// Which document is being written: it decides the envelope and whether entries carry `op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Doc {
+    Feed,
+    Changes,
+}
+
+/// The per-format encoder both writers drive.
+enum Encoder<W: Write> {
+    Json(json::JsonEncoder<W>),
+    /// Boxed: the csv writer holds its own buffer state.
+    Csv(Box<csv::CsvEncoder<W>>),
+    Xml(xml::XmlEncoder<W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn begin(
+        w: W,
+        format: Format,
+        doc: Doc,
+        channel: &str,
+        position: &str,
+        fields: &[String],
+    ) -> Result<Self, FeedError> {
+        let fields = Field::parse_list(fields)?;
+        Ok(match format {
+            Format::Json => {
+                Encoder::Json(json::JsonEncoder::begin(w, false, doc, channel, position)?)
+            }
+            Format::Ndjson => {
+                Encoder::Json(json::JsonEncoder::begin(w, true, doc, channel, position)?)
+            }
+            Format::Csv => Encoder::Csv(Box::new(csv::CsvEncoder::begin(w, doc, fields)?)),
+            Format::Xml => Encoder::Xml(xml::XmlEncoder::begin(w, doc, channel, position, fields)?),
+        })
+    }
+
+    fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
+        match self {
+            Encoder::Json(e) => e.entry(change),
+            Encoder::Csv(e) => e.entry(change),
+            Encoder::Xml(e) => e.entry(change),
+        }
+    }
+
+    fn finish(self, tail: Option<(&str, bool)>) -> Result<W, FeedError> {
+        match self {
+            Encoder::Json(e) => e.finish(tail),
+            Encoder::Csv(e) => e.finish(),
+            Encoder::Xml(e) => e.finish(tail),
+        }
+    }
+}
+
+/// Streams a channel's full feed: `begin`, one `product` per record (in sku order, as the store
+/// reads them), then `finish`. Nothing is buffered beyond the current item.
+pub struct FeedWriter<W: Write> {
+    enc: Encoder<W>,
+}
+
+impl<W: Write> FeedWriter<W> {
+    /// Writes the feed's envelope for `channel`, consistent with `cursor`. `fields` are the
+    /// channel's carried fields (they choose the CSV columns and the XML elements).
+    pub fn begin(
+        w: W,
+        format: Format,
+        channel: &str,
+        cursor: &str,
+        fields: &[String],
+    ) -> io::Result<Self> {
+        let enc = Encoder::begin(w, format, Doc::Feed, channel, cursor, fields)?;
+        Ok(FeedWriter { enc })
+    }
+
+    /// Writes one product.
+    pub fn product(
+        &mut self,
+        sku: &str,
+        hash: &str,
+        record: &Map<String, Value>,
+    ) -> io::Result<()> {
+        Ok(self.enc.entry(&Change::Upsert { sku, hash, record })?)
+    }
+
+    /// Closes the document, flushes, and hands the writer back.
+    pub fn finish(self) -> io::Result<W> {
+        Ok(self.enc.finish(None)?)
+    }
+}
+
+/// Streams one page of changes since a cursor: `begin`, one `change` per entry in sequence
+/// order, then `finish` with the cursor of the next page.
+pub struct ChangesWriter<W: Write> {
+    enc: Encoder<W>,
+}
+
+impl<W: Write> ChangesWriter<W> {
+    /// Writes the page's envelope for `channel`, starting after `since`.
+    pub fn begin(
+        w: W,
+        format: Format,
+        channel: &str,
+        since: &str,
+        fields: &[String],
+    ) -> io::Result<Self> {
+        let enc = Encoder::begin(w, format, Doc::Changes, channel, since, fields)?;
+        Ok(ChangesWriter { enc })
+    }
+
+    /// Writes one change.
+    pub fn change(&mut self, change: Change<'_>) -> io::Result<()> {
+        Ok(self.enc.entry(&change)?)
+    }
+
+    /// Closes the page. JSON and XML carry `next` and `has_more` at the end of the document;
+    /// NDJSON and CSV carry them only in the `Changes-Next` / `Changes-Has-More` headers.
+    pub fn finish(self, next: &str, has_more: bool) -> io::Result<W> {
+        Ok(self.enc.finish(Some((next, has_more)))?)
+    }
+}

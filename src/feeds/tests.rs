@@ -1,0 +1,421 @@
+//! Golden-file and unit tests of the feed renderers. `PARTNERFEED_BLESS=1 cargo test --lib feeds`
+//! rewrites the golden files under `feeds/samples/` from the current output.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+const CHANNEL: &str = "fr-resellers";
+
+fn record(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("fixture record must be an object, got {other}"),
+    }
+}
+
+/// The fixture: a complete record, a hostile one, and a minimal one, with their real hashes.
+fn fixture() -> Vec<(String, String, Map<String, Value>)> {
+    let records = [
+        json!({
+            "sku": "DRL-1001", "gtin": "03700123456780", "status": "active", "brand": "Acme",
+            "category": "tools/drills", "title": "Perceuse 18 V",
+            "description": "Perceuse-visseuse sans fil, 2 batteries.",
+            "attributes": {"voltage": 18, "cordless": true, "chuck": "13 mm"},
+            "media": [{"url": "https://cdn.example.com/drl-1001.jpg", "role": "main"}],
+            "price": {"amount": "79.80", "currency": "EUR", "min_qty": 1},
+            "price_tiers": [{"min_qty": 1, "amount": "79.80"}, {"min_qty": 10, "amount": "75.00"}],
+            "dimensions": {"length": "325", "width": "90", "height": "240", "unit": "mm"},
+            "weight": {"net": "1450", "gross": "1900", "unit": "g"},
+            "packaging": [
+                {"level": "each", "quantity": 1, "type": "box"},
+                {"level": "case", "quantity": 6, "gtin": "13700123456787",
+                 "dimensions": {"length": "400", "width": "300", "height": "260", "unit": "mm"},
+                 "gross_weight": {"value": "12200", "unit": "g"}},
+                {"level": "pallet", "quantity": 240}
+            ]
+        }),
+        json!({
+            "sku": "-HOSTILE.7", "status": "draft", "brand": "=HYPERLINK(\"x\")",
+            "category": "@tools/evil", "title": "<script>&\"' 🔥 drill",
+            "description": "line1\r\nline2\u{1}\tend\u{7f}",
+            "attributes": {"note \"quoted\"": "+cmd|' /C calc'!A0", "'plain": "'quoted"},
+            "media": [{"url": "https://cdn.example.com/a?b=1&c=<2>", "role": "main\nalt"}],
+            "price": {"amount": "0.99", "currency": "EUR", "min_qty": 1},
+            "price_tiers": [{"min_qty": 1, "amount": "0.99"}],
+            "packaging": []
+        }),
+        json!({"sku": "SCR-0042", "status": "discontinued", "title": "Vis à bois 4×40 — 200 pcs"}),
+    ];
+    records
+        .into_iter()
+        .map(|value| {
+            let hash = crate::jcs::sha256_hex(&value);
+            let record = record(value);
+            let sku = record["sku"].as_str().expect("fixture sku").to_owned();
+            (sku, hash, record)
+        })
+        .collect()
+}
+
+fn all_fields() -> Vec<String> {
+    Field::ALL.iter().map(|f| f.as_str().to_owned()).collect()
+}
+
+fn render_feed(format: Format, fields: &[String]) -> Vec<u8> {
+    let mut w = FeedWriter::begin(Vec::new(), format, CHANNEL, "c-000120", fields).expect("begin");
+    for (sku, hash, record) in &fixture() {
+        w.product(sku, hash, record).expect("product");
+    }
+    w.finish().expect("finish")
+}
+
+fn render_changes(format: Format) -> Vec<u8> {
+    let fixture = fixture();
+    let fields = all_fields();
+    let mut w =
+        ChangesWriter::begin(Vec::new(), format, CHANNEL, "c-000120", &fields).expect("begin");
+    let (sku, hash, record) = &fixture[0];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    w.change(Change::Delete { sku: "OLD-0009" })
+        .expect("delete");
+    let (sku, hash, record) = &fixture[1];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    w.finish("c-000123", true).expect("finish")
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds/samples")
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it under `PARTNERFEED_BLESS=1`.
+fn golden(name: &str, actual: &[u8]) {
+    let path = samples().join(name);
+    if std::env::var_os("PARTNERFEED_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with PARTNERFEED_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file (PARTNERFEED_BLESS=1 rewrites it)\n--- golden\n{}\n--- actual\n{}",
+        String::from_utf8_lossy(&expected),
+        String::from_utf8_lossy(actual),
+    );
+}
+
+#[test]
+fn feed_goldens() {
+    let fields = all_fields();
+    golden("feed.json", &render_feed(Format::Json, &fields));
+    golden("feed.ndjson", &render_feed(Format::Ndjson, &fields));
+    golden("feed.csv", &render_feed(Format::Csv, &fields));
+    golden("feed.xml", &render_feed(Format::Xml, &fields));
+}
+
+#[test]
+fn changes_goldens() {
+    golden("changes.json", &render_changes(Format::Json));
+    golden("changes.ndjson", &render_changes(Format::Ndjson));
+    golden("changes.csv", &render_changes(Format::Csv));
+    golden("changes.xml", &render_changes(Format::Xml));
+}
+
+/// Runs `xmllint --noout --schema feeds/partnerfeed-feed.xsd` on `documents` (`-` reads `stdin`).
+fn xmllint(documents: &[PathBuf], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write as _;
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds/partnerfeed-feed.xsd");
+    let mut child = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(xsd)
+        .args(documents)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| match e.kind() {
+            io::ErrorKind::NotFound => panic!(
+                "xmllint is required to validate the XML goldens: apt-get install -y libxml2-utils"
+            ),
+            _ => panic!("running xmllint: {e}"),
+        });
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).expect("write to xmllint");
+    }
+    drop(input);
+    child.wait_with_output().expect("xmllint output")
+}
+
+#[test]
+fn xml_goldens_are_valid_against_the_schema() {
+    let output = xmllint(
+        &[samples().join("feed.xml"), samples().join("changes.xml")],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "xmllint rejected the XML goldens:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_schema_rejects_a_changes_page_without_next() {
+    let page = String::from_utf8(render_changes(Format::Xml)).expect("utf-8");
+    let truncated: String = page
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("<next "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(truncated, page);
+    let output = xmllint(&[PathBuf::from("-")], Some(truncated.as_bytes()));
+    assert!(
+        !output.status.success(),
+        "a page without <next> must not validate"
+    );
+}
+
+#[test]
+fn json_feed_keeps_records_verbatim_so_hashes_verify() {
+    let body: Value = serde_json::from_slice(&render_feed(Format::Json, &all_fields()))
+        .expect("the JSON feed parses");
+    assert_eq!(body["channel"], CHANNEL);
+    assert_eq!(body["cursor"], "c-000120");
+    let products = body["products"].as_array().expect("products");
+    assert_eq!(products.len(), 3);
+    for product in products {
+        assert_eq!(
+            product["hash"].as_str(),
+            Some(crate::jcs::sha256_hex(&product["record"]).as_str())
+        );
+    }
+}
+
+#[test]
+fn ndjson_feed_has_one_parseable_item_per_line() {
+    let body = String::from_utf8(render_feed(Format::Ndjson, &all_fields())).expect("utf-8");
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for line in lines {
+        let item: Value = serde_json::from_str(line).expect("each line parses");
+        assert!(item.get("record").is_some() && item.get("op").is_none());
+    }
+}
+
+#[test]
+fn json_changes_end_with_next_and_has_more() {
+    let body: Value =
+        serde_json::from_slice(&render_changes(Format::Json)).expect("the JSON page parses");
+    assert_eq!(body["since"], "c-000120");
+    assert_eq!(body["next"], "c-000123");
+    assert_eq!(body["has_more"], true);
+    assert_eq!(
+        body["changes"][1],
+        json!({"op": "delete", "sku": "OLD-0009"})
+    );
+    assert_eq!(body["changes"][0]["op"], "upsert");
+}
+
+#[test]
+fn empty_documents_are_well_formed() {
+    let fields = all_fields();
+    let json = FeedWriter::begin(Vec::new(), Format::Json, "c", "x", &fields)
+        .and_then(FeedWriter::finish)
+        .expect("empty feed");
+    assert_eq!(
+        json,
+        b"{\"channel\":\"c\",\"cursor\":\"x\",\"products\":[]}\n"
+    );
+    let page = ChangesWriter::begin(Vec::new(), Format::Json, "c", "x", &fields)
+        .and_then(|w| w.finish("x", false))
+        .expect("empty page");
+    let page: Value = serde_json::from_slice(&page).expect("parses");
+    assert_eq!(page["changes"], json!([]));
+    assert_eq!(page["has_more"], false);
+    let csv = FeedWriter::begin(Vec::new(), Format::Csv, "c", "x", &[])
+        .and_then(FeedWriter::finish)
+        .expect("empty csv");
+    assert_eq!(csv, b"sku,hash\r\n");
+}
+
+#[test]
+fn items_reach_the_writer_before_finish() {
+    let (sku, hash, record) = &fixture()[0];
+    for format in [Format::Json, Format::Ndjson, Format::Xml] {
+        let shared = Shared::default();
+        let mut w =
+            FeedWriter::begin(shared.clone(), format, CHANNEL, "c", &all_fields()).expect("begin");
+        w.product(sku, hash, record).expect("product");
+        let written = String::from_utf8_lossy(&shared.0.borrow()).into_owned();
+        assert!(written.contains("DRL-1001"), "{format:?}: {written}");
+    }
+}
+
+#[test]
+fn csv_memory_stays_bounded_while_streaming() {
+    let (sku, hash, record) = &fixture()[0];
+    let shared = Shared::default();
+    let mut w =
+        FeedWriter::begin(shared.clone(), Format::Csv, CHANNEL, "c", &all_fields()).expect("begin");
+    for _ in 0..100 {
+        w.product(sku, hash, record).expect("product");
+    }
+    // The csv crate keeps at most its own small buffer (8 KiB) before writing through.
+    assert!(shared.0.borrow().len() > 100 * 400 - 8 * 1024);
+}
+
+/// A writer whose bytes the test can look at while a feed writer still owns a handle to it.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn csv_columns_follow_the_fixed_order_of_the_carried_fields() {
+    let fields: Vec<String> = ["weight", "price", "gtin", "sku", "gtin"]
+        .map(String::from)
+        .to_vec();
+    let body = String::from_utf8(render_feed(Format::Csv, &fields)).expect("utf-8");
+    let header = body.lines().next().expect("header");
+    assert_eq!(
+        header,
+        "sku,hash,gtin,price_amount,price_currency,price_min_qty,price_tiers,weight_net,weight_gross,weight_unit"
+    );
+    assert!(body.contains(",03700123456780,79.80,EUR,1,1:79.80|10:75.00,1450,1900,g\r\n"));
+}
+
+#[test]
+fn csv_delete_rows_have_empty_record_cells() {
+    let body = String::from_utf8(render_changes(Format::Csv)).expect("utf-8");
+    let delete = body
+        .lines()
+        .find(|l| l.starts_with("delete,"))
+        .expect("delete row");
+    let columns = body.lines().next().expect("header").split(',').count();
+    assert_eq!(
+        delete,
+        format!("delete,OLD-0009{}", ",".repeat(columns - 2))
+    );
+}
+
+#[test]
+fn csv_guard_neutralises_formulas_and_can_be_undone() {
+    for (cell, guarded) in [
+        ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+        ("+1", "'+1"),
+        ("-A1", "'-A1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'x", "''x"),
+        ("79.80", "79.80"),
+        ("Acme", "Acme"),
+        ("", ""),
+        (" =1", " =1"),
+    ] {
+        assert_eq!(csv::guard(cell.to_owned()), guarded);
+        let undone = guarded.strip_prefix('\'').unwrap_or(guarded);
+        assert_eq!(undone, cell);
+    }
+}
+
+#[test]
+fn csv_hostile_cells_are_guarded_in_the_feed() {
+    let body = String::from_utf8(render_feed(Format::Csv, &all_fields())).expect("utf-8");
+    let mut reader = ::csv::Reader::from_reader(body.as_bytes());
+    let rows: Vec<::csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let hostile = &rows[1];
+    assert_eq!(&hostile[0], "'-HOSTILE.7");
+    assert_eq!(&hostile[4], "'=HYPERLINK(\"x\")");
+    assert_eq!(&hostile[5], "'@tools/evil");
+    assert_eq!(&hostile[6], "<script>&\"' 🔥 drill");
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "unguarded cell {cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn xml_escape_replaces_forbidden_characters_and_keeps_whitespace() {
+    assert_eq!(xml::escape("a\u{1}b\u{FFFF}", false), "a\u{FFFD}b\u{FFFD}");
+    assert_eq!(xml::escape("<&>\"'", false), "&lt;&amp;&gt;\"'");
+    assert_eq!(xml::escape("<&>\"'", true), "&lt;&amp;&gt;&quot;'");
+    assert_eq!(xml::escape("a\tb\nc\rd", true), "a&#9;b&#10;c&#13;d");
+    assert_eq!(xml::escape("a\tb\nc\rd", false), "a\tb\nc&#13;d");
+    assert_eq!(xml::escape("plain 🔥", true), "plain 🔥");
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let err = FeedWriter::begin(Vec::new(), Format::Csv, "c", "x", &["colour".to_owned()])
+        .err()
+        .expect("an unknown field is an error");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("colour"));
+}
+
+#[test]
+fn formats_parse_and_describe_themselves() {
+    for format in Format::ALL {
+        assert_eq!(Format::parse(format.as_str()), Some(format));
+        assert_eq!(format.extension(), format.as_str());
+    }
+    assert_eq!(Format::parse("XML"), None);
+    assert_eq!(Format::parse("tsv"), None);
+    assert_eq!(Format::Json.content_type(), "application/json");
+    assert_eq!(Format::Ndjson.content_type(), "application/x-ndjson");
+    assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8");
+    assert_eq!(Format::Xml.content_type(), "application/xml");
+}
+
+#[test]
+fn xml_readers_get_the_hostile_text_back() {
+    let read = |xpath: &str| {
+        let output = Command::new("xmllint")
+            .arg("--xpath")
+            .arg(xpath)
+            .arg(samples().join("feed.xml"))
+            .output()
+            .expect("xmllint is required: apt-get install -y libxml2-utils");
+        assert!(output.status.success(), "{xpath}");
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let hostile = "//*[local-name()='product'][@sku='-HOSTILE.7']";
+    assert_eq!(
+        read(&format!("string({hostile}/*[local-name()='title'])")),
+        "<script>&\"' 🔥 drill\n"
+    );
+    assert_eq!(
+        read(&format!("string({hostile}/*[local-name()='description'])")),
+        "line1\r\nline2\u{FFFD}\tend\u{7f}\n"
+    );
+    assert_eq!(
+        read(&format!("string({hostile}//*[local-name()='item']/@role)")),
+        "main\nalt\n"
+    );
+}

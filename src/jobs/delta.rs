@@ -1,0 +1,297 @@
+//! The delta generator: the one writer of channel sequence numbers.
+//!
+//! Each step, in its own transaction:
+//! - price windows: products whose projection changes by itself now get an outbox event;
+//! - outbox: claims catalog events, locks every channel (in id order), re-projects each changed
+//!   product for each channel and gives a new seq only where the record's hash changed or the
+//!   product entered or left the assortment; the events are deleted in the same transaction;
+//! - re-evaluation: after a channel definition changes, walks the catalog by SKU in pages;
+//! - retention: purges tombstones older than the retention and remembers the highest purged seq.
+//!
+//! Because sequence numbers are assigned while the channel rows are locked, and committed with
+//! that lock held, they become visible in seq order: a reader never skips one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::catalog::{self, Product};
+use crate::clock::Clock;
+use crate::delta::{self, ChannelDef};
+use crate::store::channel_records::{self, NewRecord, RecordRow};
+use crate::store::channels::{self, ChannelRow};
+use crate::store::outbox::{self, NewOutboxEvent};
+use crate::store::products::{self, ProductRow};
+use crate::store::{self, Db, DbConnection, StoreError, StoreResult};
+
+/// Outbox events (and products of a re-evaluation page) handled per transaction.
+const BATCH: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long tombstones are kept before cursors that precede them get 410.
+    pub tombstone_retention: chrono::Duration,
+    /// Longest sleep between steps when nothing wakes the generator (other instances' edits
+    /// and CLI imports are seen by this poll).
+    pub poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            tombstone_retention: chrono::Duration::days(30),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What one step did; zero everywhere means there was nothing to do.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    pub events: usize,
+    pub evaluated: usize,
+    pub changes: usize,
+}
+
+impl Work {
+    pub fn is_idle(&self) -> bool {
+        self.events == 0 && self.evaluated == 0
+    }
+}
+
+/// One step of every kind of work; each part commits on its own.
+pub fn run_once(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<Work> {
+    let mut conn = db.write_conn()?;
+    let mut work = Work::default();
+    store::transaction(&mut conn, |c| enqueue_due_prices(c, now))?;
+    let (events, changes) = store::transaction(&mut conn, |c| apply_outbox(c, now))?;
+    work.events += events;
+    work.changes += changes;
+    let pending: Vec<i64> = channels::list(&mut conn, None)?
+        .into_iter()
+        .filter(|c| c.reeval_after.is_some())
+        .map(|c| c.id)
+        .collect();
+    for id in pending {
+        let (evaluated, changes) = store::transaction(&mut conn, |c| reevaluate_page(c, id, now))?;
+        work.evaluated += evaluated;
+        work.changes += changes;
+    }
+    store::transaction(&mut conn, |c| purge(c, now - settings.tombstone_retention))?;
+    Ok(work)
+}
+
+/// Runs steps until there is nothing left to do.
+pub fn drain(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<Work> {
+    let mut total = Work::default();
+    loop {
+        let work = run_once(db, settings, now)?;
+        total.events += work.events;
+        total.evaluated += work.evaluated;
+        total.changes += work.changes;
+        if work.is_idle() {
+            return Ok(total);
+        }
+    }
+}
+
+/// The background loop: wakes on `wake` (an edit committed here) or after `settings.poll`.
+pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings, wake: Arc<Notify>) {
+    loop {
+        let step = {
+            let (db, settings, now) = (db.clone(), settings.clone(), clock.now());
+            tokio::task::spawn_blocking(move || drain(&db, &settings, now)).await
+        };
+        match step {
+            Ok(Ok(work)) if work.changes > 0 => {
+                tracing::debug!(
+                    events = work.events,
+                    changes = work.changes,
+                    "deltas generated"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "delta generation failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "delta generation panicked; retrying"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(settings.poll) => {}
+        }
+    }
+}
+
+/// Products whose price window opened or closed get an outbox event, and their next instant.
+fn enqueue_due_prices(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<usize> {
+    let due = products::due(conn, now.naive_utc(), BATCH)?;
+    for row in &due {
+        let product = parse_product(row)?;
+        let next = product.next_change_after(now).map(|t| t.naive_utc());
+        products::set_next_change(conn, &row.sku, next)?;
+        outbox::insert(
+            conn,
+            &[NewOutboxEvent {
+                sku: &row.sku,
+                hash: Some(&row.hash),
+                by_name: "clock",
+                at: now.naive_utc(),
+            }],
+        )?;
+    }
+    Ok(due.len())
+}
+
+fn parse_product(row: &ProductRow) -> StoreResult<Product> {
+    let value: Value = serde_json::from_str(&row.body)
+        .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", row.sku)))?;
+    catalog::parse_product(&value, None).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "product {} no longer validates: {:?}",
+            row.sku, e.errors
+        ))
+    })
+}
+
+fn parse_channel(row: &ChannelRow) -> StoreResult<ChannelDef> {
+    let value: Value = serde_json::from_str(&row.definition)
+        .map_err(|e| StoreError::Corrupt(format!("channel {}: {e}", row.code)))?;
+    delta::parse_channel(&value).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "channel {} no longer validates: {:?}",
+            row.code, e.errors
+        ))
+    })
+}
+
+/// Applies one batch of outbox events to every channel.
+fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usize, usize)> {
+    let events = outbox::claim(conn, BATCH)?;
+    if events.is_empty() {
+        return Ok((0, 0));
+    }
+    // Lock the channels before reading products, so that the product states read here are at
+    // least as new as those any earlier holder of the lock has published.
+    let locked = channels::lock_all(conn)?;
+    let mut skus: Vec<&str> = events.iter().map(|e| e.sku.as_str()).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    let current: HashMap<String, Product> = products::get_many(conn, &skus)?
+        .iter()
+        .map(|row| Ok((row.sku.clone(), parse_product(row)?)))
+        .collect::<StoreResult<_>>()?;
+    let mut changes = 0;
+    for channel in &locked {
+        let def = parse_channel(channel)?;
+        let products: Vec<(&str, Option<&Product>)> =
+            skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
+        changes += publish(conn, channel, &def, &products, now)?;
+    }
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    outbox::remove(conn, &ids)?;
+    Ok((events.len(), changes))
+}
+
+/// Compares the projections of `products` (None = deleted) with the channel's stored state and
+/// writes the differences with the channel's next sequence numbers. Returns how many changed.
+fn publish(
+    conn: &mut DbConnection,
+    channel: &ChannelRow,
+    def: &ChannelDef,
+    products: &[(&str, Option<&Product>)],
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let skus: Vec<&str> = products.iter().map(|(sku, _)| *sku).collect();
+    let stored: HashMap<String, RecordRow> = channel_records::get_many(conn, channel.id, &skus)?
+        .into_iter()
+        .map(|r| (r.sku.clone(), r))
+        .collect();
+    // The channel row is locked; re-read its counter in case this transaction already moved it.
+    let mut seq = channels::get_by_id(conn, channel.id)?.map_or(channel.last_seq, |c| c.last_seq);
+    let mut projected = Vec::new();
+    for (sku, product) in products {
+        let record = product.and_then(|p| delta::project(sku, p, def, now));
+        let new = record.map(|r| {
+            let hash = delta::record_hash(&r);
+            (hash, Value::Object(r).to_string())
+        });
+        let old_hash = stored.get(*sku).and_then(|r| r.hash.as_deref());
+        let changed = match (&new, old_hash) {
+            (Some((hash, _)), Some(old)) => hash != old,
+            (Some(_), None) => true,
+            // Left the assortment or deleted: a tombstone, once.
+            (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        if changed {
+            seq += 1;
+            projected.push((*sku, seq, new));
+        }
+    }
+    if projected.is_empty() {
+        return Ok(0);
+    }
+    let at = now.naive_utc();
+    let rows: Vec<NewRecord<'_>> = projected
+        .iter()
+        .map(|(sku, seq, new)| NewRecord {
+            channel_id: channel.id,
+            sku,
+            seq: *seq,
+            hash: new.as_ref().map(|(h, _)| h.as_str()),
+            record: new.as_ref().map(|(_, r)| r.as_str()),
+            deleted_at: if new.is_none() { Some(at) } else { None },
+        })
+        .collect();
+    channel_records::upsert(conn, &rows)?;
+    channels::set_last_seq(conn, channel.id, seq)?;
+    Ok(rows.len())
+}
+
+/// One page of a channel's re-evaluation after its definition changed.
+fn reevaluate_page(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<(usize, usize)> {
+    let Some(channel) = channels::lock(conn, channel_id)? else {
+        return Ok((0, 0));
+    };
+    let Some(after) = channel.reeval_after.clone() else {
+        return Ok((0, 0));
+    };
+    let def = parse_channel(&channel)?;
+    let rows = products::list(conn, Some(&after), BATCH)?;
+    let parsed: Vec<(String, Product)> = rows
+        .iter()
+        .map(|r| Ok((r.sku.clone(), parse_product(r)?)))
+        .collect::<StoreResult<_>>()?;
+    let products: Vec<(&str, Option<&Product>)> = parsed
+        .iter()
+        .map(|(sku, p)| (sku.as_str(), Some(p)))
+        .collect();
+    let changes = publish(conn, &channel, &def, &products, now)?;
+    if (rows.len() as i64) < BATCH {
+        channels::set_reeval(conn, channel.id, None, Some(&channel.definition_hash))?;
+    } else {
+        let last = rows.last().map(|r| r.sku.as_str());
+        channels::set_reeval(conn, channel.id, last, channel.evaluated_hash.as_deref())?;
+    }
+    Ok((rows.len(), changes))
+}
+
+/// Purges tombstones deleted before `before`.
+fn purge(conn: &mut DbConnection, before: DateTime<Utc>) -> StoreResult<()> {
+    for channel in channels::list(conn, None)? {
+        if let Some(max) = channel_records::purge_tombstones(conn, channel.id, before.naive_utc())?
+        {
+            if max > channel.purged_seq {
+                channels::set_purged_seq(conn, channel.id, max)?;
+            }
+        }
+    }
+    Ok(())
+}
