@@ -103,11 +103,7 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let cursor_key = {
-        let mut conn = db.write_conn()?;
-        let key = store::service_key(&mut conn, "cursor", || tokens::hash(&tokens::generate()))?;
-        Arc::new(hex::decode(key).context("the stored cursor key is not hex")?)
-    };
+    let cursor_key = Arc::new(crate::pull::cursor_key(&mut *db.write_conn()?)?);
     let wake = Arc::new(Notify::new());
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(

@@ -1,15 +1,40 @@
-//! `partnerfeed demo`: stores the sample catalog of [`crate::demo`] through the same edit path
-//! as the API and `import`.
+//! `partnerfeed demo`: stores the sample catalog, channels and resellers of [`crate::demo`]
+//! through the same paths as the API and `import`.
+
+use std::fmt;
 
 use chrono::Utc;
 
+use crate::api::tokens::issue;
 use crate::catalog;
-use crate::editing;
+use crate::delta;
+use crate::editing::{self, PutStatus};
 use crate::import::Summary;
 use crate::store::{self, Db};
+use crate::tokens::Role;
 
-/// Loads `count` demo products (idempotent: a second run leaves them unchanged).
-pub fn load(db: &Db, count: usize) -> anyhow::Result<Summary> {
+/// What the demo stored, and a new token per reseller.
+pub struct DemoSummary {
+    pub products: Summary,
+    pub channels: Vec<String>,
+    pub reseller_tokens: Vec<(String, String)>,
+}
+
+impl fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "products: {}", self.products)?;
+        writeln!(f, "channels: {}", self.channels.join(", "))?;
+        writeln!(f, "reseller tokens (shown once):")?;
+        for (reseller, token) in &self.reseller_tokens {
+            writeln!(f, "  {reseller}: {token}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads `count` demo products, the demo channels and resellers, and issues one token per
+/// reseller. Running it again leaves products and channels unchanged.
+pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
     let started = std::time::Instant::now();
     let mut summary = Summary::default();
     let mut conn = db.write_conn()?;
@@ -28,12 +53,46 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<Summary> {
             store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
         for s in stored {
             match s.status {
-                editing::PutStatus::Created => summary.created += 1,
-                editing::PutStatus::Updated => summary.updated += 1,
-                editing::PutStatus::Unchanged => summary.unchanged += 1,
+                PutStatus::Created => summary.created += 1,
+                PutStatus::Updated => summary.updated += 1,
+                PutStatus::Unchanged => summary.unchanged += 1,
             }
         }
     }
     summary.elapsed = started.elapsed();
-    Ok(summary)
+
+    let mut channels = Vec::new();
+    for (code, value) in crate::demo::channels() {
+        let def = delta::parse_channel(&value)
+            .map_err(|e| anyhow::anyhow!("demo channel {code} is invalid: {:?}", e.errors))?;
+        store::channels::put(
+            &mut conn,
+            &code,
+            &def.to_json().to_string(),
+            &def.definition_hash(),
+        )?;
+        channels.push(code);
+    }
+    let mut reseller_tokens = Vec::new();
+    for (code, value) in crate::demo::resellers() {
+        let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+        let access: Vec<String> = value["channels"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let issued = store::transaction(&mut conn, |c| {
+            store::resellers::put(c, &code, &text("name"), &text("email"), &access)?;
+            issue(c, Role::Reseller, "demo", Some(&code))
+        })?;
+        reseller_tokens.push((code, issued.token));
+    }
+    Ok(DemoSummary {
+        products: summary,
+        channels,
+        reseller_tokens,
+    })
 }

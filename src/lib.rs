@@ -21,10 +21,12 @@ pub mod delta;
 pub mod demo;
 pub mod demo_load;
 pub mod editing;
+pub mod export;
 pub mod feeds;
 pub mod import;
 pub mod jcs;
 pub mod jobs;
+pub mod pull;
 pub mod store;
 pub mod tokens;
 

@@ -41,6 +41,21 @@ enum Command {
         #[arg(long, env = "PARTNERFEED_IMPORT_CHUNK", default_value_t = 5000)]
         chunk: usize,
     },
+    /// Write a channel's full feed, or its changes since a cursor, to stdout or a file.
+    Export {
+        /// The channel code.
+        #[arg(long, env = "PARTNERFEED_EXPORT_CHANNEL")]
+        channel: String,
+        /// `json`, `ndjson`, `csv` or `xml`.
+        #[arg(long, env = "PARTNERFEED_EXPORT_FORMAT", default_value = "json")]
+        format: String,
+        /// Export the changes after this cursor instead of the full feed.
+        #[arg(long, env = "PARTNERFEED_EXPORT_SINCE")]
+        since: Option<String>,
+        /// Output file (default: stdout).
+        #[arg(long, short, env = "PARTNERFEED_EXPORT_OUTPUT")]
+        output: Option<PathBuf>,
+    },
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -94,6 +109,33 @@ fn main() -> anyhow::Result<()> {
             if summary.failed > 0 {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Export {
+            channel,
+            format,
+            since,
+            output,
+        } => {
+            let format = partnerfeed::feeds::Format::parse(&format).with_context(|| {
+                format!("unknown format {format:?}; use json, ndjson, csv or xml")
+            })?;
+            let db = app::open_db(&cli.storage)?;
+            let cursor = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    partnerfeed::export::export(&db, &channel, format, since.as_deref(), file)?
+                }
+                None => partnerfeed::export::export(
+                    &db,
+                    &channel,
+                    format,
+                    since.as_deref(),
+                    std::io::stdout().lock(),
+                )?,
+            };
+            eprintln!("cursor: {cursor}");
             Ok(())
         }
         Command::Token(TokenCommand::Create { role, name }) => {

@@ -11,15 +11,13 @@ use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{body, stream, ApiError, AppState, Caller};
-use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
-use crate::feeds::{Change, ChangesWriter, FeedWriter, Format};
-use crate::store::channel_records::{self, RecordRow};
+use crate::delta;
+use crate::feeds::Format;
+use crate::pull::{self, PageHead, PullError};
 use crate::store::channels::{self, ChannelRow, PutOutcome};
 use crate::store::{self, DbConnection, StoreError};
 use crate::tokens::Role;
 
-/// Rows read per query while streaming.
-const PAGE: i64 = 1000;
 /// Changes per page by default, and at most.
 const CHANGES_DEFAULT: i64 = 1000;
 const CHANGES_MAX: i64 = 10_000;
@@ -68,13 +66,6 @@ pub async fn visible_channel(
         })
         .await?;
     row.ok_or_else(not_found)
-}
-
-fn parse_definition(row: &ChannelRow) -> Result<ChannelDef, ApiError> {
-    let value: Value = serde_json::from_str(&row.definition)
-        .map_err(|e| ApiError::Internal(format!("channel {}: {e}", row.code)))?;
-    delta::parse_channel(&value)
-        .map_err(|e| ApiError::Internal(format!("channel {} invalid: {:?}", row.code, e.errors)))
 }
 
 /// The channel as the API shows it: its code, then its definition.
@@ -234,16 +225,6 @@ fn parse_format(format: Option<&str>) -> Result<Format, ApiError> {
     })
 }
 
-fn carried_fields(def: &ChannelDef) -> Vec<String> {
-    match &def.fields {
-        Some(fields) => fields.iter().map(|f| f.as_str().to_string()).collect(),
-        None => delta::Field::ALL
-            .iter()
-            .map(|f| f.as_str().to_string())
-            .collect(),
-    }
-}
-
 fn strong_etag(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
@@ -253,6 +234,7 @@ fn strong_etag(parts: &[&str]) -> String {
     format!("\"{}\"", hex::encode(&hasher.finalize()[..16]))
 }
 
+/// A feed's ETag: it changes exactly when the cursor, the definition or the renderer does.
 fn feed_etag(channel: &ChannelRow, format: Format) -> String {
     strong_etag(&[
         "feed",
@@ -264,38 +246,30 @@ fn feed_etag(channel: &ChannelRow, format: Format) -> String {
     ])
 }
 
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-fn parse_record(row: &RecordRow) -> Result<Map<String, Value>, StoreError> {
-    serde_json::from_str(row.record.as_deref().unwrap_or("{}")).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "record {} of channel {}: {e}",
-            row.sku, row.channel_id
-        ))
-    })
-}
-
-/// What a streaming read learned before its body: sent ahead so headers can be set.
+/// Headers known before a streamed body starts.
 struct Head {
     cursor: String,
     etag: String,
-    next: Option<(String, bool)>,
+    page: Option<PageHead>,
 }
 
-/// Runs `render` on a blocking thread in a read snapshot; its head comes back first, then the
-/// body streams. Errors before the head become the response; later ones truncate the body.
+/// Runs `render` on a blocking thread inside a read snapshot. It must call its `head`
+/// callback before writing; the headers go out then, and the body streams behind them. An
+/// error before the head becomes the response; a later one truncates the body.
 async fn stream_response<F>(
     state: &AppState,
     content_type: &'static str,
     render: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &mut dyn FnMut(Head), stream::BodyWriter) -> Result<(), ApiError>
+    F: FnOnce(&mut DbConnection, &mut dyn FnMut(Head), stream::BodyWriter) -> Result<(), PullError>
         + Send
         + 'static,
 {
@@ -304,22 +278,26 @@ where
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || {
         let mut head_tx = Some(head_tx);
-        let result = db.read_conn().map_err(ApiError::from).and_then(|mut conn| {
-            store::snapshot(&mut conn, |c| {
-                let mut send_head = |head: Head| {
-                    if let Some(tx) = head_tx.take() {
-                        let _ = tx.send(Ok(head));
-                    }
-                };
-                render(c, &mut send_head, writer)
-            })
-        });
+        let result = db
+            .read_conn()
+            .map_err(PullError::from)
+            .and_then(|mut conn| {
+                store::snapshot(&mut conn, |c| {
+                    let mut send_head = |head: Head| {
+                        if let Some(tx) = head_tx.take() {
+                            let _ = tx.send(Ok(head));
+                        }
+                    };
+                    render(c, &mut send_head, writer)
+                })
+            });
         if let Err(e) = result {
             match head_tx.take() {
                 Some(tx) => {
-                    let _ = tx.send(Err(e));
+                    let _ = tx.send(Err(e.into()));
                 }
-                None => tracing::warn!(error = %e, "feed stream failed after its head"),
+                // The client went away, or the database failed mid-body.
+                None => tracing::debug!(error = %e, "feed stream ended early"),
             }
         }
     });
@@ -332,9 +310,9 @@ where
         .insert_header((header::ETAG, head.etag))
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
         .insert_header(("Feed-Cursor", head.cursor));
-    if let Some((next, has_more)) = head.next {
-        response.insert_header(("Changes-Next", next));
-        response.insert_header(("Changes-Has-More", has_more.to_string()));
+    if let Some(page) = head.page {
+        response.insert_header(("Changes-Next", page.next));
+        response.insert_header(("Changes-Has-More", page.has_more.to_string()));
     }
     Ok(response.streaming(body))
 }
@@ -357,7 +335,7 @@ pub async fn channel_feed(
     let format = parse_format(query.format.as_deref())?;
     let channel = visible_channel(&state, &caller, &code).await?;
     let etag = feed_etag(&channel, format);
-    if not_modified(&req, &etag) {
+    if matches_if_none_match(&req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
@@ -367,45 +345,14 @@ pub async fn channel_feed(
         &state,
         format.content_type(),
         move |conn, send_head, writer| {
-            // Re-read inside the snapshot: the cursor must match the rows streamed below.
-            let channel = channels::get_by_id(conn, channel.id)?
-                .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
-            let def = parse_definition(&channel)?;
-            let cursor = Cursor {
-                channel_id: channel.id,
-                epoch: channel.id,
-                seq: channel.last_seq,
-            }
-            .encode(&key);
-            send_head(Head {
-                cursor: cursor.clone(),
-                etag: feed_etag(&channel, format),
-                next: None,
-            });
-            let mut feed = FeedWriter::begin(
-                writer,
-                format,
-                &channel.code,
-                &cursor,
-                &carried_fields(&def),
-            )
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut after = String::new();
-            loop {
-                let rows = channel_records::live_page(conn, channel.id, &after, PAGE)?;
-                for row in &rows {
-                    let record = parse_record(row)?;
-                    let hash = row.hash.as_deref().unwrap_or_default();
-                    if feed.product(&row.sku, hash, &record).is_err() {
-                        return Ok(()); // the client went away
-                    }
-                }
-                match rows.last() {
-                    Some(last) if rows.len() as i64 == PAGE => after = last.sku.clone(),
-                    _ => break,
-                }
-            }
-            let _ = feed.finish();
+            let head = |channel: &ChannelRow, cursor: &str| {
+                send_head(Head {
+                    cursor: cursor.to_string(),
+                    etag: feed_etag(channel, format),
+                    page: None,
+                })
+            };
+            pull::write_feed(conn, channel.id, format, &key, head, writer, |_| {})?;
             Ok(())
         },
     )
@@ -422,49 +369,11 @@ pub struct ChangesQuery {
     format: Option<String>,
 }
 
-fn gone(detail: &str) -> ApiError {
-    ApiError::Gone {
-        detail: detail.to_string(),
-    }
-}
-
-/// Resolves `since` against the channel: the seq to read after.
-fn since_seq(since: Option<&str>, channel: &ChannelRow, key: &[u8]) -> Result<i64, ApiError> {
-    let Some(since) = since.filter(|s| !s.is_empty()) else {
-        return Ok(0);
-    };
-    let cursor = Cursor::decode(since, key).map_err(|_| {
-        ApiError::bad_field(
-            "/since",
-            "this cursor is malformed: pass a cursor exactly as received from a feed or a changes page",
-        )
-    })?;
-    if cursor.channel_id != channel.id {
-        return Err(gone(
-            "this cursor belongs to another channel or to an earlier incarnation of this one; \
-             resync from the full feed and follow its cursor",
-        ));
-    }
-    if cursor.seq < channel.purged_seq {
-        return Err(gone(
-            "this cursor is older than the deletions kept for this channel; resync from the \
-             full feed and follow its cursor",
-        ));
-    }
-    if cursor.seq > channel.last_seq {
-        return Err(ApiError::bad_field(
-            "/since",
-            "this cursor is ahead of the channel",
-        ));
-    }
-    Ok(cursor.seq)
-}
-
 /// Changes after a cursor, each product once at its current state, in sequence order.
 #[utoipa::path(
     tag = "feeds",
     params(("code" = String, Path, description = "Channel code"), ChangesQuery),
-    responses((status = 200), (status = 400), (status = 404), (status = 410)),
+    responses((status = 200), (status = 304), (status = 400), (status = 404), (status = 410)),
     security(("bearer" = []))
 )]
 #[get("/v1/channels/{code}/changes")]
@@ -490,93 +399,51 @@ pub async fn channel_changes(
     }
     let channel = visible_channel(&state, &caller, &code).await?;
     let key = state.cursor_key.clone();
-    since_seq(since.as_deref(), &channel, &key)?;
-    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
     let response = stream_response(
         &state,
         format.content_type(),
         move |conn, send_head, writer| {
-            let channel = channels::get_by_id(conn, channel.id)?
-                .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
-            let from = since_seq(since.as_deref(), &channel, &key)?;
-            let def = parse_definition(&channel)?;
-            let seqs = channel_records::page_seqs(conn, channel.id, from, limit)?;
-            let has_more = seqs.len() as i64 > limit;
-            let until = seqs
-                .get(limit as usize - 1)
-                .or(seqs.last())
-                .copied()
-                .unwrap_or(from);
-            let cursor_at = |seq: i64| {
-                Cursor {
-                    channel_id: channel.id,
-                    epoch: channel.id,
-                    seq,
-                }
-                .encode(&key)
+            let head = |channel: &ChannelRow, page: &PageHead| {
+                let etag = strong_etag(&[
+                    "changes",
+                    RENDERER_VERSION,
+                    &page.since,
+                    &page.next,
+                    &limit.to_string(),
+                    format.as_str(),
+                    &channel.definition_hash,
+                ]);
+                send_head(Head {
+                    cursor: page.next.clone(),
+                    etag,
+                    page: Some(page.clone()),
+                })
             };
-            let (since_cursor, next) = (cursor_at(from), cursor_at(until));
-            let etag = strong_etag(&[
-                "changes",
-                RENDERER_VERSION,
-                &since_cursor,
-                &next,
-                format.as_str(),
-                &channel.definition_hash,
-            ]);
-            send_head(Head {
-                cursor: next.clone(),
-                etag,
-                next: Some((next.clone(), has_more)),
-            });
-            let mut page = ChangesWriter::begin(
-                writer,
+            pull::write_changes(
+                conn,
+                channel.id,
+                since.as_deref(),
+                Some(limit),
                 format,
-                &channel.code,
-                &since_cursor,
-                &carried_fields(&def),
-            )
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut after = from;
-            while after < until {
-                let rows = channel_records::changes_until(conn, channel.id, after, until, PAGE)?;
-                for row in &rows {
-                    let written = match &row.hash {
-                        Some(hash) => page.change(Change::Upsert {
-                            sku: &row.sku,
-                            hash,
-                            record: &parse_record(row)?,
-                        }),
-                        None => page.change(Change::Delete { sku: &row.sku }),
-                    };
-                    if written.is_err() {
-                        return Ok(());
-                    }
-                }
-                match rows.last() {
-                    Some(last) => after = last.seq,
-                    None => break,
-                }
-            }
-            let _ = page.finish(&next, has_more);
+                &key,
+                head,
+                writer,
+            )?;
             Ok(())
         },
     )
     .await?;
-    if let Some(tag) = if_none_match {
-        let etag = response.headers().get(header::ETAG).cloned();
-        if etag.is_some_and(|e| {
-            tag.to_str()
-                .is_ok_and(|t| t.split(',').any(|t| t.trim().as_bytes() == e.as_bytes()))
-        }) {
-            let mut not_modified = HttpResponse::NotModified();
-            if let Some(e) = response.headers().get(header::ETAG) {
-                not_modified.insert_header((header::ETAG, e.clone()));
-            }
-            return Ok(not_modified.finish());
-        }
+    let etag = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|e| e.to_str().ok())
+        .map(str::to_string);
+    match etag {
+        Some(etag) if matches_if_none_match(&req, &etag) => Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish()),
+        _ => Ok(response),
     }
-    Ok(response)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -602,38 +469,13 @@ pub async fn channel_digest(
 ) -> Result<HttpResponse, ApiError> {
     let channel = visible_channel(&state, &caller, &code).await?;
     let key = state.cursor_key.clone();
-    let digest = state
+    let (cursor, count, digest) = state
         .db
-        .read(move |conn| {
-            store::snapshot(conn, |c| -> Result<_, ApiError> {
-                let channel = channels::get_by_id(c, channel.id)?
-                    .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
-                let mut digest = ChannelDigest::new();
-                let mut after = String::new();
-                loop {
-                    let rows = channel_records::live_page(c, channel.id, &after, PAGE)?;
-                    for row in &rows {
-                        digest.push(&row.sku, row.hash.as_deref().unwrap_or_default());
-                    }
-                    match rows.last() {
-                        Some(last) if rows.len() as i64 == PAGE => after = last.sku.clone(),
-                        _ => break,
-                    }
-                }
-                let cursor = Cursor {
-                    channel_id: channel.id,
-                    epoch: channel.id,
-                    seq: channel.last_seq,
-                }
-                .encode(&key);
-                let count = digest.count();
-                Ok(DigestResponse {
-                    cursor,
-                    count,
-                    digest: digest.finish(),
-                })
-            })
-        })
+        .read(move |conn| store::snapshot(conn, |c| pull::digest(c, channel.id, &key)))
         .await?;
-    Ok(HttpResponse::Ok().json(digest))
+    Ok(HttpResponse::Ok().json(DigestResponse {
+        cursor,
+        count,
+        digest,
+    }))
 }

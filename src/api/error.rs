@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::catalog::{FieldError, ValidationErrors};
 use crate::editing::EditError;
+use crate::pull::PullError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +203,22 @@ impl From<EditError> for ApiError {
             EditError::NotFound => ApiError::not_found("no product with this SKU"),
             EditError::PreconditionFailed => ApiError::PreconditionFailed,
             EditError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PullError> for ApiError {
+    fn from(e: PullError) -> Self {
+        match e {
+            PullError::NoChannel => ApiError::not_found("no channel with this code"),
+            PullError::MalformedCursor | PullError::FutureCursor => {
+                ApiError::bad_field("/since", e.to_string())
+            }
+            PullError::Gone(detail) => ApiError::Gone {
+                detail: detail.to_string(),
+            },
+            PullError::Store(e) => e.into(),
+            PullError::Write(e) => ApiError::Internal(e.to_string()),
         }
     }
 }

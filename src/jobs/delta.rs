@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::catalog::{self, Product};
 use crate::clock::Clock;
 use crate::delta::{self, ChannelDef};
+use crate::pull;
 use crate::store::channel_records::{self, NewRecord, RecordRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::outbox::{self, NewOutboxEvent};
@@ -156,17 +157,6 @@ fn parse_product(row: &ProductRow) -> StoreResult<Product> {
     })
 }
 
-fn parse_channel(row: &ChannelRow) -> StoreResult<ChannelDef> {
-    let value: Value = serde_json::from_str(&row.definition)
-        .map_err(|e| StoreError::Corrupt(format!("channel {}: {e}", row.code)))?;
-    delta::parse_channel(&value).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "channel {} no longer validates: {:?}",
-            row.code, e.errors
-        ))
-    })
-}
-
 /// Applies one batch of outbox events to every channel.
 fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usize, usize)> {
     let events = outbox::claim(conn, BATCH)?;
@@ -185,7 +175,7 @@ fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usi
         .collect::<StoreResult<_>>()?;
     let mut changes = 0;
     for channel in &locked {
-        let def = parse_channel(channel)?;
+        let def = pull::definition(channel)?;
         let products: Vec<(&str, Option<&Product>)> =
             skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
         changes += publish(conn, channel, &def, &products, now)?;
@@ -263,7 +253,7 @@ fn reevaluate_page(
     let Some(after) = channel.reeval_after.clone() else {
         return Ok((0, 0));
     };
-    let def = parse_channel(&channel)?;
+    let def = pull::definition(&channel)?;
     let rows = products::list(conn, Some(&after), BATCH)?;
     let parsed: Vec<(String, Product)> = rows
         .iter()

@@ -96,3 +96,123 @@ fn migrate_applies_migrations_and_a_bad_scheme_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported"));
 }
+
+#[test]
+fn csv_import_follows_the_documented_columns() {
+    let test_db = TestDb::new();
+    let file = test_db.data_dir().join("products.csv");
+    std::fs::write(
+        &file,
+        "sku,gtin,status,brand,category,title_fr,title_en,attr_voltage,price_retail_EUR,length,width,height,dimension_unit,case_qty\n\
+         DRL-1001,3700123456780,active,Acme,tools/drills,Perceuse 18 V,18 V drill,18,129.90,32.5,9,24,cm,6\n\
+         DRL-1002,3700123456781,active,Acme,tools/drills,Perceuse,Drill,14,99.00,,,,,\n\
+         DRL-1003,,draft,Acme,tools/drills,Perceuse 12 V,,12,12.345,,,,,\n\
+         DRL-1004,,active,Acme,tools/drills,Perceuse 10 V,,10,49.00,,,,,\n",
+    )
+    .unwrap();
+    let out = partnerfeed(&test_db)
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 3") && stderr.contains("/gtin"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4") && stderr.contains("/prices/0/amount"),
+        "{stderr}"
+    );
+    assert_eq!(count(&test_db), 2);
+    let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
+    let mut conn = db.read_conn().unwrap();
+    let row = store::products::get(&mut conn, "DRL-1001")
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+    assert_eq!(body["dimensions"]["length"], "325");
+    assert_eq!(body["packaging"][1]["quantity"], 6);
+    assert_eq!(body["title"]["en"], "18 V drill");
+}
+
+#[test]
+fn demo_fills_the_catalog_and_export_writes_each_format() {
+    let test_db = TestDb::new();
+    let out = partnerfeed(&test_db)
+        .args(["demo", "--products", "300"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("300 stored") && stdout.contains("shop-42: pf_"),
+        "{stdout}"
+    );
+    assert_eq!(count(&test_db), 300);
+    // A second run changes nothing.
+    let again = partnerfeed(&test_db)
+        .args(["demo", "--products", "300"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("300 unchanged"));
+
+    let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
+    partnerfeed::jobs::delta::drain(&db, &Default::default(), chrono::Utc::now()).unwrap();
+    let dir = test_db.data_dir();
+    for channel in ["fr-resellers", "eu-marketplace"] {
+        for format in ["json", "ndjson", "csv", "xml"] {
+            let path = dir.join(format!("{channel}.{format}"));
+            let out = partnerfeed(&test_db)
+                .args([
+                    "export",
+                    "--channel",
+                    channel,
+                    "--format",
+                    format,
+                    "--output",
+                ])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stderr).contains("cursor: "));
+            if format == "xml" {
+                crate::helpers::xmllint(&path, "feeds/partnerfeed-feed.xsd");
+            }
+        }
+        let feed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{channel}.json"))).unwrap())
+                .unwrap();
+        let products = feed["products"].as_array().unwrap();
+        assert!(
+            products.len() > 50,
+            "{channel} carries {} products",
+            products.len()
+        );
+        let ndjson = std::fs::read_to_string(dir.join(format!("{channel}.ndjson"))).unwrap();
+        assert_eq!(ndjson.lines().count(), products.len());
+        for p in products {
+            let hash = crate::channels::sha256_hex(&crate::channels::jcs(&p["record"]));
+            assert_eq!(p["hash"], hash.as_str());
+        }
+        // Changes since the export's cursor: none yet.
+        let cursor = feed["cursor"].as_str().unwrap();
+        let out = partnerfeed(&test_db)
+            .args(["export", "--channel", channel, "--since", cursor])
+            .output()
+            .unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(page["changes"].as_array().unwrap().len(), 0);
+        assert_eq!(page["next"], cursor);
+    }
+}

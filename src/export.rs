@@ -1,0 +1,62 @@
+//! `partnerfeed export`: a channel's full feed, or its changes since a cursor, written to a file
+//! or stdout from one consistent snapshot, with progress on stderr.
+
+use std::io::{BufWriter, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::feeds::Format;
+use crate::pull;
+use crate::store::{self, channels, Db};
+
+/// Writes the export to `out` and returns the cursor it is consistent with.
+pub fn export(
+    db: &Db,
+    channel: &str,
+    format: Format,
+    since: Option<&str>,
+    out: impl Write,
+) -> anyhow::Result<String> {
+    let mut conn = db.read_conn()?;
+    let key = pull::cursor_key(&mut *db.write_conn()?)?;
+    let row =
+        channels::get(&mut conn, channel)?.with_context(|| format!("no channel {channel:?}"))?;
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let out = BufWriter::with_capacity(1 << 16, out);
+    let mut cursor = String::new();
+    let result = store::snapshot(&mut conn, |c| -> Result<_, pull::PullError> {
+        let out = match since {
+            None => pull::write_feed(
+                c,
+                row.id,
+                format,
+                &key,
+                |_, at| cursor = at.to_string(),
+                out,
+                |n| progress.set_message(format!("{n} products")),
+            )?,
+            Some(since) => pull::write_changes(
+                c,
+                row.id,
+                Some(since),
+                None,
+                format,
+                &key,
+                |_, page| cursor = page.next.clone(),
+                out,
+            )?,
+        };
+        Ok(out)
+    });
+    progress.finish_and_clear();
+    let mut out = result?;
+    out.flush()?;
+    Ok(cursor)
+}

@@ -1,0 +1,245 @@
+//! What a channel publishes, read from the store in one snapshot and rendered to any `Write`:
+//! the full feed, a page of changes since a cursor, and the digest. The HTTP pull endpoints and
+//! `partnerfeed export` both use it.
+
+use std::io::Write;
+
+use serde_json::{Map, Value};
+
+use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
+use crate::feeds::{Change, ChangesWriter, FeedWriter, Format};
+use crate::store::channel_records::{self, RecordRow};
+use crate::store::channels::{self, ChannelRow};
+use crate::store::{DbConnection, StoreError};
+
+/// Rows read per query while rendering.
+const PAGE: i64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("no channel with this code")]
+    NoChannel,
+    #[error(
+        "this cursor is malformed: pass a cursor exactly as received from a feed or a changes page"
+    )]
+    MalformedCursor,
+    #[error("this cursor is ahead of the channel")]
+    FutureCursor,
+    #[error("{0}")]
+    Gone(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the document: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+const GONE_OTHER_EPOCH: &str = "this cursor belongs to another channel or to an earlier \
+    incarnation of this one; resync from the full feed and follow its cursor";
+const GONE_PURGED: &str = "this cursor is older than the deletions kept for this channel; \
+    resync from the full feed and follow its cursor";
+
+/// The key that authenticates cursors: made by the first instance, shared through the database.
+pub fn cursor_key(conn: &mut DbConnection) -> Result<Vec<u8>, StoreError> {
+    let key = crate::store::service_key(conn, "cursor", || {
+        crate::tokens::hash(&crate::tokens::generate())
+    })?;
+    hex::decode(&key).map_err(|e| StoreError::Corrupt(format!("cursor key: {e}")))
+}
+
+/// The parsed definition of a stored channel.
+pub fn definition(row: &ChannelRow) -> Result<ChannelDef, StoreError> {
+    let value: Value = serde_json::from_str(&row.definition)
+        .map_err(|e| StoreError::Corrupt(format!("channel {}: {e}", row.code)))?;
+    delta::parse_channel(&value).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "channel {} no longer validates: {:?}",
+            row.code, e.errors
+        ))
+    })
+}
+
+/// The top-level fields a channel carries, as the renderers name them.
+pub fn carried_fields(def: &ChannelDef) -> Vec<String> {
+    match &def.fields {
+        Some(fields) => fields.iter().map(|f| f.as_str().to_string()).collect(),
+        None => delta::Field::ALL
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect(),
+    }
+}
+
+fn parse_record(row: &RecordRow) -> Result<Map<String, Value>, StoreError> {
+    serde_json::from_str(row.record.as_deref().unwrap_or("{}")).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "record {} of channel {}: {e}",
+            row.sku, row.channel_id
+        ))
+    })
+}
+
+/// The cursor naming position `seq` of `channel`.
+pub fn cursor(channel: &ChannelRow, seq: i64, key: &[u8]) -> String {
+    Cursor {
+        channel_id: channel.id,
+        epoch: channel.id,
+        seq,
+    }
+    .encode(key)
+}
+
+/// Resolves `since` (absent or empty: the beginning) to the seq to read after.
+pub fn since_seq(since: Option<&str>, channel: &ChannelRow, key: &[u8]) -> Result<i64, PullError> {
+    let Some(since) = since.filter(|s| !s.is_empty()) else {
+        return Ok(0);
+    };
+    let cursor = Cursor::decode(since, key).map_err(|_| PullError::MalformedCursor)?;
+    if cursor.channel_id != channel.id || cursor.epoch != channel.id {
+        return Err(PullError::Gone(GONE_OTHER_EPOCH));
+    }
+    if cursor.seq < channel.purged_seq {
+        return Err(PullError::Gone(GONE_PURGED));
+    }
+    if cursor.seq > channel.last_seq {
+        return Err(PullError::FutureCursor);
+    }
+    Ok(cursor.seq)
+}
+
+fn reread(conn: &mut DbConnection, channel_id: i64) -> Result<ChannelRow, PullError> {
+    channels::get_by_id(conn, channel_id)?.ok_or(PullError::NoChannel)
+}
+
+/// Walks the live records in SKU order, a page at a time.
+fn for_each_live(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    mut f: impl FnMut(&RecordRow) -> Result<(), PullError>,
+) -> Result<(), PullError> {
+    let mut after = String::new();
+    loop {
+        let rows = channel_records::live_page(conn, channel_id, &after, PAGE)?;
+        for row in &rows {
+            f(row)?;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE => after = last.sku.clone(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Renders the full feed. Call inside a snapshot: `head` receives the channel and the cursor
+/// the feed is consistent with before the first byte is written.
+pub fn write_feed<W: Write>(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    format: Format,
+    key: &[u8],
+    head: impl FnOnce(&ChannelRow, &str),
+    w: W,
+    mut progress: impl FnMut(u64),
+) -> Result<W, PullError> {
+    let channel = reread(conn, channel_id)?;
+    let def = definition(&channel)?;
+    let cursor = cursor(&channel, channel.last_seq, key);
+    head(&channel, &cursor);
+    let mut feed = FeedWriter::begin(w, format, &channel.code, &cursor, &carried_fields(&def))?;
+    let mut written = 0;
+    for_each_live(conn, channel.id, |row| {
+        let hash = row.hash.as_deref().unwrap_or_default();
+        feed.product(&row.sku, hash, &parse_record(row)?)?;
+        written += 1;
+        if written % PAGE as u64 == 0 {
+            progress(written);
+        }
+        Ok(())
+    })?;
+    progress(written);
+    Ok(feed.finish()?)
+}
+
+/// Where a page of changes starts and ends.
+#[derive(Debug, Clone)]
+pub struct PageHead {
+    pub since: String,
+    pub next: String,
+    pub has_more: bool,
+}
+
+/// Renders the changes after `since`, at most `limit` (all of them when `None`). Call inside a
+/// snapshot: `head` receives the page's bounds before the first byte is written.
+#[allow(clippy::too_many_arguments)]
+pub fn write_changes<W: Write>(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    since: Option<&str>,
+    limit: Option<i64>,
+    format: Format,
+    key: &[u8],
+    head: impl FnOnce(&ChannelRow, &PageHead),
+    w: W,
+) -> Result<W, PullError> {
+    let channel = reread(conn, channel_id)?;
+    let from = since_seq(since, &channel, key)?;
+    let def = definition(&channel)?;
+    let (until, has_more) = match limit {
+        Some(limit) => {
+            let seqs = channel_records::page_seqs(conn, channel.id, from, limit)?;
+            let until = seqs
+                .get(limit as usize - 1)
+                .or(seqs.last())
+                .copied()
+                .unwrap_or(from);
+            (until, seqs.len() as i64 > limit)
+        }
+        None => (channel.last_seq, false),
+    };
+    let page = PageHead {
+        since: cursor(&channel, from, key),
+        next: cursor(&channel, until, key),
+        has_more,
+    };
+    head(&channel, &page);
+    let mut out =
+        ChangesWriter::begin(w, format, &channel.code, &page.since, &carried_fields(&def))?;
+    let mut after = from;
+    while after < until {
+        let rows = channel_records::changes_until(conn, channel.id, after, until, PAGE)?;
+        for row in &rows {
+            match &row.hash {
+                Some(hash) => out.change(Change::Upsert {
+                    sku: &row.sku,
+                    hash,
+                    record: &parse_record(row)?,
+                })?,
+                None => out.change(Change::Delete { sku: &row.sku })?,
+            }
+        }
+        match rows.last() {
+            Some(last) => after = last.seq,
+            None => break,
+        }
+    }
+    Ok(out.finish(&page.next, page.has_more)?)
+}
+
+/// The channel digest and the cursor it is consistent with. Call inside a snapshot.
+pub fn digest(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    key: &[u8],
+) -> Result<(String, u64, String), PullError> {
+    let channel = reread(conn, channel_id)?;
+    let mut digest = ChannelDigest::new();
+    for_each_live(conn, channel.id, |row| {
+        digest.push(&row.sku, row.hash.as_deref().unwrap_or_default());
+        Ok(())
+    })?;
+    let count = digest.count();
+    Ok((
+        cursor(&channel, channel.last_seq, key),
+        count,
+        digest.finish(),
+    ))
+}
