@@ -39,6 +39,7 @@ pub struct AppState {
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
+        .service(ops::metrics)
         .service(products::list_products)
         .service(products::batch_products)
         .service(products::get_product)

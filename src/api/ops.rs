@@ -20,3 +20,76 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     state.db.read(ping).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": backend})))
 }
+
+/// Prometheus text exposition: catalog size, outbox backlog and every channel's position.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let (products, (backlog, oldest), channels) = state
+        .db
+        .read(|conn| -> Result<_, crate::store::StoreError> {
+            Ok((
+                crate::store::products::count(conn)?,
+                crate::store::outbox::backlog(conn)?,
+                crate::store::channels::list(conn, None)?,
+            ))
+        })
+        .await?;
+    let lag = oldest.map_or(0.0, |t| {
+        (now.naive_utc() - t).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    metric(
+        "partnerfeed_products",
+        "Products in the catalog.",
+        "gauge",
+        vec![(String::new(), products as f64)],
+    );
+    metric(
+        "partnerfeed_outbox_backlog",
+        "Catalog changes not yet applied to the channels.",
+        "gauge",
+        vec![(String::new(), backlog as f64)],
+    );
+    metric(
+        "partnerfeed_outbox_lag_seconds",
+        "Age of the oldest catalog change not yet applied.",
+        "gauge",
+        vec![(String::new(), lag)],
+    );
+    // Channel codes are [A-Za-z0-9._-]: nothing to escape in a label value.
+    let label = |code: &str| format!("{{channel=\"{code}\"}}");
+    metric(
+        "partnerfeed_channel_last_seq",
+        "The channel's last change sequence number.",
+        "counter",
+        channels
+            .iter()
+            .map(|c| (label(&c.code), c.last_seq as f64))
+            .collect(),
+    );
+    metric(
+        "partnerfeed_channel_reevaluating",
+        "1 while the channel's catalog re-evaluation after a definition change runs.",
+        "gauge",
+        channels
+            .iter()
+            .map(|c| {
+                (
+                    label(&c.code),
+                    f64::from(u8::from(c.reeval_after.is_some())),
+                )
+            })
+            .collect(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out))
+}

@@ -385,6 +385,16 @@ impl Cx {
     }
 
     fn attributes(&mut self, v: &Value) -> BTreeMap<String, AttrValue> {
+        /// I-JSON (RFC 7493): integers beyond 2^53 lose precision in most JSON libraries, so
+        /// partners could not recompute the record hash.
+        fn is_interoperable(n: &serde_json::Number) -> bool {
+            const MAX_SAFE: u64 = (1 << 53) - 1;
+            match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.unsigned_abs() <= MAX_SAFE,
+                (None, Some(u)) => u <= MAX_SAFE,
+                (None, None) => n.as_f64().is_some_and(f64::is_finite),
+            }
+        }
         let mut out = BTreeMap::new();
         let Some(m) = v.as_object() else {
             self.err("/attributes", format!("must be an object, not {}", kind(v)));
@@ -398,6 +408,14 @@ impl Cx {
             }
             let a = match value {
                 Value::String(s) => AttrValue::Text(s.clone()),
+                Value::Number(n) if !is_interoperable(n) => {
+                    self.err(
+                        p,
+                        "integers must lie within ±9007199254740991 (2^53 - 1), beyond which JSON \
+                         libraries disagree; send larger values as strings",
+                    );
+                    continue;
+                }
                 Value::Number(n) => AttrValue::Number(n.clone()),
                 Value::Bool(b) => AttrValue::Bool(*b),
                 other => {
@@ -1182,6 +1200,14 @@ mod tests {
                 "/attributes/a~1b"
             ]
         );
+    }
+
+    #[test]
+    fn attribute_integers_stay_within_what_every_json_library_reads_exactly() {
+        let mut v = minimal();
+        v["attributes"] = json!({"ok": 9007199254740991_u64, "neg": -9007199254740991_i64,
+            "big": 9007199254740992_u64, "huge": 18446744073709551615_u64});
+        assert_eq!(pointers(&v), ["/attributes/big", "/attributes/huge"]);
     }
 
     #[test]

@@ -71,3 +71,12 @@ pub fn remove(conn: &mut DbConnection, ids: &[i64]) -> StoreResult<()> {
     }
     Ok(())
 }
+
+/// Events not yet applied, and the age of the oldest.
+pub fn backlog(conn: &mut DbConnection) -> StoreResult<(i64, Option<NaiveDateTime>)> {
+    let count = catalog_outbox::table.count().get_result(conn)?;
+    let oldest = catalog_outbox::table
+        .select(diesel::dsl::min(catalog_outbox::at))
+        .first(conn)?;
+    Ok((count, oldest))
+}

@@ -47,6 +47,23 @@ async fn health_readiness_and_openapi_answer() {
         );
     }
     assert!(paths["/v1/products/{sku}"].get("patch").is_some());
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("# TYPE partnerfeed_products gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("partnerfeed_outbox_backlog 0"),
+        "{metrics}"
+    );
     let unknown = app.client.get(app.url("/v1/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(
