@@ -119,6 +119,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         body_limit: config.serve.body_limit,
         cursor_key,
         wake,
+        rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
     });
     let doc = web::Data::new(serde_json::to_string(&openapi())?);
     let mut server =

@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Number of HTTP worker threads (default: one per core).
     #[arg(long, env = "PARTNERFEED_WORKERS")]
     pub workers: Option<usize>,
+    /// Requests per second per token (a burst of one second's worth); 0 disables the limit.
+    #[arg(long, env = "PARTNERFEED_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
     /// Days a deletion (tombstone) is kept in a channel's change log; cursors older than the
     /// oldest kept tombstone get 410 Gone.
     #[arg(

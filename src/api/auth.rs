@@ -49,6 +49,11 @@ impl FromRequest for Caller {
                 .read(move |conn| store::tokens::find_by_hash(conn, &token_hash))
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
+            if let Err(wait) = state.rate_limit.check(row.id, std::time::Instant::now()) {
+                return Err(ApiError::TooManyRequests {
+                    retry_after: wait.as_secs().max(1),
+                });
+            }
             let role = Role::parse(&row.role).ok_or_else(|| {
                 ApiError::Internal(format!("token {} has role {}", row.id, row.role))
             })?;

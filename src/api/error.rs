@@ -31,6 +31,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType { detail: String },
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
     #[error("the content is invalid")]
     Invalid(ValidationErrors),
     #[error("the database is unavailable")]
@@ -113,6 +115,11 @@ impl ApiError {
                 "Unsupported media type",
                 detail.clone(),
             ),
+            ApiError::TooManyRequests { retry_after } => (
+                "rate-limited",
+                "Too many requests",
+                format!("this token exceeded its request rate; retry after {retry_after} s"),
+            ),
             ApiError::Invalid(errors) => (
                 "validation",
                 "Validation failed",
@@ -147,6 +154,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -179,8 +187,14 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
         }
         response.body(serde_json::to_string(&body).unwrap_or_default())
     }

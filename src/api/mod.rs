@@ -7,6 +7,7 @@ pub mod channels;
 pub mod error;
 pub mod ops;
 pub mod products;
+pub mod ratelimit;
 pub mod resellers;
 pub mod stream;
 pub mod tokens;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub cursor_key: Arc<Vec<u8>>,
     /// Wakes the delta generator after a catalog or channel change commits.
     pub wake: Arc<Notify>,
+    pub rate_limit: Arc<ratelimit::RateLimiter>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.

@@ -100,6 +100,8 @@ pub struct Options {
     pub body_limit: usize,
     /// Run the background jobs (off: the outbox stays as the edits left it).
     pub jobs: bool,
+    /// Requests per second per token.
+    pub rate_limit: u32,
 }
 
 impl Default for Options {
@@ -107,6 +109,7 @@ impl Default for Options {
         Options {
             body_limit: 64 * 1024 * 1024,
             jobs: true,
+            rate_limit: 100_000,
         }
     }
 }
@@ -136,6 +139,7 @@ impl TestApp {
                 body_limit: options.body_limit,
                 workers: Some(2),
                 tombstone_retention_days: 30,
+                rate_limit: options.rate_limit,
             },
         );
         config.run_jobs = options.jobs;

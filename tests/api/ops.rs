@@ -88,6 +88,7 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
             body_limit: 1024,
             workers: Some(1),
             tombstone_retention_days: 30,
+            rate_limit: 100,
         },
     );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();
@@ -112,4 +113,30 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
     // A second start keeps the first token.
     partnerfeed::app::bootstrap_admin(&db, &config).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), token);
+}
+
+#[actix_web::test]
+async fn a_token_over_its_rate_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        rate_limit: 5,
+        ..Default::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app
+            .get("/v1/products", &app.admin_token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["status"], 429);
+        }
+    }
+    assert_eq!(&statuses[..5], &[200; 5]);
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+    app.stop().await;
 }
