@@ -16,6 +16,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -250,26 +251,69 @@ impl Db {
     }
 }
 
-/// Runs `f` in a transaction on `conn`, committed only when `f` succeeds.
+/// Runs `f` in a write transaction on `conn`, committed only when `f` succeeds. On SQLite the
+/// transaction is `BEGIN IMMEDIATE`: it waits (busy timeout) for the write lock up front instead
+/// of failing with "database is locked" when a read snapshot must later become a write.
 pub fn transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     E: From<StoreError>,
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
-    enum TxError<E> {
-        Db(diesel::result::Error),
-        Caller(E),
-    }
-    impl<E> From<diesel::result::Error> for TxError<E> {
-        fn from(e: diesel::result::Error) -> Self {
-            TxError::Db(e)
+    let begun = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
+    };
+    begun.map_err(|e| E::from(StoreError::Query(e)))?;
+    finish(conn, f)
+}
+
+/// Runs `f` in a read-only snapshot: every query sees the same committed state (REPEATABLE READ
+/// on PostgreSQL; one read transaction on SQLite). A feed and its cursor are read this way.
+pub fn snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    let begun = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED"),
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        ),
+    };
+    begun.map_err(|e| E::from(StoreError::Query(e)))?;
+    finish(conn, f)
+}
+
+/// Commits after `f` succeeds, rolls back after it fails.
+fn finish<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    fn end(conn: &mut DbConnection, commit: bool) -> diesel::QueryResult<()> {
+        match (conn, commit) {
+            (DbConnection::Sqlite(c), true) => AnsiTransactionManager::commit_transaction(c),
+            (DbConnection::Sqlite(c), false) => AnsiTransactionManager::rollback_transaction(c),
+            (DbConnection::Postgres(c), true) => AnsiTransactionManager::commit_transaction(c),
+            (DbConnection::Postgres(c), false) => AnsiTransactionManager::rollback_transaction(c),
         }
     }
-    conn.transaction(|c| f(c).map_err(TxError::Caller))
-        .map_err(|e| match e {
-            TxError::Db(e) => E::from(StoreError::Query(e)),
-            TxError::Caller(e) => e,
-        })
+    match f(conn) {
+        Ok(value) => {
+            if let Err(e) = end(conn, true) {
+                let _ = end(conn, false);
+                return Err(E::from(StoreError::Query(e)));
+            }
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = end(conn, false) {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn blocking<T, E, F>(f: F) -> Result<T, E>
@@ -332,18 +376,3 @@ pub fn service_key(
         .first(conn)?)
 }
 
-/// Runs `f` in a read-only snapshot: every query sees the same committed state (REPEATABLE READ
-/// on PostgreSQL; one read transaction on SQLite). A feed and its cursor are read this way.
-pub fn snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
-where
-    E: From<StoreError>,
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-{
-    transaction(conn, |c| {
-        if let DbConnection::Postgres(pg) = c {
-            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .map_err(|e| E::from(StoreError::Query(e)))?;
-        }
-        f(c)
-    })
-}
