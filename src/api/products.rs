@@ -266,51 +266,61 @@ pub async fn batch_products(
     caller.require(Role::Editor)?;
     let media = body::require_media_type(&req, &["application/x-ndjson", "application/json"])?;
     let bytes = body::read(payload, state.body_limit).await?;
-    let items = if media == "application/json" {
-        match body::json(&bytes)? {
-            Value::Array(items) => items.into_iter().map(Ok).collect(),
-            _ => {
-                return Err(ApiError::invalid(
-                    "",
-                    "a JSON batch must be an array of products",
-                ))
-            }
-        }
+    let is_json = media == "application/json";
+    // Counted before anything is stored, so that an oversized batch stores nothing.
+    let count = if is_json {
+        count_array_items(&bytes)?
     } else {
-        ndjson_items(&bytes)
+        ndjson_lines(&bytes).count()
     };
-    if items.len() > BATCH_MAX_ITEMS {
+    if count > BATCH_MAX_ITEMS {
         return Err(ApiError::invalid(
             "",
-            format!(
-                "a batch holds at most {BATCH_MAX_ITEMS} items; this one has {}",
-                items.len()
-            ),
+            format!("a batch holds at most {BATCH_MAX_ITEMS} items; this one has {count}"),
         ));
     }
-    let now = state.clock.now();
-    let mut results = Vec::with_capacity(items.len());
-    let mut line = 0;
-    let mut items = items.into_iter();
-    loop {
-        let chunk: Vec<_> = items.by_ref().take(BATCH_CHUNK).collect();
-        if chunk.is_empty() {
-            break;
+    let (db, by, now) = (state.db.clone(), caller.name.clone(), state.clock.now());
+    let wake = state.wake.clone();
+    // Items are parsed one at a time and stored a chunk per transaction: memory follows the
+    // chunk, not the batch.
+    let results = web::block(move || -> Result<Vec<BatchItem>, ApiError> {
+        let mut conn = db.write_conn()?;
+        let mut results = Vec::with_capacity(count);
+        let mut chunk = Vec::with_capacity(BATCH_CHUNK);
+        let mut flush =
+            |chunk: &mut Vec<(usize, Result<Value, FieldError>)>| -> Result<(), ApiError> {
+                let outcome = BatchOutcome::validate(std::mem::take(chunk));
+                let stored = store::transaction(&mut conn, |c| {
+                    editing::put_products(c, &outcome.valid, &by, now)
+                })?;
+                results.extend(outcome.finish(stored));
+                wake.notify_one();
+                Ok(())
+            };
+        let mut push = |item: (usize, Result<Value, FieldError>)| -> Result<(), ApiError> {
+            chunk.push(item);
+            if chunk.len() == BATCH_CHUNK {
+                flush(&mut chunk)?;
+            }
+            Ok(())
+        };
+        if is_json {
+            let mut index = 0;
+            for_each_array_item(&bytes, |value| {
+                index += 1;
+                push((index, Ok(value)))
+            })?;
+        } else {
+            // `line` is the item's 1-based position; the parse errors name the file line.
+            for (position, (_, item)) in ndjson_lines(&bytes).enumerate() {
+                push((position + 1, item))?;
+            }
         }
-        let first_line = line + 1;
-        line += chunk.len();
-        let by = caller.name.clone();
-        let chunk_results = state
-            .db
-            .write(move |conn| -> Result<_, ApiError> {
-                let outcome = BatchOutcome::validate(first_line, chunk);
-                let stored = editing::put_products(conn, &outcome.valid, &by, now)?;
-                Ok(outcome.finish(stored))
-            })
-            .await?;
-        results.extend(chunk_results);
-        state.wake.notify_one();
-    }
+        flush(&mut chunk)?;
+        Ok(results)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     let failed = results.iter().filter(|r| r.status == "error").count();
     Ok(HttpResponse::Ok().json(BatchResult {
         stored: results.len() - failed,
@@ -319,19 +329,90 @@ pub async fn batch_products(
     }))
 }
 
-/// One NDJSON item a line; blank lines are skipped but still counted.
-fn ndjson_items(bytes: &[u8]) -> Vec<Result<Value, FieldError>> {
+/// Counts the items of a JSON array without keeping them; a syntax error is a 400.
+fn count_array_items(bytes: &[u8]) -> Result<usize, ApiError> {
+    let mut count = 0;
+    for_each_array_item_as::<serde::de::IgnoredAny>(bytes, |_| {
+        count += 1;
+        Ok(())
+    })?;
+    Ok(count)
+}
+
+fn for_each_array_item(
+    bytes: &[u8],
+    f: impl FnMut(Value) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    for_each_array_item_as::<Value>(bytes, f)
+}
+
+/// Deserialises the items of a top-level JSON array one at a time, handing each to `f`.
+fn for_each_array_item_as<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    mut f: impl FnMut(T) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
+
+    struct Items<'a, T, F> {
+        f: &'a mut F,
+        stopped: &'a mut Option<ApiError>,
+        item: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: serde::de::DeserializeOwned, F: FnMut(T) -> Result<(), ApiError>> Visitor<'de>
+        for Items<'_, T, F>
+    {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of products")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<T>()? {
+                if let Err(e) = (self.f)(item) {
+                    *self.stopped = Some(e);
+                    return Err(A::Error::custom("stopped"));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut stopped = None;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let visited = de.deserialize_seq(Items {
+        f: &mut f,
+        stopped: &mut stopped,
+        item: std::marker::PhantomData,
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    visited.and_then(|()| de.end()).map_err(|e| {
+        if e.is_data() {
+            ApiError::invalid("", "a JSON batch must be an array of products")
+        } else {
+            ApiError::bad_request(format!(
+                "the body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        }
+    })
+}
+
+/// One NDJSON item a line, parsed lazily, with its 1-based line number; blank lines are skipped
+/// but still counted.
+fn ndjson_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, Result<Value, FieldError>)> + '_ {
     bytes
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .map(|(i, line)| {
-            serde_json::from_slice(line).map_err(|e| FieldError {
+            let item = serde_json::from_slice(line).map_err(|e| FieldError {
                 pointer: String::new(),
                 message: format!("line {} is not valid JSON: {e}", i + 1),
-            })
+            });
+            (i + 1, item)
         })
-        .collect()
 }
 
 /// Validation results of one chunk, before and after the valid items are stored.
@@ -342,11 +423,10 @@ struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    fn validate(first_line: usize, chunk: Vec<Result<Value, FieldError>>) -> BatchOutcome {
+    fn validate(chunk: Vec<(usize, Result<Value, FieldError>)>) -> BatchOutcome {
         let mut valid = Vec::new();
         let mut items = Vec::with_capacity(chunk.len());
-        for (i, item) in chunk.into_iter().enumerate() {
-            let line = first_line + i;
+        for (line, item) in chunk {
             match item {
                 Err(e) => items.push((line, None, vec![e])),
                 Ok(value) => {

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -260,7 +260,9 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
     let begun = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
     begun.map_err(|e| E::from(StoreError::Query(e)))?;
@@ -275,7 +277,9 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
     let begun = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED"),
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")
+        }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
             c,
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -375,4 +379,3 @@ pub fn service_key(
         .select(service_keys::value)
         .first(conn)?)
 }
-

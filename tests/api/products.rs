@@ -472,3 +472,50 @@ async fn bad_json_is_a_400_that_says_where_and_a_big_body_is_a_413() {
     assert!(problem["detail"].as_str().unwrap().contains("4096"));
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_oversized_batch_stores_nothing_and_names_the_limit() {
+    let app = TestApp::spawn().await;
+    let line = drill("Z-1").to_string();
+    let body: String = (0..10_001)
+        .map(|i| line.replace("Z-1", &format!("Z-{i}")) + "\n")
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/v1/products/batch"))
+        .bearer_auth(&app.admin_token)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10000"),
+        "{problem}"
+    );
+    let list: Value = app
+        .get("/v1/products", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["products"].as_array().unwrap().len(), 0);
+    let bad = app
+        .client
+        .post(app.url("/v1/products/batch"))
+        .bearer_auth(&app.admin_token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("[{\"sku\": \"A\"},")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    app.stop().await;
+}
