@@ -77,6 +77,7 @@ pub fn put_products(
 ) -> Result<Vec<Stored>, StoreError> {
     let at = naive(now);
     let skus: Vec<&str> = items.iter().map(|p| p.sku.as_str()).collect();
+    products::lock_skus(conn, &skus)?;
     let mut current: HashMap<String, (String, i64, String)> = products::get_many(conn, &skus)?
         .into_iter()
         .map(|row| (row.sku, (row.hash, row.version, row.body)))
@@ -186,6 +187,7 @@ pub fn put_product(
     now: DateTime<Utc>,
 ) -> Result<Stored, EditError> {
     if let Some(tag) = if_match {
+        products::lock_skus(conn, &[product.sku.as_str()])?;
         let current = products::get(conn, product.sku.as_str())?;
         if !if_match_holds(tag, current.as_ref().map(|r| r.hash.as_str())) {
             return Err(EditError::PreconditionFailed);
@@ -204,6 +206,7 @@ pub fn patch_product(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Stored, EditError> {
+    products::lock_skus(conn, &[sku])?;
     let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
     if let Some(tag) = if_match {
         if !if_match_holds(tag, Some(&row.hash)) {
@@ -225,6 +228,7 @@ pub fn delete_product(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), EditError> {
+    products::lock_skus(conn, &[sku])?;
     let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
     if let Some(tag) = if_match {
         if !if_match_holds(tag, Some(&row.hash)) {

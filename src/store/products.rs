@@ -167,3 +167,20 @@ pub fn set_next_change(
         .execute(conn)?;
     Ok(())
 }
+
+/// Serialises writers of the same SKUs until the end of the transaction, so that a concurrent
+/// create, read-modify-write (PATCH) or If-Match check never races another writer of the same
+/// product. PostgreSQL: transaction-scoped advisory locks taken in one sorted pass (no deadlock);
+/// SQLite: nothing to do, its write transactions are already exclusive (`BEGIN IMMEDIATE`).
+pub fn lock_skus(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        let skus: Vec<&str> = skus.to_vec();
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(k) FROM \
+             (SELECT DISTINCT hashtextextended(s, 7272) AS k FROM unnest($1::text[]) AS s ORDER BY k) AS keys",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(skus)
+        .execute(c)?;
+    }
+    Ok(())
+}
