@@ -103,79 +103,23 @@ impl Format {
     }
 }
 
-/// A top-level field a channel may carry (`sku` is always carried and is not one of them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Gtin,
-    Status,
-    Brand,
-    Category,
-    Title,
-    Description,
-    Attributes,
-    Media,
-    /// `price`, which brings `price_tiers` with it.
-    Price,
-    Dimensions,
-    Weight,
-    Packaging,
-}
+pub use crate::delta::Field;
 
-impl Field {
-    /// Every field, in the order CSV columns and XML elements are written.
-    pub const ALL: [Field; 12] = [
-        Field::Gtin,
-        Field::Status,
-        Field::Brand,
-        Field::Category,
-        Field::Title,
-        Field::Description,
-        Field::Attributes,
-        Field::Media,
-        Field::Price,
-        Field::Dimensions,
-        Field::Weight,
-        Field::Packaging,
-    ];
-
-    /// The field named `name` in a channel's `fields`.
-    pub fn parse(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.as_str() == name)
-    }
-
-    /// Its name in a channel's `fields` and in the projected record.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Field::Gtin => "gtin",
-            Field::Status => "status",
-            Field::Brand => "brand",
-            Field::Category => "category",
-            Field::Title => "title",
-            Field::Description => "description",
-            Field::Attributes => "attributes",
-            Field::Media => "media",
-            Field::Price => "price",
-            Field::Dimensions => "dimensions",
-            Field::Weight => "weight",
-            Field::Packaging => "packaging",
+/// The carried fields named in `names`, deduplicated and in [`Field::ALL`] order (the order
+/// of CSV columns and XML elements). `sku` is accepted and ignored (always carried); any other
+/// unknown name is an error.
+fn parse_fields(names: &[String]) -> Result<Vec<Field>, FeedError> {
+    let mut fields = Vec::with_capacity(names.len());
+    for name in names {
+        if name == "sku" {
+            continue;
         }
+        let field = Field::parse(name).ok_or_else(|| FeedError::UnknownField(name.clone()))?;
+        fields.push(field);
     }
-
-    /// The carried fields named in `names`, deduplicated and in [`Field::ALL`] order. `sku` is
-    /// accepted and ignored (always carried); any other unknown name is an error.
-    pub fn parse_list(names: &[String]) -> Result<Vec<Field>, FeedError> {
-        let mut fields = Vec::with_capacity(names.len());
-        for name in names {
-            if name == "sku" {
-                continue;
-            }
-            let field = Field::parse(name).ok_or_else(|| FeedError::UnknownField(name.clone()))?;
-            fields.push(field);
-        }
-        fields.sort();
-        fields.dedup();
-        Ok(fields)
-    }
+    fields.sort();
+    fields.dedup();
+    Ok(fields)
 }
 
 /// One entry of a change page.
@@ -215,7 +159,7 @@ impl<W: Write> Encoder<W> {
         position: &str,
         fields: &[String],
     ) -> Result<Self, FeedError> {
-        let fields = Field::parse_list(fields)?;
+        let fields = parse_fields(fields)?;
         Ok(match format {
             Format::Json => {
                 Encoder::Json(json::JsonEncoder::begin(w, false, doc, channel, position)?)
