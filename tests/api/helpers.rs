@@ -259,11 +259,6 @@ pub fn xmllint(file: &std::path::Path, xsd: &str) {
 }
 
 impl TestApp {
-    /// The URL of this app's database.
-    pub fn database_url(&self) -> &str {
-        &self._test_db.url
-    }
-
     /// Another server on `first`'s database, as a second instance of a deployment: same admin
     /// token (tokens live in the database), same test clock, its own pools, workers and (when
     /// `options.jobs`) delta generator. It does not own the database: stop it before `first`.
@@ -317,5 +312,33 @@ impl TestApp {
     /// Whether the suite runs on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self._test_db.url.starts_with("postgres")
+    }
+}
+
+impl TestApp {
+    /// Drains, then waits (bounded) until no outbox event and no channel re-evaluation is left,
+    /// so that work another generator (the background one, another instance's) had claimed is
+    /// committed too: from then on the channel state is final until the next edit.
+    pub async fn settle(&self) {
+        use partnerfeed::store::{channels, outbox};
+        for _ in 0..600 {
+            self.drain().await;
+            let db = self.db.clone();
+            let idle = actix_web::rt::task::spawn_blocking(move || {
+                let mut conn = db.read_conn().expect("connection");
+                outbox::pending(&mut conn, 1).expect("outbox").is_empty()
+                    && channels::list(&mut conn, None)
+                        .expect("channels")
+                        .iter()
+                        .all(|c| c.reeval_after.is_none())
+            })
+            .await
+            .expect("join");
+            if idle {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the delta generators never settled");
     }
 }

@@ -184,7 +184,7 @@ fn subset(rng: &mut StdRng, items: &[&str], p: f64) -> Vec<String> {
 }
 
 /// A random valid product near the test clock `now`.
-fn random_product(rng: &mut StdRng, sku: &str, now: DateTime<Utc>) -> Value {
+pub fn random_product(rng: &mut StdRng, sku: &str, now: DateTime<Utc>) -> Value {
     let mut p = drill(sku);
     p["brand"] = json!(pick(rng, &BRANDS));
     p["category"] = json!(pick(rng, &CATEGORIES));
@@ -211,7 +211,7 @@ fn random_product(rng: &mut StdRng, sku: &str, now: DateTime<Utc>) -> Value {
 }
 
 /// A JSON Merge Patch that touches one field, carried by the random channel or not.
-fn random_patch(rng: &mut StdRng) -> Value {
+pub fn random_patch(rng: &mut StdRng) -> Value {
     match rng.random_range(0..7) {
         0 => json!({"description": {"fr": format!("Description {}", rng.random_range(0..5))}}),
         1 => json!({"attributes": {"voltage": rng.random_range(10..14)}}),
