@@ -261,3 +261,88 @@ pub fn xmllint(file: &std::path::Path, xsd: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+impl TestApp {
+    /// Another server on `first`'s database, as a second instance of a deployment: same admin
+    /// token (tokens live in the database), same test clock, its own pools, workers and (when
+    /// `options.jobs`) delta generator. It does not own the database: stop it before `first`.
+    pub async fn spawn_sharing(first: &TestApp, options: Options) -> TestApp {
+        let test_db = TestDb {
+            url: first._test_db.url.clone(),
+            _dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        };
+        let admin_token = first.admin_token.clone();
+        let mut config = Config::new(
+            StorageArgs {
+                data_dir: test_db.data_dir(),
+                database_url: Some(test_db.url.clone()),
+            },
+            ServeArgs {
+                bind: "127.0.0.1:0".parse().expect("addr"),
+                admin_token: Some(admin_token.clone()),
+                body_limit: options.body_limit,
+                workers: Some(2),
+                tombstone_retention_days: 30,
+            },
+        );
+        config.run_jobs = options.jobs;
+        let db = app::open_db(&config.storage).expect("open database");
+        app::bootstrap_admin(&db, &config).expect("bootstrap admin");
+        let clock = first.clock.clone();
+        let running =
+            app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
+        let server = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        TestApp {
+            address: format!("http://{}", running.addr),
+            admin_token,
+            db,
+            clock,
+            client: Client::builder().no_gzip().build().expect("client"),
+            _test_db: test_db,
+            server,
+        }
+    }
+
+    /// A database handle of its own (separate pools) on this app's database, as another
+    /// instance would open it.
+    pub fn open_another_db(&self) -> Db {
+        let backend =
+            partnerfeed::store::Backend::from_url(&self._test_db.url).expect("database url");
+        Db::connect(backend).expect("connect")
+    }
+
+    /// Whether the suite runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self._test_db.url.starts_with("postgres")
+    }
+}
+
+impl TestApp {
+    /// Drains, then waits (bounded) until no outbox event and no channel re-evaluation is left,
+    /// so that work another generator (the background one, another instance's) had claimed is
+    /// committed too: from then on the channel state is final until the next edit.
+    pub async fn settle(&self) {
+        use partnerfeed::store::{channels, outbox};
+        for _ in 0..600 {
+            self.drain().await;
+            let db = self.db.clone();
+            let idle = actix_web::rt::task::spawn_blocking(move || {
+                let mut conn = db.read_conn().expect("connection");
+                outbox::pending(&mut conn, 1).expect("outbox").is_empty()
+                    && channels::list(&mut conn, None)
+                        .expect("channels")
+                        .iter()
+                        .all(|c| c.reeval_after.is_none())
+            })
+            .await
+            .expect("join");
+            if idle {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the delta generators never settled");
+    }
+}

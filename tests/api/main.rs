@@ -4,7 +4,9 @@
 
 mod channels;
 mod cli;
+mod concurrency;
 mod helpers;
 mod migrations;
+mod model;
 mod ops;
 mod products;
