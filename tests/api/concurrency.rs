@@ -177,17 +177,9 @@ async fn concurrent_editors_with_the_background_generator_converge() {
 
 #[actix_web::test]
 async fn two_instances_on_one_database_converge() {
+    // On SQLite too: write transactions begin IMMEDIATE, so writers of two processes wait for
+    // each other instead of failing with "database is locked".
     let first = TestApp::spawn().await;
-    if !first.is_postgres() {
-        // Several instances are a PostgreSQL deployment (PRODUCT.md). Two servers on one SQLite
-        // file were tried: their writers contend outside the in-process single-writer pool and
-        // some edits answer 503 "database is locked", so it is not run there.
-        eprintln!(
-            "two_instances_on_one_database_converge: PostgreSQL only (set TEST_DATABASE_URL)"
-        );
-        first.stop().await;
-        return;
-    }
     let second = TestApp::spawn_sharing(&first, Options::default()).await;
     let token = setup(&first, "everything", &everything(), "shop-c").await;
     editors_and_a_follower(&[&first, &second], &token, "everything", 6).await;
@@ -360,11 +352,9 @@ async fn concurrent_generators_make_seqs_visible_in_order() {
 }
 
 /// Several editors create the same new SKU at once: one creates it (201), the others replace
-/// it (200). On PostgreSQL this currently fails: each PUT reads "absent" in its own READ
-/// COMMITTED transaction and INSERTs, the later ones hit the primary key and answer 500
-/// (src/editing.rs `put_products`; see the branch's report). Run with `--ignored`.
+/// it (200). Without the per-SKU lock each PostgreSQL transaction reads "absent" and inserts,
+/// and the later ones hit the primary key (500).
 #[actix_web::test]
-#[ignore = "src bug on PostgreSQL: concurrent creations of one SKU answer 500"]
 async fn concurrent_creations_of_one_sku_do_not_fail() {
     let app = TestApp::spawn_with(Options {
         jobs: false,

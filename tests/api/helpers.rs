@@ -126,8 +126,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
-        let test_db = TestDb::new();
-        let admin_token = tokens::generate();
+        let clock = Arc::new(ManualClock::new(start_time()));
+        Self::launch(TestDb::new(), tokens::generate(), clock, options)
+    }
+
+    /// A server on `test_db`, whose admin token is `admin_token`.
+    fn launch(
+        test_db: TestDb,
+        admin_token: String,
+        clock: Arc<ManualClock>,
+        options: Options,
+    ) -> TestApp {
         let mut config = Config::new(
             StorageArgs {
                 data_dir: test_db.data_dir(),
@@ -145,7 +154,6 @@ impl TestApp {
         config.run_jobs = options.jobs;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
-        let clock = Arc::new(ManualClock::new(start_time()));
         let running =
             app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
         let server = running.server.handle();
@@ -272,37 +280,12 @@ impl TestApp {
             _dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
         };
-        let admin_token = first.admin_token.clone();
-        let mut config = Config::new(
-            StorageArgs {
-                data_dir: test_db.data_dir(),
-                database_url: Some(test_db.url.clone()),
-            },
-            ServeArgs {
-                bind: "127.0.0.1:0".parse().expect("addr"),
-                admin_token: Some(admin_token.clone()),
-                body_limit: options.body_limit,
-                workers: Some(2),
-                tombstone_retention_days: 30,
-            },
-        );
-        config.run_jobs = options.jobs;
-        let db = app::open_db(&config.storage).expect("open database");
-        app::bootstrap_admin(&db, &config).expect("bootstrap admin");
-        let clock = first.clock.clone();
-        let running =
-            app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
-        let server = running.server.handle();
-        actix_web::rt::spawn(running.server);
-        TestApp {
-            address: format!("http://{}", running.addr),
-            admin_token,
-            db,
-            clock,
-            client: Client::builder().no_gzip().build().expect("client"),
-            _test_db: test_db,
-            server,
-        }
+        Self::launch(
+            test_db,
+            first.admin_token.clone(),
+            first.clock.clone(),
+            options,
+        )
     }
 
     /// A database handle of its own (separate pools) on this app's database, as another
