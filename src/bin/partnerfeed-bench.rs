@@ -226,9 +226,14 @@ impl Http {
         body: &[u8],
         keep_body: bool,
     ) -> anyhow::Result<Response> {
-        let result = self.send_once(method, path, headers, body, keep_body);
+        let reused = self.conn.is_some();
+        let mut result = self.send_once(method, path, headers, body, keep_body);
         if result.is_err() {
             self.conn = None;
+            if reused {
+                // The server may have closed an idle keep-alive connection: retry once.
+                result = self.send_once(method, path, headers, body, keep_body);
+            }
         }
         result
     }
