@@ -143,7 +143,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                     Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
                 }))
         })
-        .shutdown_timeout(30)
+        .tcp_nodelay(true)
+    .shutdown_timeout(30)
         .keep_alive(Duration::from_secs(75))
         .client_request_timeout(Duration::from_secs(30));
     if let Some(workers) = config.serve.workers {

@@ -36,7 +36,8 @@ impl PutStatus {
 pub struct Stored {
     pub status: PutStatus,
     pub hash: String,
-    pub body: Value,
+    /// The canonical JSON as stored (RFC 8785 form).
+    pub body: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +87,11 @@ pub fn put_products(
     let mut results = Vec::with_capacity(items.len());
     let mut bodies = Vec::with_capacity(items.len());
     for product in items {
+        // Stored in canonical form: one serialisation gives both the body and its hash.
         let value = product.to_json();
-        let hash = jcs::sha256_hex(&value);
-        let body = serde_json::to_string(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let canonical = jcs::canonical_bytes(&value);
+        let hash = jcs::sha256_hex_of(&canonical);
+        let body = String::from_utf8_lossy(&canonical).into_owned();
         let next = product.next_change_after(now).map(naive);
         let sku = product.sku.as_str();
         let (status, before) = match current.get(sku) {
@@ -111,17 +114,12 @@ pub fn put_products(
         }
         bodies.push(PendingWrite {
             status,
-            body,
             version,
             next,
             hash_before: before.map(|(h, _, _)| h),
             fields,
         });
-        results.push(Stored {
-            status,
-            hash,
-            body: value,
-        });
+        results.push(Stored { status, hash, body });
     }
 
     let mut inserts = Vec::new();
@@ -133,7 +131,7 @@ pub fn put_products(
         }
         let row = NewProduct {
             sku: product.sku.as_str(),
-            body: &pending.body,
+            body: &stored.body,
             hash: &stored.hash,
             version: pending.version,
             next_change_at: pending.next,
@@ -171,7 +169,6 @@ pub fn put_products(
 
 struct PendingWrite {
     status: PutStatus,
-    body: String,
     version: i64,
     next: Option<NaiveDateTime>,
     hash_before: Option<String>,

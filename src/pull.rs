@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
 use crate::feeds::{Change, ChangesWriter, FeedWriter, Format};
@@ -67,15 +67,6 @@ pub fn carried_fields(def: &ChannelDef) -> Vec<String> {
             .map(|f| f.as_str().to_string())
             .collect(),
     }
-}
-
-fn parse_record(row: &RecordRow) -> Result<Map<String, Value>, StoreError> {
-    serde_json::from_str(row.record.as_deref().unwrap_or("{}")).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "record {} of channel {}: {e}",
-            row.sku, row.channel_id
-        ))
-    })
 }
 
 /// The cursor naming position `seq` of `channel`.
@@ -148,7 +139,7 @@ pub fn write_feed<W: Write>(
     let mut written = 0;
     for_each_live(conn, channel.id, |row| {
         let hash = row.hash.as_deref().unwrap_or_default();
-        feed.product(&row.sku, hash, &parse_record(row)?)?;
+        feed.product_json(&row.sku, hash, row.record.as_deref().unwrap_or("{}"))?;
         written += 1;
         if written % PAGE as u64 == 0 {
             progress(written);
@@ -208,11 +199,9 @@ pub fn write_changes<W: Write>(
         let rows = channel_records::changes_until(conn, channel.id, after, until, PAGE)?;
         for row in &rows {
             match &row.hash {
-                Some(hash) => out.change(Change::Upsert {
-                    sku: &row.sku,
-                    hash,
-                    record: &parse_record(row)?,
-                })?,
+                Some(hash) => {
+                    out.upsert_json(&row.sku, hash, row.record.as_deref().unwrap_or("{}"))?
+                }
                 None => out.change(Change::Delete { sku: &row.sku })?,
             }
         }

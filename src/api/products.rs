@@ -72,10 +72,11 @@ fn if_match(req: &HttpRequest) -> Option<String> {
         .map(str::to_string)
 }
 
-fn stored_response(status: StatusCode, stored: &Stored) -> HttpResponse {
+fn stored_response(status: StatusCode, stored: Stored) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, editing::etag(&stored.hash)))
-        .json(&stored.body)
+        .content_type("application/json")
+        .body(stored.body)
 }
 
 /// Create or replace a product.
@@ -114,7 +115,7 @@ pub async fn put_product(
         PutStatus::Created => StatusCode::CREATED,
         _ => StatusCode::OK,
     };
-    Ok(stored_response(status, &stored))
+    Ok(stored_response(status, stored))
 }
 
 /// Change a product with a JSON Merge Patch (RFC 7396).
@@ -152,7 +153,7 @@ pub async fn patch_product(
         })
         .await?;
     state.wake.notify_one();
-    Ok(stored_response(StatusCode::OK, &stored))
+    Ok(stored_response(StatusCode::OK, stored))
 }
 
 /// One product in canonical form.
@@ -175,10 +176,11 @@ pub async fn get_product(
         .read(move |conn| store::products::get(conn, &sku))
         .await?
         .ok_or_else(|| ApiError::not_found("no product with this SKU"))?;
-    let value = editing::parse_body(&row)?;
+    // The stored body is the canonical JSON: served as it is.
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, editing::etag(&row.hash)))
-        .json(value))
+        .content_type("application/json")
+        .body(row.body))
 }
 
 /// Delete a product; every channel that carried it publishes a deletion.

@@ -503,6 +503,7 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
             body_limit: 64 * 1024 * 1024,
             workers: Some(2),
             tombstone_retention_days: 30,
+            rate_limit: 0,
         },
     );
     config.run_jobs = jobs;
@@ -565,6 +566,7 @@ impl ChildServer {
             .env("PARTNERFEED_DATA_DIR", &bdb.dir)
             .env("PARTNERFEED_ADMIN_TOKEN", token)
             .env("RUST_LOG", "warn")
+            .env("PARTNERFEED_RATE_LIMIT", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

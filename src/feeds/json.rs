@@ -88,6 +88,32 @@ impl<W: Write> JsonEncoder<W> {
         Ok(())
     }
 
+    /// Writes an upsert whose record is already compact JSON text (as the store keeps it),
+    /// byte for byte, without parsing it.
+    pub(super) fn upsert_raw(
+        &mut self,
+        sku: &str,
+        hash: &str,
+        record: &str,
+    ) -> Result<(), FeedError> {
+        if !self.lines && !self.first {
+            self.w.write_all(b",")?;
+        }
+        self.first = false;
+        self.w.write_all(if self.doc == Doc::Changes {
+            b"{\"op\":\"upsert\",\"sku\":"
+        } else {
+            b"{\"sku\":"
+        })?;
+        serde_json::to_writer(&mut self.w, sku).map_err(std::io::Error::from)?;
+        self.w.write_all(b",\"hash\":")?;
+        serde_json::to_writer(&mut self.w, hash).map_err(std::io::Error::from)?;
+        self.w.write_all(b",\"record\":")?;
+        self.w.write_all(record.as_bytes())?;
+        self.w.write_all(if self.lines { b"}\n" } else { b"}" })?;
+        Ok(())
+    }
+
     pub(super) fn finish(mut self, tail: Option<(&str, bool)>) -> Result<W, FeedError> {
         if !self.lines {
             self.w.write_all(b"]")?;

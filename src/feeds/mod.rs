@@ -180,6 +180,24 @@ impl<W: Write> Encoder<W> {
         }
     }
 
+    /// An upsert whose record is compact JSON text: JSON and NDJSON copy it as it is, the other
+    /// formats parse it.
+    fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> Result<(), FeedError> {
+        match self {
+            Encoder::Json(e) => e.upsert_raw(sku, hash, record),
+            _ => {
+                let record: Map<String, Value> = serde_json::from_str(record).map_err(|e| {
+                    FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                })?;
+                self.entry(&Change::Upsert {
+                    sku,
+                    hash,
+                    record: &record,
+                })
+            }
+        }
+    }
+
     fn finish(self, tail: Option<(&str, bool)>) -> Result<W, FeedError> {
         match self {
             Encoder::Json(e) => e.finish(tail),
@@ -219,6 +237,12 @@ impl<W: Write> FeedWriter<W> {
         Ok(self.enc.entry(&Change::Upsert { sku, hash, record })?)
     }
 
+    /// Writes one product whose record is compact JSON text, as the store keeps it: JSON and
+    /// NDJSON copy it without parsing.
+    pub fn product_json(&mut self, sku: &str, hash: &str, record: &str) -> io::Result<()> {
+        Ok(self.enc.upsert_json(sku, hash, record)?)
+    }
+
     /// Closes the document, flushes, and hands the writer back.
     pub fn finish(self) -> io::Result<W> {
         Ok(self.enc.finish(None)?)
@@ -247,6 +271,11 @@ impl<W: Write> ChangesWriter<W> {
     /// Writes one change.
     pub fn change(&mut self, change: Change<'_>) -> io::Result<()> {
         Ok(self.enc.entry(&change)?)
+    }
+
+    /// Writes one upsert whose record is compact JSON text (see [`FeedWriter::product_json`]).
+    pub fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> io::Result<()> {
+        Ok(self.enc.upsert_json(sku, hash, record)?)
     }
 
     /// Closes the page. JSON and XML carry `next` and `has_more` at the end of the document;

@@ -419,3 +419,36 @@ fn xml_readers_get_the_hostile_text_back() {
         "main\nalt\n"
     );
 }
+
+#[test]
+fn records_given_as_json_text_render_exactly_like_parsed_ones() {
+    for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Xml] {
+        let mut feed =
+            FeedWriter::begin(Vec::new(), format, CHANNEL, "c-000120", &all_fields()).unwrap();
+        for (sku, hash, record) in fixture() {
+            let text = serde_json::to_string(&record).unwrap();
+            feed.product_json(&sku, &hash, &text).unwrap();
+        }
+        assert_eq!(
+            feed.finish().unwrap(),
+            render_feed(format, &all_fields()),
+            "{format:?}"
+        );
+
+        let mut page = ChangesWriter::begin(Vec::new(), format, "fr", "C0", &all_fields()).unwrap();
+        let items = fixture();
+        for (sku, hash, record) in &items {
+            page.upsert_json(sku, hash, &serde_json::to_string(record).unwrap())
+                .unwrap();
+        }
+        let mut parsed =
+            ChangesWriter::begin(Vec::new(), format, "fr", "C0", &all_fields()).unwrap();
+        for (sku, hash, record) in &items {
+            parsed.change(Change::Upsert { sku, hash, record }).unwrap();
+        }
+        assert_eq!(
+            page.finish("C9", false).unwrap(),
+            parsed.finish("C9", false).unwrap()
+        );
+    }
+}

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::catalog::{self, Product};
 use crate::clock::Clock;
 use crate::delta::{self, ChannelDef};
+use crate::jcs;
 use crate::pull;
 use crate::store::channel_records::{self, NewRecord, RecordRow};
 use crate::store::channels::{self, ChannelRow};
@@ -204,9 +205,11 @@ fn publish(
     let mut projected = Vec::new();
     for (sku, product) in products {
         let record = product.and_then(|p| delta::project(sku, p, def, now));
+        // The record is stored in its canonical form: the bytes partners hash.
         let new = record.map(|r| {
-            let hash = delta::record_hash(&r);
-            (hash, Value::Object(r).to_string())
+            let canonical = jcs::canonical_bytes(&Value::Object(r));
+            let hash = jcs::sha256_hex_of(&canonical);
+            (hash, String::from_utf8_lossy(&canonical).into_owned())
         });
         let old_hash = stored.get(*sku).and_then(|r| r.hash.as_deref());
         let changed = match (&new, old_hash) {
