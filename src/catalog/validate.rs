@@ -54,7 +54,18 @@ impl ValidationErrors {
 
 /// Appends `key` to a JSON pointer, escaping it per RFC 6901 (`~` -> `~0`, `/` -> `~1`).
 pub fn pointer_join(base: &str, key: &str) -> String {
-    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+    // One allocation: this runs for every field of every product validated.
+    let mut pointer = String::with_capacity(base.len() + key.len() + 1);
+    pointer.push_str(base);
+    pointer.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
+    pointer
 }
 
 const TOP_LEVEL: [&str; 13] = [
