@@ -144,7 +144,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 }))
         })
         .tcp_nodelay(true)
-    .shutdown_timeout(30)
+        .shutdown_timeout(30)
         .keep_alive(Duration::from_secs(75))
         .client_request_timeout(Duration::from_secs(30));
     if let Some(workers) = config.serve.workers {

@@ -678,11 +678,7 @@ fn import_into(db: &Db, catalog: &Catalog) -> anyhow::Result<import::Summary> {
 }
 
 fn drain(db: &Db) -> anyhow::Result<jobs::delta::Work> {
-    Ok(jobs::delta::drain(
-        db,
-        &Default::default(),
-        SystemClock.now(),
-    )?)
+    Ok(jobs::delta::drain(db, SystemClock.now())?)
 }
 
 fn auth(token: &str) -> String {

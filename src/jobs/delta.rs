@@ -66,7 +66,7 @@ impl Work {
 }
 
 /// One step of every kind of work; each part commits on its own.
-pub fn run_once(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<Work> {
+pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
     let mut work = Work::default();
     store::transaction(&mut conn, |c| enqueue_due_prices(c, now))?;
@@ -83,15 +83,20 @@ pub fn run_once(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult
         work.evaluated += evaluated;
         work.changes += changes;
     }
-    store::transaction(&mut conn, |c| purge(c, now - settings.tombstone_retention))?;
     Ok(work)
 }
 
+/// Purges the tombstones older than the retention (the loop does it once a minute).
+pub fn purge_expired(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<()> {
+    let mut conn = db.write_conn()?;
+    store::transaction(&mut conn, |c| purge(c, now - settings.tombstone_retention))
+}
+
 /// Runs steps until there is nothing left to do.
-pub fn drain(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<Work> {
+pub fn drain(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     let mut total = Work::default();
     loop {
-        let work = run_once(db, settings, now)?;
+        let work = run_once(db, now)?;
         total.events += work.events;
         total.evaluated += work.evaluated;
         total.changes += work.changes;
@@ -103,10 +108,22 @@ pub fn drain(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreResult<Wo
 
 /// The background loop: wakes on `wake` (an edit committed here) or after `settings.poll`.
 pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings, wake: Arc<Notify>) {
+    const PURGE_EVERY: Duration = Duration::from_secs(60);
+    let mut last_purge: Option<std::time::Instant> = None;
     loop {
+        let purge_due = last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY);
+        if purge_due {
+            last_purge = Some(std::time::Instant::now());
+        }
         let step = {
             let (db, settings, now) = (db.clone(), settings.clone(), clock.now());
-            tokio::task::spawn_blocking(move || drain(&db, &settings, now)).await
+            tokio::task::spawn_blocking(move || {
+                if purge_due {
+                    purge_expired(&db, &settings, now)?;
+                }
+                drain(&db, now)
+            })
+            .await
         };
         match step {
             Ok(Ok(work)) if work.changes > 0 => {

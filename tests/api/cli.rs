@@ -163,7 +163,7 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("300 unchanged"));
 
     let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
-    partnerfeed::jobs::delta::drain(&db, &Default::default(), chrono::Utc::now()).unwrap();
+    partnerfeed::jobs::delta::drain(&db, chrono::Utc::now()).unwrap();
     let dir = test_db.data_dir();
     for channel in ["fr-resellers", "eu-marketplace"] {
         for format in ["json", "ndjson", "csv", "xml"] {

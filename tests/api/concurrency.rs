@@ -226,12 +226,11 @@ async fn concurrent_generators_make_seqs_visible_in_order() {
         .map(|i| {
             let (db, stop, errors) = (dbs[i % 2].clone(), stop.clone(), errors.clone());
             std::thread::spawn(move || {
-                let settings = partnerfeed::jobs::delta::Settings::default();
                 for _ in 0..200_000 {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    match partnerfeed::jobs::delta::run_once(&db, &settings, start_time()) {
+                    match partnerfeed::jobs::delta::run_once(&db, start_time()) {
                         Ok(work) if work.is_idle() => std::thread::sleep(Duration::from_millis(1)),
                         Ok(_) => {}
                         Err(e) => errors.lock().unwrap().push(e.to_string()),

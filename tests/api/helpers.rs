@@ -215,12 +215,14 @@ impl TestApp {
         body["token"].as_str().expect("token").to_string()
     }
 
-    /// Runs the delta generator until it has nothing left to do, at the test clock's time.
+    /// Purges expired tombstones and runs the delta generator until it has nothing left to
+    /// do, at the test clock's time.
     pub async fn drain(&self) {
         let db = self.db.clone();
         let now = self.clock.now();
         actix_web::rt::task::spawn_blocking(move || {
-            partnerfeed::jobs::delta::drain(&db, &Default::default(), now)
+            partnerfeed::jobs::delta::purge_expired(&db, &Default::default(), now)?;
+            partnerfeed::jobs::delta::drain(&db, now)
         })
         .await
         .expect("join")
