@@ -178,7 +178,9 @@ impl Db {
         let build = |size: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
-                .min_idle(Some(1))
+                // No idle minimum: r2d2 would top it up from background threads, and a CLI
+                // process that exits while one of them is inside libpq can crash at exit.
+                .min_idle(Some(0))
                 .connection_timeout(Duration::from_secs(5))
                 .build(manager.clone())
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
