@@ -105,12 +105,33 @@ pub struct Running {
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let cursor_key = Arc::new(crate::pull::cursor_key(&mut *db.write_conn()?)?);
     let wake = Arc::new(Notify::new());
+    let webhook_settings = config.deliveries.settings().map_err(anyhow::Error::msg)?;
+    let mailer = crate::mail::from_config(
+        config.deliveries.smtp_url.as_deref(),
+        config.storage.data_dir().join("outbox"),
+        config.deliveries.mail_from(),
+    )
+    .context("cannot set up mail")?;
+    let deliverer = Arc::new(
+        jobs::deliveries::Deliverer::new(
+            db.clone(),
+            webhook_settings.clone(),
+            mailer,
+            cursor_key.clone(),
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    let wake_deliveries = Arc::new(Notify::new());
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(
             db.clone(),
             clock.clone(),
             config.delta.clone(),
             wake.clone(),
+        ));
+        actix_web::rt::spawn(jobs::deliveries::run(
+            deliverer.clone(),
+            wake_deliveries.clone(),
         ));
     }
     let state = web::Data::new(AppState {
@@ -119,6 +140,9 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         body_limit: config.serve.body_limit,
         cursor_key,
         wake,
+        wake_deliveries,
+        webhook_allow: Arc::new(webhook_settings.allow),
+        deliverer,
         rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
     });
     let doc = web::Data::new(serde_json::to_string(&openapi())?);

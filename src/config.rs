@@ -74,12 +74,118 @@ pub struct ServeArgs {
     pub tombstone_retention_days: u32,
 }
 
+/// Webhook and mail settings of `serve`. They come from the environment only (no flags):
+/// - `PARTNERFEED_SMTP_URL`: `smtp://host:25`, `smtps://user:pass@host`; unset, mail is written
+///   to `<data dir>/outbox/*.eml`.
+/// - `PARTNERFEED_MAIL_FROM`: the sender of alert mails (default `partnerfeed <partnerfeed@localhost>`).
+/// - `PARTNERFEED_WEBHOOK_ALLOW`: comma-separated CIDRs webhooks may reach although they are
+///   not public (e.g. `127.0.0.0/8`), also over plain http.
+/// - `PARTNERFEED_WEBHOOK_RETRY_SCHEDULE`: delays between attempts (default
+///   `5s,5m,30m,2h,5h,10h,14h,20h,24h`); units `ms`, `s`, `m`, `h`, `d`.
+/// - `PARTNERFEED_WEBHOOK_BATCH_CHANGES` (default 500) and `PARTNERFEED_WEBHOOK_BATCH_BYTES`
+///   (default 1 MiB): the most a batch holds.
+#[derive(Debug, Clone)]
+pub struct DeliveryArgs {
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub webhook_allow: Option<String>,
+    pub retry_schedule: Option<String>,
+    pub batch_changes: Option<String>,
+    pub batch_bytes: Option<String>,
+    /// Longest sleep between looks for due deliveries.
+    pub poll: std::time::Duration,
+    /// How long an instance's claim on a subscription lasts (more than the 15 s request timeout).
+    pub lease: std::time::Duration,
+}
+
+impl Default for DeliveryArgs {
+    fn default() -> Self {
+        let defaults = crate::webhooks::Settings::default();
+        DeliveryArgs {
+            smtp_url: None,
+            mail_from: None,
+            webhook_allow: None,
+            retry_schedule: None,
+            batch_changes: None,
+            batch_bytes: None,
+            poll: defaults.poll,
+            lease: defaults.lease,
+        }
+    }
+}
+
+impl DeliveryArgs {
+    pub fn from_env() -> DeliveryArgs {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        DeliveryArgs {
+            smtp_url: var("PARTNERFEED_SMTP_URL"),
+            mail_from: var("PARTNERFEED_MAIL_FROM"),
+            webhook_allow: var("PARTNERFEED_WEBHOOK_ALLOW"),
+            retry_schedule: var("PARTNERFEED_WEBHOOK_RETRY_SCHEDULE"),
+            batch_changes: var("PARTNERFEED_WEBHOOK_BATCH_CHANGES"),
+            batch_bytes: var("PARTNERFEED_WEBHOOK_BATCH_BYTES"),
+            ..Default::default()
+        }
+    }
+
+    /// The delivery job's settings; a bad value names its variable.
+    pub fn settings(&self) -> Result<crate::webhooks::Settings, String> {
+        use crate::webhooks::{AllowList, RetrySchedule, Settings};
+        let allow = match &self.webhook_allow {
+            Some(s) => {
+                AllowList::parse(s).map_err(|e| format!("PARTNERFEED_WEBHOOK_ALLOW: {e}"))?
+            }
+            None => AllowList::default(),
+        };
+        let schedule = match &self.retry_schedule {
+            Some(s) => RetrySchedule::parse(s)
+                .map_err(|e| format!("PARTNERFEED_WEBHOOK_RETRY_SCHEDULE: {e}"))?,
+            None => RetrySchedule::default(),
+        };
+        let defaults = Settings::default();
+        let positive = |value: &Option<String>, name: &str, default: usize| match value {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}: {v:?} is not a positive integer")),
+            None => Ok(default),
+        };
+        let max_changes = positive(
+            &self.batch_changes,
+            "PARTNERFEED_WEBHOOK_BATCH_CHANGES",
+            defaults.max_changes as usize,
+        )?;
+        let max_bytes = positive(
+            &self.batch_bytes,
+            "PARTNERFEED_WEBHOOK_BATCH_BYTES",
+            defaults.max_bytes,
+        )?;
+        Ok(Settings {
+            allow,
+            schedule,
+            max_changes: i64::try_from(max_changes).unwrap_or(i64::MAX),
+            max_bytes,
+            poll: self.poll,
+            lease: self.lease,
+        })
+    }
+
+    pub fn mail_from(&self) -> &str {
+        self.mail_from
+            .as_deref()
+            .unwrap_or(crate::mail::DEFAULT_FROM)
+    }
+}
+
 /// Everything `serve` needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub storage: StorageArgs,
     pub serve: ServeArgs,
     pub delta: crate::jobs::delta::Settings,
+    pub deliveries: DeliveryArgs,
     /// Whether `serve` runs the background jobs (tests that inspect the outbox turn them off).
     pub run_jobs: bool,
 }
@@ -94,6 +200,7 @@ impl Config {
             storage,
             serve,
             delta,
+            deliveries: DeliveryArgs::from_env(),
             run_jobs: true,
         }
     }

@@ -6,6 +6,9 @@
 //! - [`catalog`]: products and their validation (domain, no I/O).
 //! - [`delta`]: channels, projection of a product for a channel, cursors, digests (domain).
 //! - [`feeds`]: renderers of feeds and change pages to `impl Write` (domain).
+//! - [`webhooks`]: Standard Webhooks signing, retry schedule, SSRF guard, delivery state
+//!   machine, HTTP client edge.
+//! - [`mail`]: the mailer (SMTP, file outbox, memory) and the alert templates.
 //! - [`store`]: the only module that knows diesel and SQL.
 //! - [`config`]: typed configuration.
 //! - [`jobs`]: background loops.
@@ -26,9 +29,11 @@ pub mod feeds;
 pub mod import;
 pub mod jcs;
 pub mod jobs;
+pub mod mail;
 pub mod pull;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {

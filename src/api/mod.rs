@@ -10,6 +10,7 @@ pub mod products;
 pub mod ratelimit;
 pub mod resellers;
 pub mod stream;
+pub mod subscriptions;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -34,6 +35,12 @@ pub struct AppState {
     pub cursor_key: Arc<Vec<u8>>,
     /// Wakes the delta generator after a catalog or channel change commits.
     pub wake: Arc<Notify>,
+    /// Wakes the webhook delivery loop (a subscription was made, enabled or replayed).
+    pub wake_deliveries: Arc<Notify>,
+    /// Ranges webhooks may reach although they are not public (`PARTNERFEED_WEBHOOK_ALLOW`).
+    pub webhook_allow: Arc<crate::webhooks::AllowList>,
+    /// The delivery worker (tests drive it with `jobs::deliveries::run_once`).
+    pub deliverer: Arc<crate::jobs::deliveries::Deliverer>,
     pub rate_limit: Arc<ratelimit::RateLimiter>,
 }
 
@@ -61,5 +68,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resellers::put_reseller)
         .service(resellers::get_reseller)
         .service(resellers::delete_reseller)
-        .service(resellers::create_reseller_token);
+        .service(resellers::create_reseller_token)
+        .service(subscriptions::create_subscription)
+        .service(subscriptions::list_subscriptions)
+        .service(subscriptions::get_subscription)
+        .service(subscriptions::patch_subscription)
+        .service(subscriptions::delete_subscription)
+        .service(subscriptions::subscription_attempts)
+        .service(subscriptions::replay_subscription)
+        .service(subscriptions::enable_subscription)
+        .service(subscriptions::rotate_subscription_secret);
 }

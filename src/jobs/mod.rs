@@ -1,4 +1,5 @@
 //! Background loops, one file each. Each exposes a synchronous `run_once` step (used by tests to
 //! drive the work to completion) and an async loop that `serve` runs.
 
+pub mod deliveries;
 pub mod delta;

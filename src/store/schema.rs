@@ -107,3 +107,52 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        reseller_code -> Text,
+        channel_id -> BigInt,
+        url -> Text,
+        format -> Text,
+        secret -> Text,
+        old_secret -> Nullable<Text>,
+        old_secret_until -> Nullable<Timestamp>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        cursor_seq -> BigInt,
+        failures -> Integer,
+        batch_id -> Nullable<Text>,
+        batch_from -> Nullable<BigInt>,
+        batch_to -> Nullable<BigInt>,
+        batch_body -> Nullable<Text>,
+        batch_attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> BigInt,
+        subscription_id -> Text,
+        at -> Timestamp,
+        webhook_id -> Text,
+        from_seq -> BigInt,
+        to_seq -> BigInt,
+        status -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        response -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(subscriptions -> channels (channel_id));
+diesel::joinable!(subscriptions -> resellers (reseller_code));
+diesel::joinable!(delivery_attempts -> subscriptions (subscription_id));
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, channels);
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, resellers);
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, delivery_attempts);

@@ -1,0 +1,563 @@
+//! Webhook subscriptions: a reseller subscribes an endpoint to one of its channels, reads,
+//! pauses, re-points and deletes its subscriptions, reads the delivery log, and recovers
+//! (`replay`, `enable`, `rotate-secret`). Another reseller's subscription answers 404, exactly
+//! like one that does not exist.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::channels::visible_channel;
+use super::{body, ApiError, AppState, Caller};
+use crate::catalog::{FieldError, ValidationErrors};
+use crate::delta::Cursor;
+use crate::feeds::Format;
+use crate::pull;
+use crate::store::subscriptions::{self as subs, NewSubscription, Subscription};
+use crate::store::{self, channels, StoreError};
+use crate::tokens::Role;
+use crate::webhooks::{client, signing};
+
+/// How long a rotated-out secret keeps being used to sign.
+const OLD_SECRET_HOURS: i64 = 24;
+const URL_MAX: usize = 2048;
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingBatch {
+    webhook_id: String,
+    from: String,
+    to: String,
+    /// Failed attempts of this batch so far.
+    attempts: i32,
+    next_attempt_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    id: String,
+    channel: String,
+    url: String,
+    format: String,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    /// Everything up to this cursor was delivered.
+    cursor: String,
+    /// Failed attempts in a row.
+    failures: i32,
+    /// The frozen batch being delivered, if any.
+    pending: Option<PendingBatch>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionList {
+    subscriptions: Vec<SubscriptionView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Attempt {
+    at: String,
+    webhook_id: String,
+    from: String,
+    to: String,
+    status: Option<i32>,
+    latency_ms: i64,
+    response: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptList {
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    id: String,
+    secret: String,
+    /// Until then, deliveries carry a signature with the previous secret too.
+    previous_secret_valid_until: String,
+}
+
+fn time(t: NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn cursor(channel_id: i64, seq: i64, key: &[u8]) -> String {
+    Cursor {
+        channel_id,
+        epoch: channel_id,
+        seq,
+    }
+    .encode(key)
+}
+
+fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionView {
+    let r = &s.row;
+    let pending = match (&r.batch_id, r.batch_from, r.batch_to) {
+        (Some(id), Some(from), Some(to)) => Some(PendingBatch {
+            webhook_id: id.clone(),
+            from: cursor(r.channel_id, from, key),
+            to: cursor(r.channel_id, to, key),
+            attempts: r.batch_attempts,
+            next_attempt_at: r.next_attempt_at.map(time),
+        }),
+        _ => None,
+    };
+    SubscriptionView {
+        id: r.id.clone(),
+        channel: s.channel_code.clone(),
+        url: r.url.clone(),
+        format: r.format.clone(),
+        enabled: r.enabled,
+        disabled_reason: r.disabled_reason.clone(),
+        cursor: cursor(r.channel_id, r.cursor_seq, key),
+        failures: r.failures,
+        pending,
+        created_at: time(r.created_at),
+        secret,
+    }
+}
+
+/// The subscription `id` if the caller may see it; 404 otherwise.
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscription, ApiError> {
+    let reseller = match caller.role {
+        Role::Admin => None,
+        Role::Reseller => Some(
+            caller
+                .reseller
+                .clone()
+                .ok_or_else(|| ApiError::not_found("no subscription with this id"))?,
+        ),
+        Role::Editor => return Err(ApiError::Forbidden),
+    };
+    let id = id.to_string();
+    state
+        .db
+        .read(move |c| subs::get(c, &id, reseller.as_deref()))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no subscription with this id"))
+}
+
+async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
+    let id = id.to_string();
+    state
+        .db
+        .read(move |c| subs::get(c, &id, None))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no subscription with this id"))
+}
+
+fn parse_format(value: &Value) -> Result<Format, ApiError> {
+    value.as_str().and_then(Format::parse).ok_or_else(|| {
+        ApiError::invalid(
+            "/format",
+            "format must be one of the feed formats: json, ndjson, csv, xml",
+        )
+    })
+}
+
+/// Checks a URL as given, and every address it resolves to, against the SSRF rules.
+async fn check_url(state: &AppState, value: &Value) -> Result<String, ApiError> {
+    let url = value
+        .as_str()
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && u.len() <= URL_MAX)
+        .ok_or_else(|| ApiError::invalid("/url", "url is required: an https URL"))?;
+    client::check_url(url, &state.webhook_allow)
+        .await
+        .map_err(|e| ApiError::invalid("/url", e.to_string()))?;
+    Ok(url.to_string())
+}
+
+fn object<'a>(value: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))?;
+    let unknown: Vec<FieldError> = obj
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| FieldError {
+            pointer: format!("/{k}"),
+            message: format!("unknown field; allowed: {}", allowed.join(", ")),
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(obj)
+    } else {
+        Err(ApiError::Invalid(ValidationErrors { errors: unknown }))
+    }
+}
+
+fn new_id() -> String {
+    format!(
+        "sub_{}",
+        &crate::tokens::hash(&crate::tokens::generate())[..24]
+    )
+}
+
+/// Where `since` puts the cursor: `"start"`, a cursor of this channel, or (absent) now.
+fn since_seq(
+    since: Option<&Value>,
+    channel: &channels::ChannelRow,
+    key: &[u8],
+) -> Result<i64, ApiError> {
+    match since {
+        None | Some(Value::Null) => Ok(channel.last_seq),
+        Some(Value::String(s)) if s == "start" => Ok(0),
+        Some(Value::String(s)) => pull::since_seq(Some(s), channel, key)
+            .map_err(|e| ApiError::invalid("/since", e.to_string())),
+        Some(_) => Err(ApiError::invalid(
+            "/since",
+            "since is \"start\" or a cursor of this channel",
+        )),
+    }
+}
+
+/// Subscribe an endpoint to a channel: `{url, format[, since]}`. The secret is shown only here
+/// (and at rotation).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("code" = String, Path, description = "Channel code")),
+    request_body(content = Object, description = "{url, format, since?}"),
+    responses((status = 201, body = SubscriptionView), (status = 404), (status = 422)),
+    security(("bearer" = []))
+)]
+#[post("/v1/channels/{code}/subscriptions")]
+pub async fn create_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    code: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_media_type(&req, &["application/json"])?;
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let allowed: &[&str] = if caller.role == Role::Admin {
+        &["url", "format", "since", "reseller"]
+    } else {
+        &["url", "format", "since"]
+    };
+    let obj = object(&value, allowed)?;
+    let channel = visible_channel(&state, &caller, &code).await?;
+    let reseller = match caller.role {
+        Role::Reseller => caller
+            .reseller
+            .clone()
+            .ok_or_else(|| ApiError::not_found("no channel with this code"))?,
+        _ => obj
+            .get("reseller")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::invalid("/reseller", "an admin names the reseller that owns it")
+            })?,
+    };
+    let format = match obj.get("format") {
+        Some(f) => parse_format(f)?,
+        None => Format::Json,
+    };
+    let url = check_url(&state, obj.get("url").unwrap_or(&Value::Null)).await?;
+    let since = obj.get("since").cloned();
+    let key = state.cursor_key.clone();
+    let secret = signing::generate_secret();
+    let id = new_id();
+    let (sid, sec) = (id.clone(), secret.clone());
+    state
+        .db
+        .write(move |c| -> Result<(), ApiError> {
+            // Read the channel again inside the transaction: the cursor is its position now.
+            let channel = channels::get_by_id(c, channel.id)?
+                .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
+            if store::resellers::get(c, &reseller)?.is_none()
+                || !store::resellers::channels_of(c, &reseller)?.contains(&channel.code)
+            {
+                return Err(ApiError::invalid(
+                    "/reseller",
+                    "no reseller with access to this channel",
+                ));
+            }
+            let seq = since_seq(since.as_ref(), &channel, &key)?;
+            let at = store::now();
+            subs::insert(
+                c,
+                &NewSubscription {
+                    id: &sid,
+                    reseller_code: &reseller,
+                    channel_id: channel.id,
+                    url: &url,
+                    format: format.as_str(),
+                    secret: &sec,
+                    enabled: true,
+                    cursor_seq: seq,
+                    failures: 0,
+                    batch_attempts: 0,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+    state.wake_deliveries.notify_one();
+    let sub = reload(&state, &id).await?;
+    Ok(HttpResponse::Created().json(view(&sub, &state.cursor_key, Some(secret))))
+}
+
+/// The caller's subscriptions (an admin sees all).
+#[utoipa::path(tag = "webhooks", responses((status = 200, body = SubscriptionList)), security(("bearer" = [])))]
+#[get("/v1/subscriptions")]
+pub async fn list_subscriptions(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let reseller = match caller.role {
+        Role::Admin => None,
+        Role::Reseller => Some(caller.reseller.clone().unwrap_or_default()),
+        Role::Editor => return Err(ApiError::Forbidden),
+    };
+    let rows = state
+        .db
+        .read(move |c| subs::list(c, reseller.as_deref()))
+        .await?;
+    let subscriptions = rows
+        .iter()
+        .map(|s| view(s, &state.cursor_key, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(SubscriptionList { subscriptions }))
+}
+
+/// One subscription (never its secret).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 200, body = SubscriptionView), (status = 404)),
+    security(("bearer" = []))
+)]
+#[get("/v1/subscriptions/{id}")]
+pub async fn get_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = owned(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// Pause (`{"enabled": false}`), resume, re-point (`url`) or change the format.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    request_body(content = Object, description = "{enabled?, url?, format?}"),
+    responses((status = 200, body = SubscriptionView), (status = 404), (status = 422)),
+    security(("bearer" = []))
+)]
+#[patch("/v1/subscriptions/{id}")]
+pub async fn patch_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_media_type(&req, &["application/json", "application/merge-patch+json"])?;
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let obj = object(&value, &["enabled", "url", "format"])?;
+    let sub = owned(&state, &caller, &id).await?;
+    let enabled = match obj.get("enabled") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(ApiError::invalid("/enabled", "enabled is true or false")),
+    };
+    let format = obj.get("format").map(parse_format).transpose()?;
+    let url = match obj.get("url") {
+        Some(u) => Some(check_url(&state, u).await?),
+        None => None,
+    };
+    let sid = sub.row.id.clone();
+    state
+        .db
+        .write(move |c| -> Result<(), StoreError> {
+            if let Some(url) = &url {
+                subs::set_url(c, &sid, url)?;
+            }
+            if let Some(format) = format.filter(|f| f.as_str() != sub.row.format) {
+                subs::set_format(c, &sid, format.as_str())?;
+            }
+            match enabled {
+                Some(false) if sub.row.enabled => subs::disable(c, &sid, "paused")?,
+                Some(true) if !sub.row.enabled => subs::enable(c, &sid)?,
+                _ => {}
+            }
+            Ok(())
+        })
+        .await?;
+    state.wake_deliveries.notify_one();
+    let sub = reload(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// Delete a subscription and its delivery log.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 204), (status = 404)),
+    security(("bearer" = []))
+)]
+#[delete("/v1/subscriptions/{id}")]
+pub async fn delete_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = owned(&state, &caller, &id).await?;
+    state
+        .db
+        .write(move |c| subs::delete(c, &sub.row.id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AttemptsQuery {
+    /// Attempts per page, 1 to 1,000 (default 100), latest first.
+    limit: Option<i64>,
+}
+
+/// The delivery log, latest attempt first.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id"), AttemptsQuery),
+    responses((status = 200, body = AttemptList), (status = 404)),
+    security(("bearer" = []))
+)]
+#[get("/v1/subscriptions/{id}/attempts")]
+pub async fn subscription_attempts(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<AttemptsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "/limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let sub = owned(&state, &caller, &id).await?;
+    let sid = sub.row.id.clone();
+    let rows = state
+        .db
+        .read(move |c| subs::attempts(c, &sid, None, limit))
+        .await?;
+    let key = &state.cursor_key;
+    let attempts = rows
+        .into_iter()
+        .map(|a| Attempt {
+            at: time(a.at),
+            webhook_id: a.webhook_id,
+            from: cursor(sub.row.channel_id, a.from_seq, key),
+            to: cursor(sub.row.channel_id, a.to_seq, key),
+            status: a.status,
+            latency_ms: a.latency_ms,
+            response: a.response,
+            error: a.error,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AttemptList { attempts }))
+}
+
+/// Move the cursor to `{"since": CURSOR}` or `{"since": "start"}`; the next batch starts there.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    request_body(content = Object, description = "{since: CURSOR | \"start\"}"),
+    responses((status = 200, body = SubscriptionView), (status = 404), (status = 422)),
+    security(("bearer" = []))
+)]
+#[post("/v1/subscriptions/{id}/replay")]
+pub async fn replay_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let obj = object(&value, &["since"])?;
+    let since = obj
+        .get("since")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("/since", "since is \"start\" or a cursor"))?;
+    let sub = owned(&state, &caller, &id).await?;
+    let key = state.cursor_key.clone();
+    state
+        .db
+        .write(move |c| -> Result<(), ApiError> {
+            let channel = channels::get_by_id(c, sub.row.channel_id)?
+                .ok_or_else(|| ApiError::not_found("no subscription with this id"))?;
+            let seq = since_seq(Some(&since), &channel, &key)?;
+            subs::set_cursor(c, &sub.row.id, seq)?;
+            Ok(())
+        })
+        .await?;
+    state.wake_deliveries.notify_one();
+    let sub = reload(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// Resume a disabled or paused subscription from its cursor.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 200, body = SubscriptionView), (status = 404)),
+    security(("bearer" = []))
+)]
+#[post("/v1/subscriptions/{id}/enable")]
+pub async fn enable_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = owned(&state, &caller, &id).await?;
+    state
+        .db
+        .write(move |c| subs::enable(c, &sub.row.id))
+        .await?;
+    state.wake_deliveries.notify_one();
+    let sub = reload(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// A new secret, shown once; the previous one keeps signing for 24 hours.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 200, body = RotatedSecret), (status = 404)),
+    security(("bearer" = []))
+)]
+#[post("/v1/subscriptions/{id}/rotate-secret")]
+pub async fn rotate_subscription_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = owned(&state, &caller, &id).await?;
+    let secret = signing::generate_secret();
+    let until = store::now() + chrono::Duration::hours(OLD_SECRET_HOURS);
+    let (sid, new, old) = (sub.row.id.clone(), secret.clone(), sub.row.secret.clone());
+    state
+        .db
+        .write(move |c| subs::rotate_secret(c, &sid, &new, &old, until))
+        .await?;
+    Ok(HttpResponse::Ok().json(RotatedSecret {
+        id: sub.row.id,
+        secret,
+        previous_secret_valid_until: time(until),
+    }))
+}

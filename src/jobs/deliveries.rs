@@ -1,0 +1,444 @@
+//! The webhook delivery loop. Per enabled subscription with work, one batch at a time:
+//! claim (a lease in the database), freeze a batch of the changes after the cursor (built from
+//! one snapshot with `pull::write_changes`, at most `max_changes` and about `max_bytes`), sign
+//! and POST it, then apply the outcome (`webhooks::delivery::decide`) in one transaction:
+//! advance the cursor, schedule a retry of the same bytes, or disable. Alerts go out by mail
+//! after the outcome commits.
+//!
+//! Subscriptions are served concurrently, each by its own task; a slow endpoint delays only its
+//! own subscription. The lease (longer than the 15 s request timeout) keeps a second instance
+//! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::delta::Cursor;
+use crate::feeds::Format;
+use crate::mail::{self, Mailer};
+use crate::pull::{self, PageHead, PullError};
+use crate::store::channels;
+use crate::store::subscriptions::{self as subs, AttemptRow, Subscription};
+use crate::store::{self, Db, StoreError};
+use crate::webhooks::client::{Response, Sender};
+use crate::webhooks::delivery::{self, Next};
+use crate::webhooks::{body, signing, Settings};
+
+/// Subscriptions served at once by one instance.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Everything a delivery needs; shared by the loop and its tasks.
+pub struct Deliverer {
+    pub db: Db,
+    pub settings: Settings,
+    pub sender: Sender,
+    pub mailer: Arc<dyn Mailer>,
+    pub cursor_key: Arc<Vec<u8>>,
+    /// This instance's name in leases.
+    pub owner: String,
+}
+
+/// A frozen batch, as stored.
+#[derive(Debug, Clone)]
+struct Batch {
+    id: String,
+    from: i64,
+    to: i64,
+    body: String,
+}
+
+/// What building a batch found.
+enum Built {
+    Nothing,
+    Batch(i64, String),
+    /// The cursor can no longer be served (the channel's kept deletions start after it).
+    Expired(String),
+}
+
+impl Deliverer {
+    pub fn new(
+        db: Db,
+        settings: Settings,
+        mailer: Arc<dyn Mailer>,
+        cursor_key: Arc<Vec<u8>>,
+    ) -> Result<Deliverer, String> {
+        let sender = Sender::new(settings.allow.clone())?;
+        let owner = format!(
+            "inst_{}",
+            &crate::tokens::hash(&crate::tokens::generate())[..16]
+        );
+        Ok(Deliverer {
+            db,
+            settings,
+            sender,
+            mailer,
+            cursor_key,
+            owner,
+        })
+    }
+
+    fn lease_until(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Serves one subscription until it has nothing due: claims it, sends batches while they
+    /// succeed and more changes wait, and gives the claim back.
+    pub async fn serve(&self, id: &str) -> Result<(), StoreError> {
+        loop {
+            let now = store::now();
+            let (sid, owner, until) = (id.to_string(), self.owner.clone(), self.lease_until(now));
+            let claimed = self
+                .db
+                .write(move |c| subs::claim(c, &sid, &owner, now, until))
+                .await?;
+            if !claimed {
+                return Ok(());
+            }
+            let more = self.step(id).await;
+            if !matches!(more, Ok(true)) {
+                let (sid, owner) = (id.to_string(), self.owner.clone());
+                self.db
+                    .write(move |c| subs::release(c, &sid, &owner))
+                    .await?;
+                return more.map(|_| ());
+            }
+        }
+    }
+
+    /// One attempt under a claim; true when the batch was delivered (more may follow).
+    async fn step(&self, id: &str) -> Result<bool, StoreError> {
+        let sid = id.to_string();
+        let Some(sub) = self.db.read(move |c| subs::get(c, &sid, None)).await? else {
+            return Ok(false);
+        };
+        if !sub.row.enabled {
+            return Ok(false);
+        }
+        let now = store::now();
+        if sub.row.next_attempt_at.is_some_and(|t| t > now) {
+            return Ok(false);
+        }
+        let batch = match (
+            &sub.row.batch_id,
+            sub.row.batch_from,
+            sub.row.batch_to,
+            &sub.row.batch_body,
+        ) {
+            (Some(bid), Some(from), Some(to), Some(body)) => Batch {
+                id: bid.clone(),
+                from,
+                to,
+                body: body.clone(),
+            },
+            _ => match self.build(&sub).await? {
+                Built::Nothing => return Ok(false),
+                Built::Expired(reason) => {
+                    let (sid, r) = (id.to_string(), reason.clone());
+                    self.db.write(move |c| subs::disable(c, &sid, &r)).await?;
+                    self.alert_disabled(&sub, &reason).await;
+                    return Ok(false);
+                }
+                Built::Batch(to, body) => {
+                    let batch = Batch {
+                        id: new_webhook_id(),
+                        from: sub.row.cursor_seq,
+                        to,
+                        body,
+                    };
+                    let (sid, owner, b) = (id.to_string(), self.owner.clone(), batch.clone());
+                    let frozen = self
+                        .db
+                        .write(move |c| subs::freeze(c, &sid, &owner, &b.id, b.from, b.to, &b.body))
+                        .await?;
+                    if !frozen {
+                        return Ok(false);
+                    }
+                    batch
+                }
+            },
+        };
+        let response = self.send(&sub, &batch).await;
+        self.record(&sub, &batch, response).await
+    }
+
+    /// Renders the changes after the cursor in the subscription's format, from one snapshot.
+    async fn build(&self, sub: &Subscription) -> Result<Built, StoreError> {
+        let format = Format::parse(&sub.row.format).unwrap_or(Format::Json);
+        let (key, settings) = (self.cursor_key.clone(), self.settings.clone());
+        let (channel_id, cursor_seq, sub_id) =
+            (sub.row.channel_id, sub.row.cursor_seq, sub.row.id.clone());
+        self.db
+            .read(move |conn| {
+                store::snapshot(conn, |c| {
+                    let Some(channel) = channels::get_by_id(c, channel_id)? else {
+                        return Ok(Built::Nothing);
+                    };
+                    if cursor_seq >= channel.last_seq {
+                        return Ok(Built::Nothing);
+                    }
+                    let since = pull::cursor(&channel, cursor_seq, &key);
+                    let mut limit = settings.max_changes.max(1);
+                    loop {
+                        let mut head: Option<PageHead> = None;
+                        let rendered = pull::write_changes(
+                            c,
+                            channel.id,
+                            Some(&since),
+                            Some(limit),
+                            format,
+                            &key,
+                            |_, h| head = Some(h.clone()),
+                            Vec::new(),
+                        );
+                        let page = match rendered {
+                            Ok(page) => page,
+                            Err(PullError::Gone(reason)) => {
+                                return Ok(Built::Expired(format!(
+                                    "{reason} (replay the subscription from \"start\")"
+                                )))
+                            }
+                            Err(PullError::Store(e)) => return Err(e),
+                            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+                        };
+                        if page.len() > settings.max_bytes && limit > 1 {
+                            limit = (limit / 2).max(1);
+                            continue;
+                        }
+                        let head =
+                            head.ok_or_else(|| StoreError::Corrupt("no page head".into()))?;
+                        let to = Cursor::decode(&head.next, &key)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                            .seq;
+                        let bytes = if format == Format::Json {
+                            body::json_envelope(
+                                &page,
+                                &channel.code,
+                                &sub_id,
+                                &head.since,
+                                &head.next,
+                                head.has_more,
+                            )
+                            .ok_or_else(|| {
+                                StoreError::Corrupt("unexpected changes page shape".into())
+                            })?
+                        } else {
+                            page
+                        };
+                        let text = String::from_utf8(bytes)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        return Ok(Built::Batch(to, text));
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn send(&self, sub: &Subscription, batch: &Batch) -> Response {
+        let now = chrono::Utc::now();
+        let mut secrets = vec![sub.row.secret.as_str()];
+        if let (Some(old), Some(until)) = (&sub.row.old_secret, sub.row.old_secret_until) {
+            if until > now.naive_utc() {
+                secrets.push(old.as_str());
+            }
+        }
+        let timestamp = now.timestamp();
+        let signature = match signing::signature_header(
+            &secrets,
+            &batch.id,
+            timestamp,
+            batch.body.as_bytes(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                return Response {
+                    error: Some(format!("cannot sign: {e}")),
+                    ..Default::default()
+                }
+            }
+        };
+        let format = Format::parse(&sub.row.format).unwrap_or(Format::Json);
+        self.sender
+            .post(
+                &sub.row.url,
+                &batch.id,
+                timestamp,
+                &signature,
+                format.content_type(),
+                batch.body.clone().into_bytes(),
+            )
+            .await
+    }
+
+    /// Logs the attempt and applies its outcome; true when delivered.
+    async fn record(
+        &self,
+        sub: &Subscription,
+        batch: &Batch,
+        response: Response,
+    ) -> Result<bool, StoreError> {
+        let next = delivery::decide(
+            &response,
+            u32::try_from(sub.row.batch_attempts).unwrap_or(0),
+            u32::try_from(sub.row.failures).unwrap_or(0),
+            &self.settings.schedule,
+            rand::random::<f64>() * 2.0 - 1.0,
+        );
+        let now = store::now();
+        let attempt = AttemptRow {
+            id: 0,
+            subscription_id: sub.row.id.clone(),
+            at: now,
+            webhook_id: batch.id.clone(),
+            from_seq: batch.from,
+            to_seq: batch.to,
+            status: response.status.map(i32::from),
+            latency_ms: i64::try_from(response.latency.as_millis()).unwrap_or(i64::MAX),
+            response: response.body.clone(),
+            error: response.error.clone(),
+        };
+        tracing::debug!(
+            subscription = %sub.row.id,
+            webhook_id = %batch.id,
+            outcome = %delivery::describe(&response),
+            "webhook attempt"
+        );
+        let (sid, owner, bid, to, n) = (
+            sub.row.id.clone(),
+            self.owner.clone(),
+            batch.id.clone(),
+            batch.to,
+            next.clone(),
+        );
+        let applied = self
+            .db
+            .write(move |c| -> Result<bool, StoreError> {
+                subs::log_attempt(c, &attempt)?;
+                match &n {
+                    Next::Advance => subs::delivered(c, &sid, &owner, &bid, to),
+                    Next::Retry { after, .. } => {
+                        let at = now + chrono::Duration::from_std(*after).unwrap_or_default();
+                        subs::failed(c, &sid, &owner, &bid, at)
+                    }
+                    Next::Disable { reason } => {
+                        subs::failed_for_good(c, &sid, &owner, &bid, reason)
+                    }
+                }
+            })
+            .await?;
+        if !applied {
+            return Ok(false);
+        }
+        match next {
+            Next::Advance => Ok(true),
+            Next::Retry { alert, .. } => {
+                if alert {
+                    let failures = u32::try_from(sub.row.failures).unwrap_or(0) + 1;
+                    let mail = mail::endpoint_failing(
+                        &sub.contact,
+                        &sub.row.id,
+                        &sub.channel_code,
+                        &sub.row.url,
+                        failures,
+                        &delivery::describe(&response),
+                    );
+                    self.mail(&mail).await;
+                }
+                Ok(false)
+            }
+            Next::Disable { reason } => {
+                self.alert_disabled(sub, &reason).await;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn alert_disabled(&self, sub: &Subscription, reason: &str) {
+        let mail = mail::endpoint_disabled(
+            &sub.contact,
+            &sub.row.id,
+            &sub.channel_code,
+            &sub.row.url,
+            reason,
+        );
+        self.mail(&mail).await;
+    }
+
+    async fn mail(&self, mail: &mail::Mail) {
+        match self.mailer.send(mail).await {
+            Ok(()) => tracing::info!(to = %mail.to, subject = %mail.subject, "alert mailed"),
+            Err(e) => tracing::warn!(error = %e, to = %mail.to, "cannot send an alert mail"),
+        }
+    }
+}
+
+/// A new webhook id: `msg_` and 128 random bits.
+pub fn new_webhook_id() -> String {
+    format!(
+        "msg_{}",
+        &crate::tokens::hash(&crate::tokens::generate())[..32]
+    )
+}
+
+/// Serves every subscription with work due now, each in its own task; returns once all are
+/// done. Tests drive deliveries with it instead of sleeping.
+pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
+    let now = store::now();
+    let ids = deliverer
+        .db
+        .read(move |c| subs::due(c, now, MAX_IN_FLIGHT as i64))
+        .await?;
+    let n = ids.len();
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let d = deliverer.clone();
+            tokio::spawn(async move { d.serve(&id).await })
+        })
+        .collect();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "delivery failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "delivery task panicked"),
+        }
+    }
+    Ok(n)
+}
+
+/// The background loop: looks for due work every `poll` (or when woken) and gives each due
+/// subscription a task, unless one already serves it.
+pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        let now = store::now();
+        let due = deliverer
+            .db
+            .read(move |c| subs::due(c, now, MAX_IN_FLIGHT as i64))
+            .await;
+        match due {
+            Ok(ids) => {
+                for id in ids {
+                    {
+                        let mut set = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                        if set.len() >= MAX_IN_FLIGHT || !set.insert(id.clone()) {
+                            continue;
+                        }
+                    }
+                    let (d, set) = (deliverer.clone(), in_flight.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = d.serve(&id).await {
+                            tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
+                        }
+                        set.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for due deliveries; retrying"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(deliverer.settings.poll) => {}
+        }
+    }
+}

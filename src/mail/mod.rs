@@ -1,0 +1,169 @@
+//! E-mail: one `Mailer` trait over SMTP (lettre), a file outbox (`<data dir>/outbox/*.eml`,
+//! the default) and memory (tests), and one template per mail. No diesel, no actix.
+
+mod templates;
+
+pub use templates::{endpoint_disabled, endpoint_failing};
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+/// Default sender address.
+pub const DEFAULT_FROM: &str = "partnerfeed <partnerfeed@localhost>";
+
+/// One plain-text mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address: {0}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("the SMTP server refused or failed: {0}")]
+    Smtp(String),
+    #[error("cannot write the outbox file: {0}")]
+    File(#[from] std::io::Error),
+    #[error("invalid SMTP URL: {0}")]
+    Config(String),
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+
+/// Where mail goes. `send` returns once the transport has accepted the message.
+pub trait Mailer: Send + Sync + 'static {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+}
+
+fn message(from: &str, mail: &Mail) -> Result<Message, MailError> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| MailError::Address(format!("{from}: {e}")))?;
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|e| MailError::Address(format!("{}: {e}", mail.to)))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(mail.body.clone())
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// Writes each message as an RFC 5322 `.eml` file into a directory.
+pub struct FileMailer {
+    dir: PathBuf,
+    from: String,
+}
+
+impl FileMailer {
+    pub fn new(dir: PathBuf, from: &str) -> FileMailer {
+        FileMailer {
+            dir,
+            from: from.to_string(),
+        }
+    }
+}
+
+impl Mailer for FileMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            let bytes = message(&self.from, mail)?.formatted();
+            std::fs::create_dir_all(&self.dir)?;
+            let name = format!(
+                "{}-{}.eml",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+                &crate::tokens::hash(&crate::tokens::generate())[..8]
+            );
+            // Written under a temporary name and renamed, so a reader never sees half a mail.
+            let tmp = self.dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, self.dir.join(name))?;
+            Ok(())
+        })
+    }
+}
+
+/// Sends over SMTP: `smtp://host:port` (STARTTLS when offered is not forced; add
+/// `?tls=required` to force it) or `smtps://user:pass@host` (TLS from the start).
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: String,
+}
+
+impl SmtpMailer {
+    pub fn new(url: &str, from: &str) -> Result<SmtpMailer, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::Config(e.to_string()))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(SmtpMailer {
+            transport,
+            from: from.to_string(),
+        })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            let message = message(&self.from, mail)?;
+            self.transport
+                .send(message)
+                .await
+                .map_err(|e| MailError::Smtp(e.to_string()))?;
+            Ok(())
+        })
+    }
+}
+
+/// Keeps messages in memory; for tests.
+#[derive(Default)]
+pub struct MemoryMailer {
+    sent: Mutex<Vec<Mail>>,
+}
+
+impl MemoryMailer {
+    pub fn sent(&self) -> Vec<Mail> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Mailer for MemoryMailer {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            self.sent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(mail.clone());
+            Ok(())
+        })
+    }
+}
+
+/// The mailer the configuration asks for: SMTP when a URL is given, else the outbox directory.
+pub fn from_config(
+    smtp_url: Option<&str>,
+    outbox: PathBuf,
+    from: &str,
+) -> Result<Arc<dyn Mailer>, MailError> {
+    // Refuse a bad sender at start rather than at the first alert.
+    from.parse::<Mailbox>()
+        .map_err(|e| MailError::Address(format!("{from}: {e}")))?;
+    Ok(match smtp_url.filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(SmtpMailer::new(url, from)?),
+        None => Arc::new(FileMailer::new(outbox, from)),
+    })
+}

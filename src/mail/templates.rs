@@ -1,0 +1,53 @@
+//! One function per mail. Each names the endpoint URL in its body.
+
+use super::Mail;
+
+/// After several failed attempts in a row.
+pub fn endpoint_failing(
+    to: &str,
+    subscription: &str,
+    channel: &str,
+    url: &str,
+    failures: u32,
+    last_error: &str,
+) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: format!("[partnerfeed] Webhook deliveries to {url} are failing"),
+        body: format!(
+            "Hello,\n\n\
+             The last {failures} attempts to deliver changes of channel {channel} to your webhook\n\
+             endpoint failed.\n\n\
+             Endpoint:      {url}\n\
+             Subscription:  {subscription}\n\
+             Last error:    {last_error}\n\n\
+             partnerfeed keeps retrying on its schedule; nothing is lost meanwhile. If the\n\
+             failures go on until the schedule is exhausted, the subscription will be disabled.\n\
+             The delivery log is at GET /v1/subscriptions/{subscription}/attempts.\n"
+        ),
+    }
+}
+
+/// When a subscription is disabled (schedule exhausted, or 410 Gone).
+pub fn endpoint_disabled(
+    to: &str,
+    subscription: &str,
+    channel: &str,
+    url: &str,
+    reason: &str,
+) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: format!("[partnerfeed] Webhook subscription to {url} was disabled"),
+        body: format!(
+            "Hello,\n\n\
+             Webhook deliveries of channel {channel} to your endpoint have been stopped.\n\n\
+             Endpoint:      {url}\n\
+             Subscription:  {subscription}\n\
+             Reason:        {reason}\n\n\
+             No change is lost: once the endpoint works again, call\n\
+             POST /v1/subscriptions/{subscription}/enable and delivery resumes from where it\n\
+             stopped, with the current state of everything that changed meanwhile.\n"
+        ),
+    }
+}

@@ -1,0 +1,436 @@
+//! Queries on `subscriptions` and `delivery_attempts`: per subscription an acknowledged cursor
+//! and at most one frozen batch, claimed by one instance at a time through a lease.
+//!
+//! Every write the delivery job makes is conditioned on its lease (`lease_owner`) and, for an
+//! outcome, on the batch it sent (`batch_id`): a claim taken over after expiry, a replay or a
+//! format change in the meantime make a late outcome a no-op instead of a corruption.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{channels, delivery_attempts, resellers, subscriptions};
+use super::{now, DbConnection, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub reseller_code: String,
+    pub channel_id: i64,
+    pub url: String,
+    pub format: String,
+    pub secret: String,
+    pub old_secret: Option<String>,
+    pub old_secret_until: Option<NaiveDateTime>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub cursor_seq: i64,
+    pub failures: i32,
+    pub batch_id: Option<String>,
+    pub batch_from: Option<i64>,
+    pub batch_to: Option<i64>,
+    pub batch_body: Option<String>,
+    pub batch_attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub lease_owner: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A subscription with its channel's code and its owner's contact address.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub row: SubscriptionRow,
+    pub channel_code: String,
+    pub contact: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = subscriptions)]
+pub struct NewSubscription<'a> {
+    pub id: &'a str,
+    pub reseller_code: &'a str,
+    pub channel_id: i64,
+    pub url: &'a str,
+    pub format: &'a str,
+    pub secret: &'a str,
+    pub enabled: bool,
+    pub cursor_seq: i64,
+    pub failures: i32,
+    pub batch_attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewSubscription<'_>) -> StoreResult<()> {
+    diesel::insert_into(subscriptions::table)
+        .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
+type Joined = (SubscriptionRow, String, String);
+
+fn joined(rows: Vec<Joined>) -> Vec<Subscription> {
+    rows.into_iter()
+        .map(|(row, channel_code, contact)| Subscription {
+            row,
+            channel_code,
+            contact,
+        })
+        .collect()
+}
+
+/// One subscription; with `reseller`, only if it belongs to that reseller.
+pub fn get(
+    conn: &mut DbConnection,
+    id: &str,
+    reseller: Option<&str>,
+) -> StoreResult<Option<Subscription>> {
+    let mut query = subscriptions::table
+        .inner_join(channels::table)
+        .inner_join(resellers::table)
+        .filter(subscriptions::id.eq(id))
+        .select((
+            SubscriptionRow::as_select(),
+            channels::code,
+            resellers::email,
+        ))
+        .into_boxed();
+    if let Some(reseller) = reseller {
+        query = query.filter(subscriptions::reseller_code.eq(reseller));
+    }
+    Ok(joined(query.load(conn)?).into_iter().next())
+}
+
+/// Every subscription (or a reseller's), by id.
+pub fn list(conn: &mut DbConnection, reseller: Option<&str>) -> StoreResult<Vec<Subscription>> {
+    let mut query = subscriptions::table
+        .inner_join(channels::table)
+        .inner_join(resellers::table)
+        .order(subscriptions::id.asc())
+        .select((
+            SubscriptionRow::as_select(),
+            channels::code,
+            resellers::email,
+        ))
+        .into_boxed();
+    if let Some(reseller) = reseller {
+        query = query.filter(subscriptions::reseller_code.eq(reseller));
+    }
+    Ok(joined(query.load(conn)?))
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> StoreResult<bool> {
+    diesel::delete(delivery_attempts::table.filter(delivery_attempts::subscription_id.eq(id)))
+        .execute(conn)?;
+    Ok(diesel::delete(subscriptions::table.find(id)).execute(conn)? > 0)
+}
+
+pub fn set_url(conn: &mut DbConnection, id: &str, url: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::url.eq(url),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new format: the frozen batch, rendered in the old one, is dropped (rebuilt from the cursor).
+pub fn set_format(conn: &mut DbConnection, id: &str, format: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::format.eq(format),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    drop_batch(conn, id)
+}
+
+fn drop_batch(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::batch_id.eq(None::<String>),
+            subscriptions::batch_from.eq(None::<i64>),
+            subscriptions::batch_to.eq(None::<i64>),
+            subscriptions::batch_body.eq(None::<String>),
+            subscriptions::batch_attempts.eq(0),
+            subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stops deliveries, keeping the cursor.
+pub fn disable(conn: &mut DbConnection, id: &str, reason: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::enabled.eq(false),
+            subscriptions::disabled_reason.eq(Some(reason)),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Resumes from the cursor: whatever changed meanwhile goes out as fresh current-state batches.
+pub fn enable(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::enabled.eq(true),
+            subscriptions::disabled_reason.eq(None::<String>),
+            subscriptions::failures.eq(0),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    drop_batch(conn, id)
+}
+
+/// Moves the cursor (back, usually) and drops the frozen batch.
+pub fn set_cursor(conn: &mut DbConnection, id: &str, seq: i64) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::cursor_seq.eq(seq),
+            subscriptions::failures.eq(0),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    drop_batch(conn, id)
+}
+
+/// A new secret; the previous one stays valid (both signatures sent) until `old_until`.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    secret: &str,
+    old: &str,
+    old_until: NaiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::secret.eq(secret),
+            subscriptions::old_secret.eq(Some(old)),
+            subscriptions::old_secret_until.eq(Some(old_until)),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ids of enabled subscriptions with work due at `at` and no live claim: a frozen batch whose
+/// next attempt is due, or changes after their cursor.
+pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResult<Vec<String>> {
+    Ok(subscriptions::table
+        .inner_join(channels::table)
+        .filter(subscriptions::enabled.eq(true))
+        .filter(
+            subscriptions::lease_until
+                .is_null()
+                .or(subscriptions::lease_until.lt(at)),
+        )
+        .filter(
+            subscriptions::next_attempt_at
+                .is_null()
+                .or(subscriptions::next_attempt_at.le(at)),
+        )
+        .filter(
+            subscriptions::batch_id
+                .is_not_null()
+                .or(subscriptions::cursor_seq.lt(channels::last_seq)),
+        )
+        .order(subscriptions::next_attempt_at.asc())
+        .limit(limit)
+        .select(subscriptions::id)
+        .load(conn)?)
+}
+
+/// Takes (or extends) the claim on a subscription until `until`, if it is enabled and free
+/// (or already ours). One statement: of two instances, exactly one gets it.
+pub fn claim(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    at: NaiveDateTime,
+    until: NaiveDateTime,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::enabled.eq(true))
+            .filter(
+                subscriptions::lease_until
+                    .is_null()
+                    .or(subscriptions::lease_until.lt(at))
+                    .or(subscriptions::lease_owner.eq(owner)),
+            ),
+    )
+    .set((
+        subscriptions::lease_until.eq(Some(until)),
+        subscriptions::lease_owner.eq(Some(owner)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives the claim up.
+pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> StoreResult<()> {
+    diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::lease_owner.eq(owner)),
+    )
+    .set((
+        subscriptions::lease_until.eq(None::<NaiveDateTime>),
+        subscriptions::lease_owner.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Freezes a new batch, if the claim is still ours and no batch is frozen.
+pub fn freeze(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    batch_id: &str,
+    from: i64,
+    to: i64,
+    body: &str,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::lease_owner.eq(owner))
+            .filter(subscriptions::batch_id.is_null())
+            .filter(subscriptions::cursor_seq.eq(from)),
+    )
+    .set((
+        subscriptions::batch_id.eq(Some(batch_id)),
+        subscriptions::batch_from.eq(Some(from)),
+        subscriptions::batch_to.eq(Some(to)),
+        subscriptions::batch_body.eq(Some(body)),
+        subscriptions::batch_attempts.eq(0),
+        subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// One logged attempt.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct AttemptRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub subscription_id: String,
+    pub at: NaiveDateTime,
+    pub webhook_id: String,
+    pub from_seq: i64,
+    pub to_seq: i64,
+    pub status: Option<i32>,
+    pub latency_ms: i64,
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn log_attempt(conn: &mut DbConnection, attempt: &AttemptRow) -> StoreResult<()> {
+    diesel::insert_into(delivery_attempts::table)
+        .values(attempt)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The latest attempts first, at most `limit`, older than `before` (an attempt id) if given.
+pub fn attempts(
+    conn: &mut DbConnection,
+    id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<AttemptRow>> {
+    let mut query = delivery_attempts::table
+        .filter(delivery_attempts::subscription_id.eq(id))
+        .order(delivery_attempts::id.desc())
+        .limit(limit)
+        .select(AttemptRow::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(delivery_attempts::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Whether `owner` still holds the claim and `batch_id` is still the frozen batch.
+fn holds(conn: &mut DbConnection, id: &str, owner: &str, batch_id: &str) -> StoreResult<bool> {
+    let n: i64 = subscriptions::table
+        .find(id)
+        .filter(subscriptions::lease_owner.eq(owner))
+        .filter(subscriptions::batch_id.eq(batch_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
+}
+
+/// The batch was delivered: the cursor moves to its end, the batch is dropped. False when the
+/// claim or the batch changed meanwhile (nothing written then).
+pub fn delivered(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    batch_id: &str,
+    to: i64,
+) -> StoreResult<bool> {
+    if !holds(conn, id, owner, batch_id)? {
+        return Ok(false);
+    }
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::cursor_seq.eq(to),
+            subscriptions::failures.eq(0),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    drop_batch(conn, id)?;
+    Ok(true)
+}
+
+/// The attempt failed: the batch stays frozen until `next_attempt_at`.
+pub fn failed(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    batch_id: &str,
+    next_attempt_at: NaiveDateTime,
+) -> StoreResult<bool> {
+    if !holds(conn, id, owner, batch_id)? {
+        return Ok(false);
+    }
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::batch_attempts.eq(subscriptions::batch_attempts + 1),
+            subscriptions::failures.eq(subscriptions::failures + 1),
+            subscriptions::next_attempt_at.eq(Some(next_attempt_at)),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// The subscription is disabled after this attempt (410, or the schedule ran out).
+pub fn failed_for_good(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    batch_id: &str,
+    reason: &str,
+) -> StoreResult<bool> {
+    if !holds(conn, id, owner, batch_id)? {
+        return Ok(false);
+    }
+    diesel::update(subscriptions::table.find(id))
+        .set(subscriptions::failures.eq(subscriptions::failures + 1))
+        .execute(conn)?;
+    disable(conn, id, reason)?;
+    drop_batch(conn, id)?;
+    Ok(true)
+}

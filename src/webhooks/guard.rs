@@ -1,0 +1,259 @@
+//! The SSRF guard: which addresses a webhook may reach. Loopback, private, link-local,
+//! multicast, unspecified and cloud-metadata addresses are refused unless an operator allowed
+//! their range (`PARTNERFEED_WEBHOOK_ALLOW`); plain `http` is accepted only for allowed ranges.
+//! The check runs when a subscription is made and again on the addresses a connection will
+//! actually use (see `client`), so DNS rebinding does not get through.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One CIDR block, e.g. `127.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The ranges an operator allowed, parsed from a comma-separated list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(pub Vec<Cidr>);
+
+impl AllowList {
+    pub fn parse(s: &str) -> Result<AllowList, String> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Cidr::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(AllowList)
+    }
+
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|c| c.contains(ip))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    #[error("the URL is not valid: {0}")]
+    Malformed(String),
+    #[error("only https URLs are accepted (http only for addresses the operator allowed)")]
+    Scheme,
+    #[error("the URL must not carry a user name or password")]
+    Credentials,
+    #[error("{0} is not a public address (loopback, private, link-local, multicast or metadata)")]
+    Forbidden(IpAddr),
+    #[error("the host {0} does not resolve")]
+    Unresolved(String),
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are judged as the IPv4 address they carry.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Whether `ip` is a public unicast address a webhook may reach without an explicit allowance.
+pub fn is_public(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(ip) => is_public_v4(ip),
+        IpAddr::V6(ip) => is_public_v6(ip),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254/16, where cloud metadata (169.254.169.254) lives
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64 can reach private IPv4
+        || first == 0) // IPv4-compatible and other reserved forms
+}
+
+/// Checks one address a webhook would connect to. `https` says whether the URL is https:
+/// plain http is only for allowed ranges.
+pub fn check_addr(ip: IpAddr, https: bool, allow: &AllowList) -> Result<(), GuardError> {
+    if allow.allows(ip) {
+        return Ok(());
+    }
+    if !is_public(ip) {
+        return Err(GuardError::Forbidden(ip));
+    }
+    if !https {
+        return Err(GuardError::Scheme);
+    }
+    Ok(())
+}
+
+/// What can be said about a URL before resolving it: scheme, no credentials, a host.
+/// Returns the host (an IP literal without brackets, or a name) and the port.
+pub fn check_url(url: &str) -> Result<(bool, String, u16), GuardError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| GuardError::Malformed(e.to_string()))?;
+    let https = match parsed.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err(GuardError::Scheme),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(GuardError::Credentials);
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| GuardError::Malformed("the URL has no host".into()))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_string();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| GuardError::Malformed("the URL has no port".into()))?;
+    Ok((https, host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn private_and_special_addresses_are_refused() {
+        let none = AllowList::default();
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "100.100.100.200",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert_eq!(
+                check_addr(ip(bad), true, &none),
+                Err(GuardError::Forbidden(ip(bad))),
+                "{bad}"
+            );
+        }
+        for good in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+            assert_eq!(check_addr(ip(good), true, &none), Ok(()), "{good}");
+            assert_eq!(check_addr(ip(good), false, &none), Err(GuardError::Scheme));
+        }
+    }
+
+    #[test]
+    fn allowed_ranges_pass_even_over_http() {
+        let allow = AllowList::parse("127.0.0.0/8, fd12::/16").unwrap();
+        assert_eq!(check_addr(ip("127.0.0.1"), false, &allow), Ok(()));
+        assert_eq!(check_addr(ip("127.255.0.9"), false, &allow), Ok(()));
+        assert_eq!(check_addr(ip("::ffff:127.0.0.1"), false, &allow), Ok(()));
+        assert_eq!(check_addr(ip("fd12:1::1"), false, &allow), Ok(()));
+        assert!(check_addr(ip("10.0.0.1"), false, &allow).is_err());
+        assert!(check_addr(ip("::1"), false, &allow).is_err());
+    }
+
+    #[test]
+    fn cidrs_parse_and_match() {
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("nonsense").is_err());
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("10.1.2.3").unwrap().contains(ip("10.1.2.3")));
+        assert!(!Cidr::parse("10.1.2.3").unwrap().contains(ip("10.1.2.4")));
+    }
+
+    #[test]
+    fn urls_need_a_scheme_and_host_and_no_credentials() {
+        assert_eq!(
+            check_url("https://hooks.example.com/x").unwrap(),
+            (true, "hooks.example.com".into(), 443)
+        );
+        assert_eq!(
+            check_url("http://[::1]:8080/").unwrap(),
+            (false, "::1".into(), 8080)
+        );
+        assert_eq!(check_url("ftp://x.example/"), Err(GuardError::Scheme));
+        assert_eq!(
+            check_url("https://u:p@x.example/"),
+            Err(GuardError::Credentials)
+        );
+        assert!(check_url("not a url").is_err());
+    }
+}

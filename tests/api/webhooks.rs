@@ -1,0 +1,972 @@
+//! Push webhooks end to end: a real receiver on 127.0.0.1:0, scripted to fail, verifying
+//! Standard Webhooks signatures with a verifier written here; alert mails in the outbox and over
+//! a real SMTP conversation with a receiver started inside the test.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use partnerfeed::app;
+use partnerfeed::clock::{Clock, ManualClock};
+use partnerfeed::config::{Config, DeliveryArgs, ServeArgs, StorageArgs};
+use partnerfeed::tokens;
+use reqwest::Client;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::channels::{fr_resellers, jcs, sha256_hex};
+use crate::helpers::{drill, start_time, TestDb};
+
+// ---------------------------------------------------------------- the service under test
+
+struct Hub {
+    address: String,
+    admin: String,
+    client: Client,
+    data_dir: PathBuf,
+    server: actix_web::dev::ServerHandle,
+    _db: Arc<TestDb>,
+}
+
+fn args(schedule: &str) -> DeliveryArgs {
+    DeliveryArgs {
+        webhook_allow: Some("127.0.0.0/8".into()),
+        retry_schedule: Some(schedule.into()),
+        poll: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+impl Hub {
+    async fn spawn(deliveries: DeliveryArgs) -> Hub {
+        Self::launch(Arc::new(TestDb::new()), tokens::generate(), deliveries)
+    }
+
+    /// Another instance on the same database.
+    async fn spawn_sharing(first: &Hub, deliveries: DeliveryArgs) -> Hub {
+        Self::launch(first._db.clone(), first.admin.clone(), deliveries)
+    }
+
+    fn launch(db: Arc<TestDb>, admin: String, deliveries: DeliveryArgs) -> Hub {
+        let mut config = Config::new(
+            StorageArgs {
+                data_dir: db.data_dir(),
+                database_url: Some(db.url.clone()),
+            },
+            ServeArgs {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                admin_token: Some(admin.clone()),
+                body_limit: 1 << 20,
+                workers: Some(2),
+                tombstone_retention_days: 30,
+                rate_limit: 100_000,
+            },
+        );
+        config.deliveries = deliveries;
+        let store = app::open_db(&config.storage).unwrap();
+        app::bootstrap_admin(&store, &config).unwrap();
+        let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
+        let running = app::start(&config, store, clock).unwrap();
+        let server = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        Hub {
+            address: format!("http://{}", running.addr),
+            admin,
+            client: Client::new(),
+            data_dir: db.data_dir(),
+            server,
+            _db: db,
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self.req(method, path, token);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A channel and a reseller with access to it; the reseller's token.
+    async fn reseller(&self, channel: &str, reseller: &str) -> String {
+        let (s, _) = self
+            .call(
+                "PUT",
+                &format!("/v1/channels/{channel}"),
+                &self.admin,
+                Some(fr_resellers()),
+            )
+            .await;
+        assert!(s == 201 || s == 200, "{s}");
+        let (s, _) = self
+            .call(
+                "PUT",
+                &format!("/v1/resellers/{reseller}"),
+                &self.admin,
+                Some(json!({"name": reseller, "email": format!("it@{reseller}.example"), "channels": [channel]})),
+            )
+            .await;
+        assert!(s == 201 || s == 200, "{s}");
+        let (s, body) = self
+            .call(
+                "POST",
+                &format!("/v1/resellers/{reseller}/tokens"),
+                &self.admin,
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    async fn put_products(&self, skus: impl IntoIterator<Item = String>) {
+        for sku in skus {
+            let (s, body) = self
+                .call(
+                    "PUT",
+                    &format!("/v1/products/{sku}"),
+                    &self.admin,
+                    Some(drill(&sku)),
+                )
+                .await;
+            assert!(s == 201 || s == 200, "{s} {body}");
+        }
+    }
+
+    async fn subscribe(&self, token: &str, channel: &str, body: Value) -> (String, String) {
+        let (s, sub) = self
+            .call(
+                "POST",
+                &format!("/v1/channels/{channel}/subscriptions"),
+                token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, 201, "{sub}");
+        (
+            sub["id"].as_str().unwrap().to_string(),
+            sub["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    async fn subscription(&self, token: &str, id: &str) -> Value {
+        let (s, sub) = self
+            .call("GET", &format!("/v1/subscriptions/{id}"), token, None)
+            .await;
+        assert_eq!(s, 200, "{sub}");
+        sub
+    }
+
+    /// Waits (bounded) until `check` holds for the subscription.
+    async fn wait_for(
+        &self,
+        token: &str,
+        id: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let sub = self.subscription(token, id).await;
+            if check(&sub) {
+                return sub;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never {what}: {sub}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the channel holds `live` products (the edits are published) and the
+    /// subscription's cursor is the channel's current cursor.
+    async fn wait_caught_up(&self, token: &str, id: &str, channel: &str, live: u64) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, digest) = self
+                .call(
+                    "GET",
+                    &format!("/v1/channels/{channel}/digest"),
+                    token,
+                    None,
+                )
+                .await;
+            let sub = self.subscription(token, id).await;
+            if digest["count"] == live
+                && sub["cursor"] == digest["cursor"]
+                && sub["pending"].is_null()
+            {
+                return digest;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never caught up: {sub}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.join("outbox");
+        let mut mails: Vec<(PathBuf, String)> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        mails.sort();
+        mails.into_iter().map(|(_, m)| m).collect()
+    }
+
+    async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+// ---------------------------------------------------------------- the receiver
+
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Status(u16),
+    RetryAfter(u16, u64),
+    /// Answers 200 after a while.
+    Slow(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Delivery {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
+    status: u16,
+}
+
+#[derive(Default)]
+struct Script {
+    replies: VecDeque<Reply>,
+    /// When the script is empty.
+    otherwise: Option<u16>,
+    deliveries: Vec<Delivery>,
+    in_flight: usize,
+    overlapped: bool,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    script: Arc<Mutex<Script>>,
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    script: web::Data<Arc<Mutex<Script>>>,
+) -> HttpResponse {
+    let reply = {
+        let mut s = script.lock().unwrap();
+        s.in_flight += 1;
+        if s.in_flight > 1 {
+            s.overlapped = true;
+        }
+        s.replies
+            .pop_front()
+            .unwrap_or(Reply::Status(s.otherwise.unwrap_or(204)))
+    };
+    let (status, retry_after) = match reply {
+        Reply::Status(s) => (s, None),
+        Reply::RetryAfter(s, secs) => (s, Some(secs)),
+        Reply::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            (200, None)
+        }
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    {
+        let mut s = script.lock().unwrap();
+        s.in_flight -= 1;
+        s.deliveries.push(Delivery {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            body: body.to_vec(),
+            status,
+        });
+    }
+    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if let Some(secs) = retry_after {
+        response.insert_header(("Retry-After", secs.to_string()));
+    }
+    response.body("thanks")
+}
+
+impl Receiver {
+    async fn start(replies: Vec<Reply>) -> Receiver {
+        let script = Arc::new(Mutex::new(Script {
+            replies: replies.into(),
+            ..Default::default()
+        }));
+        let data = web::Data::new(script.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(16 << 20))
+                .route("/hook", web::post().to(receive))
+        })
+        .workers(2)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let addr = server.addrs()[0];
+        actix_web::rt::spawn(server.run());
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            script,
+        }
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.script.lock().unwrap().deliveries.clone()
+    }
+
+    fn set_otherwise(&self, status: Option<u16>) {
+        self.script.lock().unwrap().otherwise = status;
+    }
+
+    fn overlapped(&self) -> bool {
+        self.script.lock().unwrap().overlapped
+    }
+}
+
+/// Standard Webhooks verification, written independently of the crate under test.
+fn verify(secret: &str, d: &Delivery) -> bool {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", d.id, d.timestamp).as_bytes());
+    mac.update(&d.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    let ts: i64 = d.timestamp.parse().unwrap();
+    (chrono::Utc::now().timestamp() - ts).abs() <= 300
+        && d.signature.split(' ').any(|s| s == expected)
+}
+
+/// Applies the accepted deliveries in order, checking order, continuity and hashes; returns
+/// the replica and the last `to`.
+fn replay_deliveries(
+    deliveries: &[Delivery],
+    secret: &str,
+    start: &str,
+) -> (BTreeMap<String, String>, String) {
+    let mut records = BTreeMap::new();
+    let mut cursor = start.to_string();
+    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut done: HashSet<String> = HashSet::new();
+    for d in deliveries {
+        assert!(verify(secret, d), "bad signature on {}", d.id);
+        // The same id always carries the same bytes.
+        let first = bodies.entry(d.id.clone()).or_insert_with(|| d.body.clone());
+        assert_eq!(first, &d.body, "{} changed between attempts", d.id);
+        if !(200..300).contains(&d.status) {
+            continue;
+        }
+        assert!(done.insert(d.id.clone()), "{} accepted twice", d.id);
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(body["type"], "catalog.changes");
+        assert_eq!(
+            body["from"],
+            cursor.as_str(),
+            "a gap or a reordering before {}",
+            d.id
+        );
+        for change in body["changes"].as_array().unwrap() {
+            let sku = change["sku"].as_str().unwrap().to_string();
+            match change["op"].as_str().unwrap() {
+                "upsert" => {
+                    let hash = change["hash"].as_str().unwrap();
+                    assert_eq!(sha256_hex(&jcs(&change["record"])), hash);
+                    records.insert(sku, hash.to_string());
+                }
+                _ => {
+                    records.remove(&sku);
+                }
+            }
+        }
+        cursor = body["to"].as_str().unwrap().to_string();
+    }
+    (records, cursor)
+}
+
+fn digest(records: &BTreeMap<String, String>) -> String {
+    let lines: String = records.iter().map(|(s, h)| format!("{s}\t{h}\n")).collect();
+    sha256_hex(&lines)
+}
+
+// ---------------------------------------------------------------- tests
+
+#[actix_web::test]
+async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
+    let hub = Hub::spawn(args("50ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let other = hub.reseller("fr-resellers", "shop-2").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (_, feed) = hub
+        .call("GET", "/v1/channels/fr-resellers/digest", &shop, None)
+        .await;
+
+    let (s, created) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"url": receiver.url, "format": "json"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(STANDARD.decode(&secret[6..]).unwrap().len(), 32);
+    assert_eq!(
+        created["cursor"], feed["cursor"],
+        "a new subscription starts now"
+    );
+
+    let shown = hub.subscription(&shop, id).await;
+    assert!(
+        shown.get("secret").is_none(),
+        "the secret is shown once: {shown}"
+    );
+    assert_eq!(shown["url"], receiver.url.as_str());
+    assert_eq!(shown["enabled"], true);
+
+    // Another reseller sees nothing of it.
+    for (method, path, body) in [
+        ("GET", format!("/v1/subscriptions/{id}"), None),
+        (
+            "PATCH",
+            format!("/v1/subscriptions/{id}"),
+            Some(json!({"enabled": false})),
+        ),
+        ("DELETE", format!("/v1/subscriptions/{id}"), None),
+        ("GET", format!("/v1/subscriptions/{id}/attempts"), None),
+        ("POST", format!("/v1/subscriptions/{id}/enable"), None),
+        (
+            "POST",
+            format!("/v1/subscriptions/{id}/rotate-secret"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/subscriptions/{id}/replay"),
+            Some(json!({"since": "start"})),
+        ),
+    ] {
+        let (s, _) = hub.call(method, &path, &other, body).await;
+        assert_eq!(s, 404, "{method} {path}");
+    }
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &other, None).await;
+    assert_eq!(list["subscriptions"], json!([]));
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &shop, None).await;
+    assert_eq!(list["subscriptions"][0]["id"], id);
+
+    // Refused URLs name /url.
+    for url in [
+        "http://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://192.168.1.20/hook",
+        "ftp://127.0.0.1/hook",
+        "https://user:pw@127.0.0.1/hook",
+        "not a url",
+    ] {
+        let (s, problem) = hub
+            .call(
+                "POST",
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                Some(json!({"url": url, "format": "json"})),
+            )
+            .await;
+        assert_eq!(s, 422, "{url}: {problem}");
+        assert_eq!(problem["errors"][0]["pointer"], "/url", "{url}: {problem}");
+    }
+    let (s, problem) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"url": receiver.url, "format": "pdf"})),
+        )
+        .await;
+    assert_eq!(
+        (s, problem["errors"][0]["pointer"].clone()),
+        (422, json!("/format"))
+    );
+    let (s, _) = hub
+        .call(
+            "POST",
+            "/v1/channels/elsewhere/subscriptions",
+            &shop,
+            Some(json!({"url": receiver.url, "format": "json"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Pause, then delete.
+    let (s, paused) = hub
+        .call(
+            "PATCH",
+            &format!("/v1/subscriptions/{id}"),
+            &shop,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!((s, paused["enabled"].clone()), (200, json!(false)));
+    let (s, _) = hub
+        .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = hub
+        .call("GET", &format!("/v1/subscriptions/{id}"), &shop, None)
+        .await;
+    assert_eq!(s, 404);
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
+    let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
+    a.batch_changes = Some("7".into());
+    let hub = Hub::spawn(a).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    hub.put_products((0..20).map(|i| format!("DRL-{i:03}")))
+        .await;
+    let receiver = Receiver::start(vec![
+        Reply::Status(500),
+        Reply::Slow(300),
+        Reply::Status(503),
+        Reply::RetryAfter(429, 1),
+        Reply::Status(302),
+        Reply::Status(400),
+    ])
+    .await;
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json", "since": "start"}),
+        )
+        .await;
+    let start = hub.subscription(&shop, &id).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Edits while deliveries fail and retry: deletions and updates too.
+    for i in 0..5 {
+        let (s, _) = hub
+            .call(
+                "DELETE",
+                &format!("/v1/products/DRL-{i:03}"),
+                &hub.admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, 204);
+    }
+    let mut changed = drill("DRL-010");
+    changed["title"]["fr"] = json!("Perceuse 18 V, nouvelle");
+    let (s, _) = hub
+        .call("PUT", "/v1/products/DRL-010", &hub.admin, Some(changed))
+        .await;
+    assert_eq!(s, 200);
+    hub.put_products((20..30).map(|i| format!("DRL-{i:03}")))
+        .await;
+
+    let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 25).await;
+    let deliveries = receiver.deliveries();
+    let (records, cursor) = replay_deliveries(&deliveries, &secret, &start);
+    assert_eq!(cursor, digest_now["cursor"].as_str().unwrap());
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert_eq!(records.len(), 25);
+    // The failed attempts were retried with the same id (checked above) and logged.
+    let first = &deliveries[0];
+    assert_eq!(first.status, 500);
+    assert!(deliveries.iter().filter(|d| d.id == first.id).count() >= 2);
+    assert!(!receiver.overlapped(), "two batches were in flight at once");
+    let (_, log) = hub
+        .call(
+            "GET",
+            &format!("/v1/subscriptions/{id}/attempts"),
+            &shop,
+            None,
+        )
+        .await;
+    let attempts = log["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), deliveries.len());
+    let oldest = attempts.last().unwrap();
+    assert_eq!(oldest["status"], 500);
+    assert_eq!(oldest["webhook_id"], first.id.as_str());
+    assert_eq!(oldest["from"], start.as_str());
+    assert_eq!(oldest["response"], "thanks");
+    assert!(oldest["latency_ms"].is_number() && oldest["error"].is_null());
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_vendor_edit_is_pushed_promptly() {
+    let hub = Hub::spawn(args("50ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (_id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json"}),
+        )
+        .await;
+    let started = Instant::now();
+    hub.put_products(["DRL-1".to_string()]).await;
+    loop {
+        if let Some(d) = receiver.deliveries().first() {
+            assert!(verify(&secret, d));
+            let body: Value = serde_json::from_slice(&d.body).unwrap();
+            assert_eq!(body["changes"][0]["sku"], "DRL-1");
+            break;
+        }
+        // Typically well under a second; the bound is loose so a loaded CI machine passes.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no delivery within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn failures_alert_the_contact_then_disable_and_enable_resumes_without_loss() {
+    let hub = Hub::spawn(args("30ms,30ms,30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    receiver.set_otherwise(Some(500));
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json"}),
+        )
+        .await;
+    let start = hub.subscription(&shop, &id).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    hub.put_products(["DRL-1".to_string()]).await;
+    let sub = hub
+        .wait_for(&shop, &id, "disabled", |s| s["enabled"] == false)
+        .await;
+    assert!(
+        sub["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{sub}"
+    );
+    let (_, log) = hub
+        .call(
+            "GET",
+            &format!("/v1/subscriptions/{id}/attempts"),
+            &shop,
+            None,
+        )
+        .await;
+    assert_eq!(
+        log["attempts"].as_array().unwrap().len(),
+        4,
+        "one try and three retries"
+    );
+    let mails = hub.outbox();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails
+        .iter()
+        .all(|m| m.contains("To: it@shop-1.example") && m.contains(&receiver.url)));
+    assert!(
+        mails[0].contains("failing") && mails[0].contains("HTTP 500"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[1].contains("disabled"), "{}", mails[1]);
+
+    // More edits while disabled, then the endpoint is back and the reseller enables it.
+    hub.put_products((2..6).map(|i| format!("DRL-{i}"))).await;
+    receiver.set_otherwise(None);
+    let (s, _) = hub
+        .call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/enable"),
+            &shop,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 5).await;
+    let (records, _) = replay_deliveries(&receiver.deliveries(), &secret, &start);
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert_eq!(records.len(), 5);
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_410_disables_at_once_and_replay_sends_everything_again() {
+    let hub = Hub::spawn(args("30ms,30ms,30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
+    let receiver = Receiver::start(vec![Reply::Status(410)]).await;
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json", "since": "start"}),
+        )
+        .await;
+    let sub = hub
+        .wait_for(&shop, &id, "disabled", |s| s["enabled"] == false)
+        .await;
+    assert!(sub["disabled_reason"].as_str().unwrap().contains("410"));
+    assert_eq!(receiver.deliveries().len(), 1);
+    let mails = hub.outbox();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains(&receiver.url) && mails[0].contains("disabled"));
+
+    let (s, _) = hub
+        .call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/enable"),
+            &shop,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
+    // Replay from the start: the whole channel again, in a new batch.
+    let before = receiver.deliveries().len();
+    let (s, replayed) = hub
+        .call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/replay"),
+            &shop,
+            Some(json!({"since": "start"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{replayed}");
+    let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
+    let again = &receiver.deliveries()[before..];
+    let start = pull_start(&hub, &shop).await;
+    let (records, _) = replay_deliveries(again, &secret, &start);
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert_eq!(records.len(), 3);
+    hub.stop().await;
+}
+
+/// The cursor of the very beginning of the channel, as a changes page reports it.
+async fn pull_start(hub: &Hub, token: &str) -> String {
+    let response = hub
+        .req(
+            reqwest::Method::GET,
+            "/v1/channels/fr-resellers/changes?limit=1",
+            token,
+        )
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    page["since"].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn a_rotated_secret_signs_with_both_until_it_expires() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (id, old) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "ndjson"}),
+        )
+        .await;
+    let (s, rotated) = hub
+        .call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/rotate-secret"),
+            &shop,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let new = rotated["secret"].as_str().unwrap();
+    assert_ne!(new, old);
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
+    let d = &receiver.deliveries()[0];
+    assert_eq!(d.signature.split(' ').count(), 2);
+    assert!(verify(new, d) && verify(&old, d));
+    // NDJSON bodies are the changes page in that format.
+    let line: Value =
+        serde_json::from_slice(d.body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["sku"], "DRL-1");
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn two_instances_never_deliver_one_subscription_at_once() {
+    let mut a = args("30ms,30ms,30ms,30ms,30ms");
+    a.batch_changes = Some("3".into());
+    let first = Hub::spawn(a.clone()).await;
+    let second = Hub::spawn_sharing(&first, a).await;
+    let shop = first.reseller("fr-resellers", "shop-1").await;
+    let receiver =
+        Receiver::start(vec![Reply::Slow(100), Reply::Status(500), Reply::Slow(100)]).await;
+    let (id, secret) = first
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json"}),
+        )
+        .await;
+    let start = first.subscription(&shop, &id).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    first.put_products((0..10).map(|i| format!("A-{i}"))).await;
+    second.put_products((0..10).map(|i| format!("B-{i}"))).await;
+    let digest_now = second.wait_caught_up(&shop, &id, "fr-resellers", 20).await;
+    let (records, _) = replay_deliveries(&receiver.deliveries(), &secret, &start);
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert!(
+        !receiver.overlapped(),
+        "two deliveries of one subscription overlapped"
+    );
+    second.stop().await;
+    first.stop().await;
+}
+
+// ---------------------------------------------------------------- SMTP
+
+/// A minimal SMTP server: accepts one session after another and keeps each message's DATA.
+async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let store = got.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut rcpt = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-test\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("HELO") || upper.starts_with("MAIL FROM") {
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("RCPT TO") {
+                        rcpt = line[8..].trim().to_string();
+                        b"250 OK\r\n"
+                    } else if upper == "DATA" {
+                        write.write_all(b"354 go ahead\r\n").await.unwrap();
+                        let mut data = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            data.push_str(&l);
+                            data.push('\n');
+                        }
+                        store.lock().unwrap().push((rcpt.clone(), data));
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+#[actix_web::test]
+async fn alerts_go_out_over_smtp_when_configured() {
+    let (port, got) = smtp_receiver().await;
+    let mut a = args("30ms");
+    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    let hub = Hub::spawn(a).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![Reply::Status(410)]).await;
+    let (id, _) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "csv"}),
+        )
+        .await;
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_for(&shop, &id, "disabled", |s| s["enabled"] == false)
+        .await;
+    let started = Instant::now();
+    while got.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no mail over SMTP"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (rcpt, data) = got.lock().unwrap()[0].clone();
+    assert_eq!(rcpt, "<it@shop-1.example>");
+    assert!(
+        data.contains(&receiver.url) && data.contains("disabled"),
+        "{data}"
+    );
+    assert!(hub.outbox().is_empty(), "SMTP replaces the outbox");
+    hub.stop().await;
+}
