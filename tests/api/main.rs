@@ -10,3 +10,4 @@ mod migrations;
 mod model;
 mod ops;
 mod products;
+mod profiles;
