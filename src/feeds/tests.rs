@@ -734,3 +734,102 @@ fn bmecat_a_delete_only_page_is_valid() {
     let page = w.finish("d", false).expect("finish");
     assert_valid("delete-only page", &page, BMECAT_XSD);
 }
+
+/// The same product carries the same GTIN, price, dimensions and weights in every format,
+/// once each is read back in millimetres and grams.
+#[test]
+fn the_same_datum_has_the_same_value_in_every_format() {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let dec = |s: &str| Decimal::from_str(s.trim()).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    // (gtin, price, [length, width, height] mm, [net, gross] g)
+    type Facts = (String, Decimal, [Decimal; 3], [Decimal; 2]);
+    let between = |doc: &str, open: &str, close: &str| -> String {
+        let start = doc.find(open).unwrap_or_else(|| panic!("{open}")) + open.len();
+        let end = start
+            + doc[start..]
+                .find(close)
+                .unwrap_or_else(|| panic!("{close}"));
+        doc[start..end].to_owned()
+    };
+
+    let json: Value = serde_json::from_slice(&render_feed(Format::Json, &all_fields())).unwrap();
+    let r = &json["products"][0]["record"];
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let expected: Facts = (
+        s(&r["gtin"]),
+        dec(&s(&r["price"]["amount"])),
+        ["length", "width", "height"].map(|k| dec(&s(&r["dimensions"][k]))),
+        ["net", "gross"].map(|k| dec(&s(&r["weight"][k]))),
+    );
+
+    let csv = String::from_utf8(render_feed(Format::Csv, &all_fields())).unwrap();
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_owned();
+    let from_csv: Facts = (
+        cell("gtin"),
+        dec(&cell("price_amount")),
+        ["length", "width", "height"].map(|k| dec(&cell(&format!("dimensions_{k}")))),
+        ["net", "gross"].map(|k| dec(&cell(&format!("weight_{k}")))),
+    );
+    assert_eq!(from_csv, expected, "csv");
+
+    let xml = String::from_utf8(render_feed(Format::Xml, &all_fields())).unwrap();
+    let product = between(&xml, "<product sku=\"DRL-1001\"", "</product>");
+    let dims = between(&product, "<dimensions ", "/>");
+    let weight = between(&product, "<weight ", "/>");
+    let attr = |el: &str, name: &str| dec(&between(el, &format!("{name}=\""), "\""));
+    let from_xml: Facts = (
+        between(&product, "<gtin>", "</gtin>"),
+        attr(&between(&product, "<price ", "/>"), "amount"),
+        ["length", "width", "height"].map(|k| attr(&dims, k)),
+        ["net", "gross"].map(|k| attr(&weight, k)),
+    );
+    assert_eq!(from_xml, expected, "xml");
+
+    // Google writes "32.5 cm" and "1.9 kg": back to mm and g by the same powers of ten.
+    let tsv = String::from_utf8(render_profile_feed(profile("google-tsv"))).unwrap();
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_reader(tsv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_owned();
+    let unit = |text: String, factor: &str, suffix: &str| {
+        dec(text
+            .strip_suffix(suffix)
+            .unwrap_or_else(|| panic!("{text}")))
+            * dec(factor)
+    };
+    let from_google: Facts = (
+        cell("gtin"),
+        dec(cell("price").strip_suffix(" EUR").unwrap()),
+        ["length", "width", "height"].map(|k| unit(cell(&format!("product_{k}")), "10", " cm")),
+        [
+            unit(cell("product_weight"), "1000", " kg"),
+            unit(cell("shipping_weight"), "1000", " kg"),
+        ],
+    );
+    assert_eq!(from_google, expected, "google-tsv");
+
+    let bmecat = String::from_utf8(render_profile_feed(profile("bmecat"))).unwrap();
+    let product = between(&bmecat, "DRL-1001</SUPPLIER_PID>", "</PRODUCT>");
+    let feature = |name: &str, unit: &str| {
+        let f = between(&product, &format!(">{name}</FNAME>"), "</FEATURE>");
+        assert_eq!(between(&f, "<FUNIT>", "</FUNIT>"), unit);
+        dec(&between(&f, "<FVALUE>", "</FVALUE>"))
+    };
+    let from_bmecat: Facts = (
+        between(
+            &product,
+            "<INTERNATIONAL_PID type=\"gtin\">",
+            "</INTERNATIONAL_PID>",
+        ),
+        dec(&between(&product, "<PRICE_AMOUNT>", "</PRICE_AMOUNT>")),
+        ["length", "width", "height"].map(|k| feature(k, "MMT")),
+        [feature("net_weight", "GRM"), feature("gross_weight", "GRM")],
+    );
+    assert_eq!(from_bmecat, expected, "bmecat");
+}
