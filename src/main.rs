@@ -118,7 +118,10 @@ fn main() -> anyhow::Result<()> {
             output,
         } => {
             let format = partnerfeed::feeds::Format::parse(&format).with_context(|| {
-                format!("unknown format {format:?}; use json, ndjson, csv or xml")
+                format!(
+                    "unknown format {format:?}; use {}",
+                    partnerfeed::feeds::Format::names()
+                )
             })?;
             let db = app::open_db(&cli.storage)?;
             let cursor = match output {

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
-use crate::feeds::{Change, ChangesWriter, FeedWriter, Format};
+use crate::feeds::{Change, ChangesWriter, FeedWriter, Format, Problem, Publication};
 use crate::store::channel_records::{self, RecordRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{DbConnection, StoreError};
@@ -135,7 +135,15 @@ pub fn write_feed<W: Write>(
     let def = definition(&channel)?;
     let cursor = cursor(&channel, channel.last_seq, key);
     head(&channel, &cursor);
-    let mut feed = FeedWriter::begin(w, format, &channel.code, &cursor, &carried_fields(&def))?;
+    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, "");
+    let mut feed = FeedWriter::begin_with(
+        w,
+        format,
+        &channel.code,
+        &cursor,
+        &carried_fields(&def),
+        &publication,
+    )?;
     let mut written = 0;
     for_each_live(conn, channel.id, |row| {
         let hash = row.hash.as_deref().unwrap_or_default();
@@ -156,6 +164,9 @@ pub struct PageHead {
     pub since: String,
     pub next: String,
     pub has_more: bool,
+    /// No change in the page. Formats that have no empty update document (BMEcat) write
+    /// nothing then; the API answers 204.
+    pub empty: bool,
 }
 
 /// Renders the changes after `since`, at most `limit` (all of them when `None`). Call inside a
@@ -190,10 +201,18 @@ pub fn write_changes<W: Write>(
         since: cursor(&channel, from, key),
         next: cursor(&channel, until, key),
         has_more,
+        empty: until <= from,
     };
     head(&channel, &page);
-    let mut out =
-        ChangesWriter::begin(w, format, &channel.code, &page.since, &carried_fields(&def))?;
+    let publication = Publication::of(&def, from, until, "");
+    let mut out = ChangesWriter::begin_with(
+        w,
+        format,
+        &channel.code,
+        &page.since,
+        &carried_fields(&def),
+        &publication,
+    )?;
     let mut after = from;
     while after < until {
         let rows = channel_records::changes_until(conn, channel.id, after, until, PAGE)?;
@@ -231,4 +250,45 @@ pub fn digest(
         count,
         digest.finish(),
     ))
+}
+
+/// One product that cannot be rendered validly in a profile, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReportEntry {
+    pub sku: String,
+    /// Whether the product is left out of the profile's documents (it has an error).
+    pub excluded: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// Every live product of the channel with a problem in `format`, in SKU order, and the number
+/// of live products checked, with the cursor the report is consistent with. Call inside a
+/// snapshot.
+pub fn feed_report(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    format: Format,
+    key: &[u8],
+) -> Result<(String, u64, Vec<ReportEntry>), PullError> {
+    let channel = reread(conn, channel_id)?;
+    let def = definition(&channel)?;
+    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, "");
+    let mut checked = 0;
+    let mut entries = Vec::new();
+    for_each_live(conn, channel.id, |row| {
+        checked += 1;
+        let record: serde_json::Map<String, Value> =
+            serde_json::from_str(row.record.as_deref().unwrap_or("{}"))
+                .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.sku)))?;
+        let problems = format.check(&row.sku, &record, &publication);
+        if !problems.is_empty() {
+            entries.push(ReportEntry {
+                sku: row.sku.clone(),
+                excluded: crate::feeds::profile::excludes(&problems),
+                problems,
+            });
+        }
+        Ok(())
+    })?;
+    Ok((cursor(&channel, channel.last_seq, key), checked, entries))
 }

@@ -22,7 +22,7 @@ use crate::tokens::Role;
 const CHANGES_DEFAULT: i64 = 1000;
 const CHANGES_MAX: i64 = 10_000;
 /// Bumped whenever a renderer's output changes, so that ETags of old renderings go stale.
-const RENDERER_VERSION: &str = "1";
+const RENDERER_VERSION: &str = "2";
 
 /// Codes of channels and resellers share the SKU syntax.
 pub fn validate_code(code: &str) -> Result<(), ApiError> {
@@ -211,7 +211,8 @@ pub async fn delete_channel(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FeedQuery {
-    /// `json` (default), `ndjson`, `csv` or `xml`.
+    /// `json` (default), `ndjson`, `csv`, `xml`, or a profile: `google-xml`, `google-tsv`,
+    /// `bmecat` (profiles in `feeds/profiles/`).
     format: Option<String>,
 }
 
@@ -220,9 +221,31 @@ fn parse_format(format: Option<&str>) -> Result<Format, ApiError> {
     Format::parse(name).ok_or_else(|| {
         ApiError::bad_field(
             "/format",
-            format!("unknown format {name:?}; use json, ndjson, csv or xml"),
+            format!("unknown format {name:?}; use {}", Format::names()),
         )
     })
+}
+
+/// 406 problem for a snapshot-only profile (Google): its changes do not exist, the full feed
+/// does, and the body and the `Link` header point to it.
+fn snapshot_only(code: &str, format: Format) -> HttpResponse {
+    let feed = format!("/v1/channels/{code}/feed?format={}", format.as_str());
+    let body = serde_json::json!({
+        "type": "urn:partnerfeed:problem:snapshot-only",
+        "title": "Not acceptable",
+        "status": 406,
+        "detail": format!(
+            "the {} profile is a snapshot format without change pages; download the full feed \
+             instead: {feed}",
+            format.as_str()
+        ),
+        "pointer": "/format",
+        "feed": feed,
+    });
+    HttpResponse::NotAcceptable()
+        .content_type("application/problem+json")
+        .insert_header((header::LINK, format!("<{feed}>; rel=\"alternate\"")))
+        .body(body.to_string())
 }
 
 fn strong_etag(parts: &[&str]) -> String {
@@ -258,6 +281,9 @@ struct Head {
     cursor: String,
     etag: String,
     page: Option<PageHead>,
+    /// 204 instead of 200: the format has no document for what there is to say (an empty
+    /// BMEcat change page).
+    no_content: bool,
 }
 
 /// Runs `render` on a blocking thread inside a read snapshot. It must call its `head`
@@ -304,7 +330,11 @@ where
     let head = head_rx
         .await
         .map_err(|_| ApiError::Internal("the feed renderer stopped early".into()))??;
-    let mut response = HttpResponse::Ok();
+    let mut response = if head.no_content {
+        HttpResponse::NoContent()
+    } else {
+        HttpResponse::Ok()
+    };
     response
         .content_type(content_type)
         .insert_header((header::ETAG, head.etag))
@@ -313,6 +343,9 @@ where
     if let Some(page) = head.page {
         response.insert_header(("Changes-Next", page.next));
         response.insert_header(("Changes-Has-More", page.has_more.to_string()));
+    }
+    if head.no_content {
+        return Ok(response.finish());
     }
     Ok(response.streaming(body))
 }
@@ -350,6 +383,7 @@ pub async fn channel_feed(
                     cursor: cursor.to_string(),
                     etag: feed_etag(channel, format),
                     page: None,
+                    no_content: false,
                 })
             };
             pull::write_feed(conn, channel.id, format, &key, head, writer, |_| {})?;
@@ -390,6 +424,10 @@ pub async fn channel_changes(
         format,
     } = query.into_inner();
     let format = parse_format(format.as_deref())?;
+    if !format.has_changes() {
+        let channel = visible_channel(&state, &caller, &code).await?;
+        return Ok(snapshot_only(&channel.code, format));
+    }
     let limit = limit.unwrap_or(CHANGES_DEFAULT);
     if !(1..=CHANGES_MAX).contains(&limit) {
         return Err(ApiError::bad_field(
@@ -417,6 +455,8 @@ pub async fn channel_changes(
                     cursor: page.next.clone(),
                     etag,
                     page: Some(page.clone()),
+                    // T_UPDATE_PRODUCTS needs at least one product.
+                    no_content: page.empty && format.profile().is_some_and(|p| p.name == "bmecat"),
                 })
             };
             pull::write_changes(
@@ -477,5 +517,72 @@ pub async fn channel_digest(
         cursor,
         count,
         digest,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// A profile: `google-xml`, `google-tsv` or `bmecat`.
+    format: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedReport {
+    channel: String,
+    format: String,
+    /// The cursor the report is consistent with (the feed at this cursor leaves out exactly
+    /// the `excluded` products).
+    cursor: String,
+    /// Live products checked.
+    checked: u64,
+    /// Products left out of the profile's documents.
+    excluded: u64,
+    #[schema(value_type = Vec<Object>)]
+    products: Vec<pull::ReportEntry>,
+}
+
+/// The feed managers' analyzer: every product of the channel that cannot be rendered validly
+/// in a profile (left out of its documents), or only with warnings, with the reasons.
+#[utoipa::path(
+    tag = "feeds",
+    params(("code" = String, Path, description = "Channel code"), ReportQuery),
+    responses((status = 200, body = FeedReport), (status = 400), (status = 404)),
+    security(("bearer" = []))
+)]
+#[get("/v1/channels/{code}/feed/report")]
+pub async fn channel_feed_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format = parse_format(Some(&query.format))?;
+    if format.profile().is_none() {
+        return Err(ApiError::bad_field(
+            "/format",
+            format!(
+                "{} renders every product; the report is for profiles: {}",
+                format.as_str(),
+                Format::profiles()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let channel = visible_channel(&state, &caller, &code).await?;
+    let key = state.cursor_key.clone();
+    let id = channel.id;
+    let (cursor, checked, products) = state
+        .db
+        .read(move |conn| store::snapshot(conn, |c| pull::feed_report(c, id, format, &key)))
+        .await?;
+    Ok(HttpResponse::Ok().json(FeedReport {
+        channel: channel.code,
+        format: format.as_str().to_owned(),
+        cursor,
+        checked,
+        excluded: products.iter().filter(|p| p.excluded).count() as u64,
+        products,
     }))
 }

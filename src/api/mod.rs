@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::put_channel)
         .service(channels::get_channel)
         .service(channels::delete_channel)
+        .service(channels::channel_feed_report)
         .service(channels::channel_feed)
         .service(channels::channel_changes)
         .service(channels::channel_digest)

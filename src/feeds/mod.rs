@@ -10,8 +10,12 @@
 //! The writers make many small writes: hand them a buffered writer (`BufWriter`, a `Vec`, a
 //! chunking body stream) rather than a raw socket or file.
 
+mod bmecat;
 mod csv;
+mod google;
 mod json;
+pub mod profile;
+mod units;
 mod xml;
 
 #[cfg(test)]
@@ -20,6 +24,8 @@ mod tests;
 use std::io::{self, Write};
 
 use serde_json::{Map, Value};
+
+pub use profile::{Problem, ProfileId, Publication, Severity};
 
 /// HTTP header carrying the cursor a full feed is consistent with (every format).
 pub const FEED_CURSOR_HEADER: &str = "Feed-Cursor";
@@ -37,6 +43,9 @@ pub enum FeedError {
     /// A carried field name that is not one of [`Field::ALL`].
     #[error("unknown carried field `{0}`")]
     UnknownField(String),
+    /// The profile renders full feeds only (Google feeds are snapshots).
+    #[error("the {0} profile has no change pages; take its full feed instead")]
+    SnapshotOnly(&'static str),
     /// The CSV encoder failed (other than by I/O).
     #[error("CSV encoding failed: {0}")]
     Csv(String),
@@ -50,12 +59,13 @@ impl From<FeedError> for io::Error {
         match e {
             FeedError::Io(e) => e,
             e @ FeedError::UnknownField(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            e @ FeedError::SnapshotOnly(_) => io::Error::new(io::ErrorKind::Unsupported, e),
             e @ FeedError::Csv(_) => io::Error::other(e),
         }
     }
 }
 
-/// A built-in feed format.
+/// A feed format: one of the four built-in ones, or a profile from `feeds/profiles/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// One JSON document.
@@ -66,15 +76,51 @@ pub enum Format {
     Csv,
     /// XML in the `urn:partnerfeed:feed:1` namespace.
     Xml,
+    /// A partner-network profile (Google Merchant, BMEcat, GS1 GDSN, ...).
+    Profile(ProfileId),
 }
 
 impl Format {
     /// Every built-in format.
     pub const ALL: [Format; 4] = [Format::Json, Format::Ndjson, Format::Csv, Format::Xml];
 
-    /// The format named by a `format=` query value (`json`, `ndjson`, `csv`, `xml`).
+    /// Every profile format, in the order of `feeds/profiles/`.
+    pub fn profiles() -> impl Iterator<Item = Format> {
+        (0..profile::all().len())
+            .filter_map(|i| u8::try_from(i).ok())
+            .map(|i| Format::Profile(ProfileId(i)))
+    }
+
+    /// The format named by a `format=` query value (`json`, `ndjson`, `csv`, `xml`, or a
+    /// profile name such as `google-tsv`).
     pub fn parse(name: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.as_str() == name)
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .or_else(|| ProfileId::find(name).map(Format::Profile))
+    }
+
+    /// Every name [`Format::parse`] accepts, comma-separated, for error messages.
+    pub fn names() -> String {
+        Format::ALL
+            .into_iter()
+            .chain(Format::profiles())
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The profile, for a profile format.
+    pub fn profile(&self) -> Option<&'static profile::Profile> {
+        match self {
+            Format::Profile(id) => Some(id.get()),
+            _ => None,
+        }
+    }
+
+    /// Whether change pages exist in this format (Google profiles are snapshots).
+    pub fn has_changes(&self) -> bool {
+        self.profile().is_none_or(|p| p.changes)
     }
 
     /// The name used in `format=` and in subscriptions.
@@ -84,6 +130,7 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
             Format::Xml => "xml",
+            Format::Profile(id) => &id.get().name,
         }
     }
 
@@ -94,12 +141,38 @@ impl Format {
             Format::Ndjson => "application/x-ndjson",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Xml => "application/xml",
+            Format::Profile(id) => &id.get().content_type,
         }
     }
 
     /// The file extension (without dot) for attachments and downloads.
     pub fn extension(&self) -> &'static str {
-        self.as_str()
+        match self {
+            Format::Profile(id) => &id.get().extension,
+            _ => self.as_str(),
+        }
+    }
+
+    /// What stops `record` from rendering validly in this format (nothing for the built-in
+    /// formats). A product with an error is left out of the profile's documents.
+    pub fn check(
+        &self,
+        sku: &str,
+        record: &Map<String, Value>,
+        publication: &Publication,
+    ) -> Vec<Problem> {
+        let Some(p) = self.profile() else {
+            return Vec::new();
+        };
+        let mut problems = profile::missing_settings(p, publication);
+        match p.renderer {
+            profile::Renderer::GoogleRss | profile::Renderer::Tabular => {
+                problems.extend(google::values(sku, record, p, publication).1)
+            }
+            profile::Renderer::Bmecat => problems.extend(bmecat::check(sku, record, p)),
+            profile::Renderer::GdsnCin => {}
+        }
+        problems
     }
 }
 
@@ -148,6 +221,61 @@ enum Encoder<W: Write> {
     /// Boxed: the csv writer holds its own buffer state.
     Csv(Box<csv::CsvEncoder<W>>),
     Xml(xml::XmlEncoder<W>),
+    /// A profile: its renderer, and what it knows of the channel.
+    Profile(Box<ProfileEncoder<W>>),
+}
+
+/// The renderers of profiles.
+enum ProfileRenderer<W: Write> {
+    Rss(google::RssEncoder<W>),
+    /// Boxed: the csv writer holds its own buffer state.
+    Tabular(Box<google::TabularEncoder<W>>),
+    Bmecat(bmecat::BmecatEncoder<W>),
+}
+
+struct ProfileEncoder<W: Write> {
+    format: Format,
+    profile: &'static profile::Profile,
+    publication: Publication,
+    renderer: ProfileRenderer<W>,
+}
+
+impl<W: Write> ProfileEncoder<W> {
+    fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
+        let (sku, record) = match *change {
+            Change::Upsert { sku, record, .. } => (sku, record),
+            Change::Delete { sku } => {
+                return match &mut self.renderer {
+                    ProfileRenderer::Bmecat(e) => e.delete(sku),
+                    // Snapshot formats have no change pages, hence no deletes.
+                    ProfileRenderer::Rss(_) | ProfileRenderer::Tabular(_) => Ok(()),
+                };
+            }
+        };
+        let problems = self.format.check(sku, record, &self.publication);
+        let excluded = profile::excludes(&problems);
+        match &mut self.renderer {
+            // A product that cannot be rendered is left out of the snapshot.
+            ProfileRenderer::Rss(_) | ProfileRenderer::Tabular(_) if excluded => Ok(()),
+            ProfileRenderer::Rss(e) => {
+                e.item(&google::values(sku, record, self.profile, &self.publication).0)
+            }
+            ProfileRenderer::Tabular(e) => {
+                e.row(&google::values(sku, record, self.profile, &self.publication).0)
+            }
+            // In a change page it leaves the partner's copy: a delete keeps both in step.
+            ProfileRenderer::Bmecat(e) if excluded => e.excluded(sku),
+            ProfileRenderer::Bmecat(e) => e.product(sku, record, &self.publication),
+        }
+    }
+
+    fn finish(self) -> Result<W, FeedError> {
+        match self.renderer {
+            ProfileRenderer::Rss(e) => e.finish(),
+            ProfileRenderer::Tabular(e) => e.finish(),
+            ProfileRenderer::Bmecat(e) => e.finish(),
+        }
+    }
 }
 
 impl<W: Write> Encoder<W> {
@@ -158,6 +286,7 @@ impl<W: Write> Encoder<W> {
         channel: &str,
         position: &str,
         fields: &[String],
+        publication: &Publication,
     ) -> Result<Self, FeedError> {
         let fields = parse_fields(fields)?;
         Ok(match format {
@@ -169,6 +298,43 @@ impl<W: Write> Encoder<W> {
             }
             Format::Csv => Encoder::Csv(Box::new(csv::CsvEncoder::begin(w, doc, fields)?)),
             Format::Xml => Encoder::Xml(xml::XmlEncoder::begin(w, doc, channel, position, fields)?),
+            Format::Profile(id) => {
+                let profile = id.get();
+                if doc == Doc::Changes && !profile.changes {
+                    return Err(FeedError::SnapshotOnly(&profile.name));
+                }
+                let renderer = match profile.renderer {
+                    profile::Renderer::GoogleRss => ProfileRenderer::Rss(
+                        google::RssEncoder::begin(w, profile, channel, position, publication)?,
+                    ),
+                    profile::Renderer::Tabular => ProfileRenderer::Tabular(Box::new(
+                        google::TabularEncoder::begin(w, profile)?,
+                    )),
+                    profile::Renderer::Bmecat => {
+                        ProfileRenderer::Bmecat(bmecat::BmecatEncoder::begin(
+                            w,
+                            profile,
+                            doc,
+                            channel,
+                            position,
+                            publication,
+                        )?)
+                    }
+                    // No profile file names it yet: the GDSN renderer is still to be written.
+                    profile::Renderer::GdsnCin => {
+                        return Err(FeedError::Io(io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            "the gdsn-cin renderer is not built yet",
+                        )))
+                    }
+                };
+                Encoder::Profile(Box::new(ProfileEncoder {
+                    format,
+                    profile,
+                    publication: publication.clone(),
+                    renderer,
+                }))
+            }
         })
     }
 
@@ -177,6 +343,7 @@ impl<W: Write> Encoder<W> {
             Encoder::Json(e) => e.entry(change),
             Encoder::Csv(e) => e.entry(change),
             Encoder::Xml(e) => e.entry(change),
+            Encoder::Profile(e) => e.entry(change),
         }
     }
 
@@ -203,6 +370,7 @@ impl<W: Write> Encoder<W> {
             Encoder::Json(e) => e.finish(tail),
             Encoder::Csv(e) => e.finish(),
             Encoder::Xml(e) => e.finish(tail),
+            Encoder::Profile(e) => e.finish(),
         }
     }
 }
@@ -223,7 +391,20 @@ impl<W: Write> FeedWriter<W> {
         cursor: &str,
         fields: &[String],
     ) -> io::Result<Self> {
-        let enc = Encoder::begin(w, format, Doc::Feed, channel, cursor, fields)?;
+        Self::begin_with(w, format, channel, cursor, fields, &Publication::bare())
+    }
+
+    /// [`FeedWriter::begin`] with what profiles need to know of the channel (its settings,
+    /// locale, seq); the built-in formats ignore it.
+    pub fn begin_with(
+        w: W,
+        format: Format,
+        channel: &str,
+        cursor: &str,
+        fields: &[String],
+        publication: &Publication,
+    ) -> io::Result<Self> {
+        let enc = Encoder::begin(w, format, Doc::Feed, channel, cursor, fields, publication)?;
         Ok(FeedWriter { enc })
     }
 
@@ -264,7 +445,20 @@ impl<W: Write> ChangesWriter<W> {
         since: &str,
         fields: &[String],
     ) -> io::Result<Self> {
-        let enc = Encoder::begin(w, format, Doc::Changes, channel, since, fields)?;
+        Self::begin_with(w, format, channel, since, fields, &Publication::bare())
+    }
+
+    /// [`ChangesWriter::begin`] with what profiles need to know of the channel. A profile
+    /// without change pages (Google) is an `Unsupported` error.
+    pub fn begin_with(
+        w: W,
+        format: Format,
+        channel: &str,
+        since: &str,
+        fields: &[String],
+        publication: &Publication,
+    ) -> io::Result<Self> {
+        let enc = Encoder::begin(w, format, Doc::Changes, channel, since, fields, publication)?;
         Ok(ChangesWriter { enc })
     }
 

@@ -452,3 +452,384 @@ fn records_given_as_json_text_render_exactly_like_parsed_ones() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Profiles
+
+fn profile(name: &str) -> Format {
+    Format::parse(name).unwrap_or_else(|| panic!("profile {name} is registered"))
+}
+
+fn publication(seq: i64, next_seq: i64) -> Publication {
+    let settings = [
+        ("link_template", "https://shop.example.com/p/{sku}"),
+        ("sender_gln", "3700122000016"),
+        ("receiver_gln", "3760000000107"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Publication {
+        name: "French reseller network".into(),
+        locale: "fr".into(),
+        settings,
+        seq,
+        next_seq,
+        created: "2026-06-01T12:00:00Z".into(),
+    }
+}
+
+fn render_profile_feed(format: Format) -> Vec<u8> {
+    let mut w = FeedWriter::begin_with(
+        Vec::new(),
+        format,
+        CHANNEL,
+        "c-000120",
+        &all_fields(),
+        &publication(120, 120),
+    )
+    .expect("begin");
+    for (sku, hash, record) in &fixture() {
+        w.product(sku, hash, record).expect("product");
+    }
+    w.finish().expect("finish")
+}
+
+fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
+    let fixture = fixture();
+    let mut w = ChangesWriter::begin_with(
+        Vec::new(),
+        format,
+        CHANNEL,
+        "c-000120",
+        &all_fields(),
+        &publication(since_seq, 123),
+    )
+    .expect("begin");
+    let (sku, hash, record) = &fixture[0];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    w.change(Change::Delete { sku: "OLD-0009" })
+        .expect("delete");
+    let (sku, hash, record) = &fixture[1];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    w.finish("c-000123", true).expect("finish")
+}
+
+/// Validates `doc` with `xmllint --noout --schema <xsd>`; `xsd` is relative to the crate.
+fn assert_valid(name: &str, doc: &[u8], xsd: &str) {
+    use std::io::Write as _;
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join(xsd);
+    let mut child = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("xmllint is required: apt-get install -y libxml2-utils");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(doc)
+        .expect("write to xmllint");
+    let output = child.wait_with_output().expect("xmllint output");
+    assert!(
+        output.status.success(),
+        "{name} is invalid against {}:\n{}\n{}",
+        xsd.display(),
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(doc)
+    );
+}
+
+const BMECAT_XSD: &str = "../shared/schemas/bmecat-2005/bmecat_2005.xsd";
+
+#[test]
+fn every_profile_file_parses_and_names_a_distinct_format() {
+    let names: Vec<&str> = Format::profiles().map(|f| f.as_str()).collect();
+    assert_eq!(names, ["google-xml", "google-tsv", "bmecat"]);
+    for format in Format::profiles() {
+        assert_eq!(Format::parse(format.as_str()), Some(format));
+        assert!(format.profile().is_some());
+    }
+    assert!(!profile("google-tsv").has_changes());
+    assert!(!profile("google-xml").has_changes());
+    assert!(profile("bmecat").has_changes());
+    assert_eq!(profile("google-tsv").extension(), "tsv");
+}
+
+#[test]
+fn google_goldens() {
+    golden("google.xml", &render_profile_feed(profile("google-xml")));
+    golden("google.tsv", &render_profile_feed(profile("google-tsv")));
+}
+
+#[test]
+fn google_values_follow_the_specification() {
+    let body = String::from_utf8(render_profile_feed(profile("google-tsv"))).expect("utf-8");
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_reader(body.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows: Vec<::csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    // The hostile record has no GTIN and the screw no price: both are left out.
+    assert_eq!(rows.len(), 1, "{body}");
+    let cell = |name: &str| {
+        let i = header.iter().position(|h| h == name).expect(name);
+        rows[0][i].to_owned()
+    };
+    assert_eq!(cell("id"), "DRL-1001");
+    assert_eq!(cell("link"), "https://shop.example.com/p/DRL-1001");
+    assert_eq!(cell("price"), "79.80 EUR");
+    assert_eq!(cell("gtin"), "03700123456780");
+    assert_eq!(cell("product_length"), "32.5 cm");
+    assert_eq!(cell("product_weight"), "1.45 kg");
+    assert_eq!(cell("shipping_weight"), "1.9 kg");
+    assert_eq!(cell("condition"), "new");
+    assert_eq!(cell("availability"), "in_stock");
+    assert_eq!(cell("product_type"), "tools > drills");
+}
+
+#[test]
+fn google_limits_leave_products_out_with_reasons() {
+    let format = profile("google-xml");
+    let (sku, _, record) = &fixture()[0];
+    assert!(format.check(sku, record, &publication(0, 0)).is_empty());
+    let mut long = record.clone();
+    long.insert("title".into(), json!("x".repeat(151)));
+    long.insert(
+        "dimensions".into(),
+        json!({"length": "30010", "width": "1", "height": "1", "unit": "mm"}),
+    );
+    long.insert(
+        "weight".into(),
+        json!({"net": "2000001", "gross": "2000000", "unit": "g"}),
+    );
+    let problems = format.check(sku, &long, &publication(0, 0));
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["title", "product_length", "product_weight"],
+        "{problems:?}"
+    );
+    assert!(problems.iter().all(|p| p.severity == Severity::Error));
+    let hostile = &fixture()[1];
+    let problems = format.check(&hostile.0, &hostile.2, &publication(0, 0));
+    assert!(problems
+        .iter()
+        .any(|p| p.field == "gtin" && p.message.contains("no GTIN")));
+    let bare = format.check(sku, record, &Publication::bare());
+    assert!(bare.iter().any(|p| p.field == "link_template"), "{bare:?}");
+}
+
+#[test]
+fn google_profiles_have_no_change_pages() {
+    let err = ChangesWriter::begin(Vec::new(), profile("google-tsv"), "c", "x", &[])
+        .err()
+        .expect("no changes in a snapshot profile");
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+}
+
+#[test]
+fn google_rss_is_well_formed_with_the_g_namespace() {
+    let doc = render_profile_feed(profile("google-xml"));
+    let text = String::from_utf8(doc.clone()).expect("utf-8");
+    assert!(text.contains("<rss version=\"2.0\" xmlns:g=\"http://base.google.com/ns/1.0\">"));
+    assert!(text.contains("<g:price>79.80 EUR</g:price>"));
+    let output = Command::new("xmllint")
+        .args(["--noout", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().expect("stdin").write_all(&doc)?;
+            c.wait_with_output()
+        })
+        .expect("xmllint is required");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn bmecat_goldens_validate_against_the_published_schema() {
+    let feed = render_profile_feed(profile("bmecat"));
+    let changes = render_profile_changes(profile("bmecat"), 120);
+    let from_start = render_profile_changes(profile("bmecat"), 0);
+    golden("bmecat.xml", &feed);
+    golden("bmecat-changes.xml", &changes);
+    assert_valid("bmecat.xml", &feed, BMECAT_XSD);
+    assert_valid("bmecat-changes.xml", &changes, BMECAT_XSD);
+    assert_valid("bmecat changes from the start", &from_start, BMECAT_XSD);
+    let changes = String::from_utf8(changes).expect("utf-8");
+    assert!(changes.contains("<T_UPDATE_PRODUCTS prev_version=\"120\">"));
+    assert!(changes.contains("<PRODUCT mode=\"update\">"));
+    assert!(changes.contains("<PRODUCT mode=\"delete\">"));
+    assert!(String::from_utf8(from_start)
+        .expect("utf-8")
+        .contains("<PRODUCT mode=\"new\">"));
+    let feed = String::from_utf8(feed).expect("utf-8");
+    for unit in [
+        "<ORDER_UNIT>C62</ORDER_UNIT>",
+        "<FUNIT>MMT</FUNIT>",
+        "<FUNIT>GRM</FUNIT>",
+    ] {
+        assert!(feed.contains(unit), "{unit}");
+    }
+    assert!(feed.contains("<LOWER_BOUND>10</LOWER_BOUND>"));
+    assert!(feed.contains("<PACKING_UNIT_CODE>CT</PACKING_UNIT_CODE>"));
+}
+
+#[test]
+fn bmecat_empty_change_page_is_no_document() {
+    let page = ChangesWriter::begin_with(
+        Vec::new(),
+        profile("bmecat"),
+        CHANNEL,
+        "c",
+        &all_fields(),
+        &publication(5, 5),
+    )
+    .and_then(|w| w.finish("c", false))
+    .expect("empty page");
+    assert!(page.is_empty());
+    let feed = FeedWriter::begin_with(
+        Vec::new(),
+        profile("bmecat"),
+        CHANNEL,
+        "c",
+        &all_fields(),
+        &publication(5, 5),
+    )
+    .and_then(FeedWriter::finish)
+    .expect("empty feed");
+    assert_valid("empty bmecat feed", &feed, BMECAT_XSD);
+}
+
+#[test]
+fn bmecat_a_delete_only_page_is_valid() {
+    let mut w = ChangesWriter::begin_with(
+        Vec::new(),
+        profile("bmecat"),
+        CHANNEL,
+        "c",
+        &all_fields(),
+        &publication(7, 8),
+    )
+    .expect("begin");
+    w.change(Change::Delete { sku: "GONE-1" }).expect("delete");
+    let page = w.finish("d", false).expect("finish");
+    assert_valid("delete-only page", &page, BMECAT_XSD);
+}
+
+/// The same product carries the same GTIN, price, dimensions and weights in every format,
+/// once each is read back in millimetres and grams.
+#[test]
+fn the_same_datum_has_the_same_value_in_every_format() {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let dec = |s: &str| Decimal::from_str(s.trim()).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    // (gtin, price, [length, width, height] mm, [net, gross] g)
+    type Facts = (String, Decimal, [Decimal; 3], [Decimal; 2]);
+    let between = |doc: &str, open: &str, close: &str| -> String {
+        let start = doc.find(open).unwrap_or_else(|| panic!("{open}")) + open.len();
+        let end = start
+            + doc[start..]
+                .find(close)
+                .unwrap_or_else(|| panic!("{close}"));
+        doc[start..end].to_owned()
+    };
+
+    let json: Value = serde_json::from_slice(&render_feed(Format::Json, &all_fields())).unwrap();
+    let r = &json["products"][0]["record"];
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let expected: Facts = (
+        s(&r["gtin"]),
+        dec(&s(&r["price"]["amount"])),
+        ["length", "width", "height"].map(|k| dec(&s(&r["dimensions"][k]))),
+        ["net", "gross"].map(|k| dec(&s(&r["weight"][k]))),
+    );
+
+    let csv = String::from_utf8(render_feed(Format::Csv, &all_fields())).unwrap();
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_owned();
+    let from_csv: Facts = (
+        cell("gtin"),
+        dec(&cell("price_amount")),
+        ["length", "width", "height"].map(|k| dec(&cell(&format!("dimensions_{k}")))),
+        ["net", "gross"].map(|k| dec(&cell(&format!("weight_{k}")))),
+    );
+    assert_eq!(from_csv, expected, "csv");
+
+    let xml = String::from_utf8(render_feed(Format::Xml, &all_fields())).unwrap();
+    let product = between(&xml, "<product sku=\"DRL-1001\"", "</product>");
+    let dims = between(&product, "<dimensions ", "/>");
+    let weight = between(&product, "<weight ", "/>");
+    let attr = |el: &str, name: &str| dec(&between(el, &format!("{name}=\""), "\""));
+    let from_xml: Facts = (
+        between(&product, "<gtin>", "</gtin>"),
+        attr(&between(&product, "<price ", "/>"), "amount"),
+        ["length", "width", "height"].map(|k| attr(&dims, k)),
+        ["net", "gross"].map(|k| attr(&weight, k)),
+    );
+    assert_eq!(from_xml, expected, "xml");
+
+    // Google writes "32.5 cm" and "1.9 kg": back to mm and g by the same powers of ten.
+    let tsv = String::from_utf8(render_profile_feed(profile("google-tsv"))).unwrap();
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_reader(tsv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_owned();
+    let unit = |text: String, factor: &str, suffix: &str| {
+        dec(text
+            .strip_suffix(suffix)
+            .unwrap_or_else(|| panic!("{text}")))
+            * dec(factor)
+    };
+    let from_google: Facts = (
+        cell("gtin"),
+        dec(cell("price").strip_suffix(" EUR").unwrap()),
+        ["length", "width", "height"].map(|k| unit(cell(&format!("product_{k}")), "10", " cm")),
+        [
+            unit(cell("product_weight"), "1000", " kg"),
+            unit(cell("shipping_weight"), "1000", " kg"),
+        ],
+    );
+    assert_eq!(from_google, expected, "google-tsv");
+
+    let bmecat = String::from_utf8(render_profile_feed(profile("bmecat"))).unwrap();
+    let product = between(&bmecat, "DRL-1001</SUPPLIER_PID>", "</PRODUCT>");
+    let feature = |name: &str, unit: &str| {
+        let f = between(&product, &format!(">{name}</FNAME>"), "</FEATURE>");
+        assert_eq!(between(&f, "<FUNIT>", "</FUNIT>"), unit);
+        dec(&between(&f, "<FVALUE>", "</FVALUE>"))
+    };
+    let from_bmecat: Facts = (
+        between(
+            &product,
+            "<INTERNATIONAL_PID type=\"gtin\">",
+            "</INTERNATIONAL_PID>",
+        ),
+        dec(&between(&product, "<PRICE_AMOUNT>", "</PRICE_AMOUNT>")),
+        ["length", "width", "height"].map(|k| feature(k, "MMT")),
+        [feature("net_weight", "GRM"), feature("gross_weight", "GRM")],
+    );
+    assert_eq!(from_bmecat, expected, "bmecat");
+}

@@ -10,4 +10,5 @@ mod migrations;
 mod model;
 mod ops;
 mod products;
+mod profiles;
 mod webhooks;

@@ -1,0 +1,198 @@
+//! Feed profiles over HTTP: Google Merchant (snapshot only), BMEcat documents valid against the
+//! published XSD, and the feed report.
+
+use serde_json::{json, Value};
+
+use crate::channels::{fr_resellers, setup};
+use crate::helpers::{drill, Options, TestApp};
+
+const BMECAT_XSD: &str = "../shared/schemas/bmecat-2005/bmecat_2005.xsd";
+
+/// fr-resellers with the settings the profiles need, as the demo channels carry them.
+fn channel() -> Value {
+    let mut def = fr_resellers();
+    def["settings"] = json!({
+        "link_template": "https://shop.example.com/p/{sku}",
+        "sender_gln": "3700122000016",
+        "receiver_gln": "3760000000107"
+    });
+    def
+}
+
+async fn started() -> (TestApp, String) {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let token = setup(&app, "fr-resellers", &channel(), "shop-42").await;
+    assert_eq!(app.put_product(&drill("DRL-1001")).await.status(), 201);
+    let mut no_gtin = drill("DRL-2002");
+    no_gtin.as_object_mut().unwrap().remove("gtin");
+    assert_eq!(app.put_product(&no_gtin).await.status(), 201);
+    app.settle().await;
+    (app, token)
+}
+
+fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    file
+}
+
+#[actix_web::test]
+async fn google_tsv_is_a_snapshot_with_the_right_columns_and_no_changes() {
+    let (app, token) = started().await;
+    let r = app
+        .get("/v1/channels/fr-resellers/feed?format=google-tsv", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/tab-separated-values"));
+    let body = r.text().await.unwrap();
+    let mut lines = body.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    assert_eq!(&header[..4], ["id", "title", "description", "link"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    // DRL-2002 has no GTIN: it is in the report, not in the feed.
+    assert_eq!(rows.len(), 1, "{body}");
+    let cell = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(cell("id"), "DRL-1001");
+    assert_eq!(cell("price"), "79.80 EUR");
+    assert_eq!(cell("link"), "https://shop.example.com/p/DRL-1001");
+    assert_eq!(cell("product_length"), "32.5 cm");
+    assert_eq!(cell("shipping_weight"), "1.9 kg");
+
+    let r = app
+        .get(
+            "/v1/channels/fr-resellers/changes?format=google-tsv",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(
+        problem["feed"],
+        "/v1/channels/fr-resellers/feed?format=google-tsv"
+    );
+
+    let r = app
+        .get("/v1/channels/fr-resellers/feed?format=google-xml", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rss = r.text().await.unwrap();
+    assert!(rss.contains("<g:id>DRL-1001</g:id>") && !rss.contains("DRL-2002"));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_feed_report_names_what_a_profile_leaves_out() {
+    let (app, token) = started().await;
+    let r = app
+        .get(
+            "/v1/channels/fr-resellers/feed/report?format=google-xml",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["checked"], 2);
+    assert_eq!(report["excluded"], 1);
+    let products = report["products"].as_array().unwrap();
+    let missing = products.iter().find(|p| p["sku"] == "DRL-2002").unwrap();
+    assert_eq!(missing["excluded"], true);
+    assert!(missing["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["field"] == "gtin" && p["severity"] == "error"));
+
+    let r = app
+        .get("/v1/channels/fr-resellers/feed/report?format=json", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_edit_comes_out_as_a_valid_bmecat_update() {
+    let (app, token) = started().await;
+    let r = app
+        .get("/v1/channels/fr-resellers/feed?format=bmecat", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cursor = r.headers()["feed-cursor"].to_str().unwrap().to_string();
+    let feed = r.bytes().await.unwrap();
+    crate::helpers::xmllint(write_temp(&feed).path(), BMECAT_XSD);
+    let feed = String::from_utf8(feed.to_vec()).unwrap();
+    assert!(feed.contains("<T_NEW_CATALOG>") && feed.contains("DRL-2002"));
+    // The feed says which channel seq it is at; the next update names it as prev_version.
+    let seq = feed
+        .split("; seq ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+
+    // Nothing changed yet: no T_UPDATE_PRODUCTS can be empty, so no document.
+    let r = app
+        .get(
+            &format!("/v1/channels/fr-resellers/changes?format=bmecat&since={cursor}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["changes-next"].to_str().unwrap(), cursor);
+
+    let mut edited = drill("DRL-1001");
+    edited["title"]["fr"] = json!("Perceuse 18 V brushless");
+    assert_eq!(app.put_product(&edited).await.status(), 200);
+    let r = app
+        .client
+        .delete(app.url("/v1/products/DRL-2002"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    app.settle().await;
+    let r = app
+        .get(
+            &format!("/v1/channels/fr-resellers/changes?format=bmecat&since={cursor}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.bytes().await.unwrap();
+    crate::helpers::xmllint(write_temp(&page).path(), BMECAT_XSD);
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(
+        page.contains(&format!("<T_UPDATE_PRODUCTS prev_version=\"{seq}\">")),
+        "{page}"
+    );
+    assert!(page.contains("<PRODUCT mode=\"update\">"));
+    assert!(page.contains("Perceuse 18 V brushless"));
+    assert!(page.contains("<PRODUCT mode=\"delete\">"));
+    app.stop().await;
+}
