@@ -128,6 +128,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             clock.clone(),
             config.delta.clone(),
             wake.clone(),
+            wake_deliveries.clone(),
         ));
         actix_web::rt::spawn(jobs::deliveries::run(
             deliverer.clone(),

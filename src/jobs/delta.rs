@@ -106,8 +106,16 @@ pub fn drain(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     }
 }
 
-/// The background loop: wakes on `wake` (an edit committed here) or after `settings.poll`.
-pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings, wake: Arc<Notify>) {
+/// The background loop: wakes on `wake` (an edit committed here) or after `settings.poll`,
+/// and notifies `published` whenever a channel got new changes (the webhook deliveries wait
+/// on it).
+pub async fn run(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    wake: Arc<Notify>,
+    published: Arc<Notify>,
+) {
     const PURGE_EVERY: Duration = Duration::from_secs(60);
     let mut last_purge: Option<std::time::Instant> = None;
     loop {
@@ -127,6 +135,7 @@ pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings, wake: Arc<No
         };
         match step {
             Ok(Ok(work)) if work.changes > 0 => {
+                published.notify_one();
                 tracing::debug!(
                     events = work.events,
                     changes = work.changes,
