@@ -190,27 +190,47 @@ pub fn import_lines(
 }
 
 fn ndjson_lines(
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     display: String,
 ) -> impl Iterator<Item = Result<Line, ImportError>> {
-    reader.lines().enumerate().filter_map(move |(i, line)| {
-        let number = i + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(ImportError::Read(display.clone(), e))),
-        };
-        if line.trim().is_empty() {
+    // One buffer for every line (as `BufRead::lines` splits them: "\n" or "\r\n").
+    let mut buf = String::with_capacity(4096);
+    let mut number = 0;
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if done {
             return None;
         }
-        let parsed = match serde_json::from_str(&line) {
-            Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
-            Err(e) => Err(vec![FieldError {
-                pointer: String::new(),
-                message: format!("not valid JSON: {e}"),
-            }]),
-        };
-        Some(Ok((number, parsed)))
+        buf.clear();
+        match reader.read_line(&mut buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                done = true;
+                return Some(Err(ImportError::Read(display.clone(), e)));
+            }
+        }
+        number += 1;
+        let mut line = buf.as_str();
+        if let Some(l) = line.strip_suffix('\n') {
+            line = l.strip_suffix('\r').unwrap_or(l);
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        return Some(Ok((number, parse_ndjson_line(line))));
     })
+}
+
+/// One NDJSON line to a product or its problems.
+fn parse_ndjson_line(line: &str) -> Result<Product, Vec<FieldError>> {
+    match serde_json::from_str(line) {
+        Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
+        Err(e) => Err(vec![FieldError {
+            pointer: String::new(),
+            message: format!("not valid JSON: {e}"),
+        }]),
+    }
 }
 
 fn csv_lines(
