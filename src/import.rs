@@ -108,9 +108,7 @@ pub fn import_file(
         )),
         FileFormat::Csv => Box::new(csv_lines(reader)?),
     };
-    let summary = parse_ahead(lines, |lines| {
-        import_lines(db, lines, by, chunk, &progress)
-    })?;
+    let summary = parse_ahead(lines, |lines| import_lines(db, lines, by, chunk, &progress))?;
     progress.finish_and_clear();
     Ok(summary)
 }
