@@ -79,53 +79,78 @@ pub fn put_products(
     let at = naive(now);
     let skus: Vec<&str> = items.iter().map(|p| p.sku.as_str()).collect();
     products::lock_skus(conn, &skus)?;
-    let mut current: HashMap<String, (String, i64, String)> = products::get_many(conn, &skus)?
+    let current: HashMap<String, (String, i64, String)> = products::get_many(conn, &skus)?
         .into_iter()
         .map(|row| (row.sku, (row.hash, row.version, row.body)))
         .collect();
+    // SKUs changed earlier in this batch: the index of their latest result.
+    let mut latest: HashMap<&str, usize> = HashMap::new();
 
-    let mut results = Vec::with_capacity(items.len());
-    let mut bodies = Vec::with_capacity(items.len());
+    let mut results: Vec<Stored> = Vec::with_capacity(items.len());
+    let mut bodies: Vec<PendingWrite> = Vec::with_capacity(items.len());
+    // Per item, the history's `fields`: the JSON array of the changed top-level keys.
+    let mut changed: Vec<String> = Vec::with_capacity(items.len());
     for product in items {
-        // Stored in canonical form: one serialisation gives both the body and its hash.
-        let value = product.to_json();
-        let canonical = jcs::canonical_bytes(&value);
+        // Stored in canonical form: one serialisation gives both the body and its hash. It is
+        // written straight from the product (the same bytes as `jcs` of `to_json`).
+        let mut canonical = Vec::with_capacity(1536);
+        product.write_canonical(&mut canonical);
         let hash = jcs::sha256_hex_of(&canonical);
-        let body = String::from_utf8_lossy(&canonical).into_owned();
+        let body = String::from_utf8(canonical)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let next = product.next_change_after(now).map(naive);
         let sku = product.sku.as_str();
-        let (status, before) = match current.get(sku) {
-            Some((old_hash, _, _)) if *old_hash == hash => (PutStatus::Unchanged, None),
+        let prior = match latest.get(sku) {
+            Some(&i) => Some((
+                results[i].hash.as_str(),
+                bodies[i].version,
+                results[i].body.as_str(),
+            )),
+            None => current
+                .get(sku)
+                .map(|(h, v, b)| (h.as_str(), *v, b.as_str())),
+        };
+        let (status, before) = match prior {
+            Some((old_hash, _, _)) if old_hash == hash => (PutStatus::Unchanged, None),
             Some((old_hash, version, old_body)) => {
                 let old: Value = serde_json::from_str(old_body)
                     .map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))?;
-                (PutStatus::Updated, Some((old_hash.clone(), *version, old)))
+                (
+                    PutStatus::Updated,
+                    Some((old_hash.to_string(), version, old)),
+                )
             }
             None => (PutStatus::Created, None),
         };
         let fields = match (&status, &before) {
-            (PutStatus::Unchanged, _) => Vec::new(),
-            (_, Some((_, _, old))) => catalog::changed_fields(Some(old), Some(&value)),
-            (_, None) => catalog::changed_fields(None, Some(&value)),
+            (PutStatus::Unchanged, _) => String::new(),
+            (_, Some((_, _, old))) => fields_json(&catalog::changed_fields(
+                Some(old),
+                Some(&product.to_json()),
+            )),
+            // Creation lists every key of the new body.
+            (_, None) => fields_json(&product.json_keys()),
         };
         let version = before.as_ref().map_or(1, |(_, v, _)| v + 1);
         if status != PutStatus::Unchanged {
-            current.insert(sku.to_string(), (hash.clone(), version, body.clone()));
+            latest.insert(sku, results.len());
         }
         bodies.push(PendingWrite {
             status,
             version,
             next,
             hash_before: before.map(|(h, _, _)| h),
-            fields,
         });
+        changed.push(fields);
         results.push(Stored { status, hash, body });
     }
 
     let mut inserts = Vec::new();
-    let mut history = Vec::new();
-    let mut events = Vec::new();
-    for ((product, pending), stored) in items.iter().zip(&bodies).zip(&results) {
+    let mut history = Vec::with_capacity(items.len());
+    let mut events = Vec::with_capacity(items.len());
+    for (((product, pending), stored), fields) in
+        items.iter().zip(&bodies).zip(&results).zip(changed)
+    {
         if pending.status == PutStatus::Unchanged {
             continue;
         }
@@ -150,7 +175,7 @@ pub fn put_products(
             sku: product.sku.as_str(),
             at,
             by_name: by,
-            fields: serde_json::to_string(&pending.fields).unwrap_or_else(|_| "[]".into()),
+            fields,
             hash_before: pending.hash_before.as_deref(),
             hash_after: Some(&stored.hash),
         });
@@ -167,12 +192,16 @@ pub fn put_products(
     Ok(results)
 }
 
+/// The history's `fields` column: the JSON array of the changed top-level keys.
+fn fields_json<S: AsRef<str> + serde::Serialize>(fields: &[S]) -> String {
+    serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
+}
+
 struct PendingWrite {
     status: PutStatus,
     version: i64,
     next: Option<NaiveDateTime>,
     hash_before: Option<String>,
-    fields: Vec<String>,
 }
 
 /// Creates or replaces one product, honouring `If-Match`.

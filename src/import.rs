@@ -6,6 +6,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -91,7 +92,7 @@ pub fn import_file(
     chunk: usize,
 ) -> Result<Summary, ImportError> {
     let display = path.display().to_string();
-    let (reader, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
         (Box::new(io::stdin()), None)
     } else {
         let file = File::open(path).map_err(|e| ImportError::Read(display.clone(), e))?;
@@ -100,16 +101,51 @@ pub fn import_file(
     };
     let progress = progress_bar(size);
     let reader = progress.wrap_read(reader);
-    let lines: Box<dyn Iterator<Item = Result<Line, ImportError>>> = match format {
+    let lines: Box<dyn Iterator<Item = Result<Line, ImportError>> + Send> = match format {
         FileFormat::Ndjson => Box::new(ndjson_lines(
             BufReader::with_capacity(1 << 16, reader),
             display,
         )),
         FileFormat::Csv => Box::new(csv_lines(reader)?),
     };
-    let summary = import_lines(db, lines, by, chunk, &progress)?;
+    let summary = parse_ahead(lines, |lines| import_lines(db, lines, by, chunk, &progress))?;
     progress.finish_and_clear();
     Ok(summary)
+}
+
+/// Lines sent at a time from the parsing thread to the writer.
+const PARSED_BATCH: usize = 256;
+/// Batches the parsing thread may be ahead of the writer: memory stays bounded.
+const PARSED_AHEAD: usize = 8;
+
+type Parsed = std::iter::Flatten<mpsc::IntoIter<Vec<Result<Line, ImportError>>>>;
+
+/// Runs `consume` over `lines` while a second thread reads, parses and validates them ahead,
+/// so that parsing overlaps the database writes. Lines keep their order; reading stops at the
+/// first read error (after handing it over) or when `consume` returns.
+fn parse_ahead<R>(
+    lines: impl Iterator<Item = Result<Line, ImportError>> + Send,
+    consume: impl FnOnce(Parsed) -> R,
+) -> R {
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel(PARSED_AHEAD);
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(PARSED_BATCH);
+            for line in lines {
+                let stop = line.is_err();
+                batch.push(line);
+                if batch.len() == PARSED_BATCH || stop {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSED_BATCH));
+                    if tx.send(full).is_err() || stop {
+                        return;
+                    }
+                }
+            }
+            // The receiver may be gone (the writer failed); nothing is left to do then.
+            let _ = tx.send(batch);
+        });
+        consume(rx.into_iter().flatten())
+    })
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {
@@ -190,27 +226,47 @@ pub fn import_lines(
 }
 
 fn ndjson_lines(
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     display: String,
 ) -> impl Iterator<Item = Result<Line, ImportError>> {
-    reader.lines().enumerate().filter_map(move |(i, line)| {
-        let number = i + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(ImportError::Read(display.clone(), e))),
-        };
-        if line.trim().is_empty() {
+    // One buffer for every line (as `BufRead::lines` splits them: "\n" or "\r\n").
+    let mut buf = String::with_capacity(4096);
+    let mut number = 0;
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if done {
             return None;
         }
-        let parsed = match serde_json::from_str(&line) {
-            Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
-            Err(e) => Err(vec![FieldError {
-                pointer: String::new(),
-                message: format!("not valid JSON: {e}"),
-            }]),
-        };
-        Some(Ok((number, parsed)))
+        buf.clear();
+        match reader.read_line(&mut buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                done = true;
+                return Some(Err(ImportError::Read(display.clone(), e)));
+            }
+        }
+        number += 1;
+        let mut line = buf.as_str();
+        if let Some(l) = line.strip_suffix('\n') {
+            line = l.strip_suffix('\r').unwrap_or(l);
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        return Some(Ok((number, parse_ndjson_line(line))));
     })
+}
+
+/// One NDJSON line to a product or its problems.
+fn parse_ndjson_line(line: &str) -> Result<Product, Vec<FieldError>> {
+    match serde_json::from_str(line) {
+        Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
+        Err(e) => Err(vec![FieldError {
+            pointer: String::new(),
+            message: format!("not valid JSON: {e}"),
+        }]),
+    }
 }
 
 fn csv_lines(

@@ -228,6 +228,255 @@ impl Product {
     }
 }
 
+impl Product {
+    /// Appends the RFC 8785 form of [`Product::to_json`] to `out`, byte for byte the same as
+    /// `jcs::write_canonical(&self.to_json(), out)`, without building the `Value`: members are
+    /// written in sorted order (fixed names are ASCII; map keys are sorted by UTF-16 code units
+    /// when byte order would differ), strings with serde_json's escapes.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::open(out);
+        if !self.attributes.is_empty() {
+            o.key("attributes");
+            let mut a = Obj::open(o.out);
+            for (name, value) in sorted_members(&self.attributes) {
+                a.key(name);
+                match value {
+                    AttrValue::Text(s) => write_json_str(a.out, s),
+                    AttrValue::Number(n) => {
+                        crate::jcs::write_canonical(&Value::Number(n.clone()), a.out)
+                    }
+                    AttrValue::Bool(true) => a.out.extend_from_slice(b"true"),
+                    AttrValue::Bool(false) => a.out.extend_from_slice(b"false"),
+                }
+            }
+            a.close();
+        }
+        if let Some(b) = &self.brand {
+            o.str("brand", b);
+        }
+        if let Some(c) = &self.category {
+            o.str("category", c);
+        }
+        if !self.description.is_empty() {
+            o.key("description");
+            write_locale_map(o.out, &self.description);
+        }
+        if let Some(d) = &self.dimensions {
+            o.key("dimensions");
+            write_dimensions(o.out, d);
+        }
+        if let Some(g) = &self.gtin {
+            o.str("gtin", g.as_str());
+        }
+        if !self.media.is_empty() {
+            o.key("media");
+            o.out.push(b'[');
+            for (i, m) in self.media.iter().enumerate() {
+                if i > 0 {
+                    o.out.push(b',');
+                }
+                let mut mo = Obj::open(o.out);
+                mo.str("role", &m.role);
+                mo.str("url", &m.url);
+                mo.close();
+            }
+            o.out.push(b']');
+        }
+        if !self.packaging.is_empty() {
+            o.key("packaging");
+            o.out.push(b'[');
+            for (i, l) in self.packaging.iter().enumerate() {
+                if i > 0 {
+                    o.out.push(b',');
+                }
+                write_packaging(o.out, l);
+            }
+            o.out.push(b']');
+        }
+        if !self.prices.is_empty() {
+            o.key("prices");
+            o.out.push(b'[');
+            for (i, p) in self.prices.iter().enumerate() {
+                if i > 0 {
+                    o.out.push(b',');
+                }
+                write_price(o.out, p);
+            }
+            o.out.push(b']');
+        }
+        o.str("sku", self.sku.as_str());
+        o.str("status", self.status.as_str());
+        if !self.title.is_empty() {
+            o.key("title");
+            write_locale_map(o.out, &self.title);
+        }
+        if let Some(w) = &self.weight {
+            o.key("weight");
+            let mut wo = Obj::open(o.out);
+            if let Some(g) = w.gross_g {
+                wo.decimal("gross", g.normalize());
+            }
+            if let Some(n) = w.net_g {
+                wo.decimal("net", n.normalize());
+            }
+            wo.str("unit", "g");
+            wo.close();
+        }
+        o.close();
+    }
+
+    /// The top-level member names of [`Product::to_json`], sorted.
+    pub fn json_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::with_capacity(13);
+        let mut add = |present: bool, key: &'static str| {
+            if present {
+                keys.push(key);
+            }
+        };
+        add(!self.attributes.is_empty(), "attributes");
+        add(self.brand.is_some(), "brand");
+        add(self.category.is_some(), "category");
+        add(!self.description.is_empty(), "description");
+        add(self.dimensions.is_some(), "dimensions");
+        add(self.gtin.is_some(), "gtin");
+        add(!self.media.is_empty(), "media");
+        add(!self.packaging.is_empty(), "packaging");
+        add(!self.prices.is_empty(), "prices");
+        add(true, "sku");
+        add(true, "status");
+        add(!self.title.is_empty(), "title");
+        add(self.weight.is_some(), "weight");
+        keys
+    }
+}
+
+/// A JSON object being written: `{` on open, `,` between members, `}` on close.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_json_str(self.out, name);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        write_json_str(self.out, value);
+    }
+
+    /// A decimal as a JSON string (`Decimal`'s `Display`, as `to_string` gives).
+    fn decimal(&mut self, name: &str, value: Decimal) {
+        use std::io::Write as _;
+        self.key(name);
+        self.out.push(b'"');
+        // Writing to a Vec cannot fail; a decimal's text needs no escaping.
+        let _ = write!(self.out, "{value}");
+        self.out.push(b'"');
+    }
+
+    fn uint(&mut self, name: &str, value: u32) {
+        use std::io::Write as _;
+        self.key(name);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON string as serde_json (and so `jcs`) writes it: `"`, `\` and C0 controls escaped.
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// The members of a map in RFC 8785 order (UTF-16 code units of the names). UTF-8 byte order
+/// is the same unless a name has a character at or above U+E000 (lead byte 0xEE or more).
+fn sorted_members<V>(map: &BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut members: Vec<(&String, &V)> = map.iter().collect();
+    if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    members
+}
+
+fn write_locale_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
+    let mut o = Obj::open(out);
+    for (k, v) in sorted_members(map) {
+        o.str(k, v);
+    }
+    o.close();
+}
+
+fn write_dimensions(out: &mut Vec<u8>, d: &Dimensions) {
+    let mut o = Obj::open(out);
+    o.decimal("height", d.height_mm.normalize());
+    o.decimal("length", d.length_mm.normalize());
+    o.str("unit", "mm");
+    o.decimal("width", d.width_mm.normalize());
+    o.close();
+}
+
+fn write_price(out: &mut Vec<u8>, p: &Price) {
+    let mut o = Obj::open(out);
+    // Amounts keep the scale the vendor wrote: "129.90" stays "129.90".
+    o.decimal("amount", p.amount);
+    o.str("currency", p.currency.code());
+    o.str("list", &p.list);
+    o.uint("min_qty", p.min_qty);
+    if let Some(t) = p.valid_from {
+        o.str("valid_from", &timestamp_string(t));
+    }
+    if let Some(t) = p.valid_to {
+        o.str("valid_to", &timestamp_string(t));
+    }
+    o.close();
+}
+
+fn write_packaging(out: &mut Vec<u8>, l: &PackagingLevel) {
+    let mut o = Obj::open(out);
+    if let Some(d) = &l.dimensions {
+        o.key("dimensions");
+        write_dimensions(o.out, d);
+    }
+    if let Some(w) = l.gross_weight_g {
+        o.key("gross_weight");
+        let mut gw = Obj::open(o.out);
+        gw.str("unit", "g");
+        gw.decimal("value", w.normalize());
+        gw.close();
+    }
+    if let Some(g) = &l.gtin {
+        o.str("gtin", g.as_str());
+    }
+    o.str("level", l.level.as_str());
+    o.uint("quantity", l.quantity);
+    if let Some(k) = &l.kind {
+        o.str("type", k);
+    }
+    o.close();
+}
+
 fn insert_non_empty(m: &mut Map<String, Value>, key: &str, v: Value) {
     let empty = match &v {
         Value::Array(a) => a.is_empty(),
@@ -319,6 +568,40 @@ mod tests {
         assert!(Sku::parse("DRL 1001").is_err());
         assert!(Sku::parse("DRL/1001").is_err());
         assert!(Sku::parse("café").is_err());
+    }
+
+    /// `write_canonical` gives exactly the JCS bytes of `to_json`, and `json_keys` its keys.
+    #[test]
+    fn direct_canonical_form_equals_jcs_of_to_json() {
+        let check = |v: &Value| {
+            let p = crate::catalog::parse_product(v, None).unwrap();
+            let mut direct = Vec::new();
+            p.write_canonical(&mut direct);
+            let j = p.to_json();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(crate::jcs::canonical_bytes(&j)).unwrap()
+            );
+            let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            keys.sort();
+            assert_eq!(p.json_keys(), keys);
+        };
+        for v in crate::demo::products(300) {
+            check(&v);
+        }
+        check(
+            &serde_json::json!({"sku": "A-1", "status": "draft", "title": {"en": "x\"y\\z\u{1}\n", "fr": "é"},
+            "attributes": {"\u{e000}": 1, "\u{10000}": 2.5, "z": 1e21, "a\"b": "q\tr", "n": -7,
+                "f": false, "t": true, "big": 1e-7, "ü": "x"},
+            "media": [{"url": "https://x.example/a", "role": "main"}],
+            "prices": [{"list": "retail", "currency": "EUR", "amount": "1.50",
+                "valid_from": "2027-01-01T00:00:00+02:00", "valid_to": "2027-02-01T00:00:00Z"}],
+            "dimensions": {"length": 1.5, "width": "2.50", "height": "3", "unit": "in"},
+            "weight": {"net": "1.45", "unit": "lb"},
+            "packaging": [{"level": "each", "quantity": 1, "type": "box", "gtin": "02345673",
+                "dimensions": {"length": "40", "width": "30", "height": "26", "unit": "cm"},
+                "gross_weight": {"value": "12.2", "unit": "kg"}}]}),
+        );
     }
 
     #[test]

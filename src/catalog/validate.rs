@@ -68,6 +68,80 @@ pub fn pointer_join(base: &str, key: &str) -> String {
     pointer
 }
 
+/// A JSON pointer written out only when a problem is reported: validating a valid product
+/// builds no pointer strings.
+#[derive(Clone, Copy)]
+enum Ptr<'a> {
+    /// The whole document: "".
+    Root,
+    /// A pointer already written out, e.g. "/weight".
+    Str(&'a str),
+    /// A member of the value at the first pointer.
+    Key(&'a Ptr<'a>, &'a str),
+    /// An item of the array at the first pointer.
+    Index(&'a Ptr<'a>, usize),
+}
+
+impl<'a> Ptr<'a> {
+    fn key(&'a self, key: &'a str) -> Ptr<'a> {
+        Ptr::Key(self, key)
+    }
+
+    fn index(&'a self, i: usize) -> Ptr<'a> {
+        Ptr::Index(self, i)
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Ptr::Root => {}
+            Ptr::Str(s) => out.push_str(s),
+            Ptr::Key(base, key) => {
+                base.write(out);
+                out.push('/');
+                for c in key.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Ptr::Index(base, i) => {
+                use std::fmt::Write as _;
+                base.write(out);
+                let _ = write!(out, "/{i}");
+            }
+        }
+    }
+}
+
+static ATTRIBUTES: Ptr<'static> = Ptr::Str("/attributes");
+
+/// What [`Cx::err`] accepts as the location of a problem.
+trait IntoPointer {
+    fn into_pointer(self) -> String;
+}
+
+impl IntoPointer for &str {
+    fn into_pointer(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoPointer for String {
+    fn into_pointer(self) -> String {
+        self
+    }
+}
+
+impl IntoPointer for Ptr<'_> {
+    fn into_pointer(self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
+}
+
 const TOP_LEVEL: [&str; 13] = [
     "sku",
     "gtin",
@@ -94,20 +168,20 @@ pub fn parse_product(
     path_sku: Option<&str>,
 ) -> Result<Product, ValidationErrors> {
     let mut cx = Cx::default();
-    let Some(obj) = cx.object(value, "", &TOP_LEVEL) else {
+    let Some(obj) = cx.object(value, Ptr::Root, &TOP_LEVEL) else {
         return Err(cx.errors);
     };
 
     let sku = cx.sku(obj.get("sku"), path_sku);
     let gtin = cx
-        .opt_str(obj, "gtin", "")
+        .opt_str(obj, "gtin", Ptr::Root)
         .and_then(|s| cx.check(Gtin::parse(s), "/gtin"));
     let status = match present(obj, "status") {
         None => {
             cx.err("/status", "is required: one of active, draft, discontinued");
             None
         }
-        Some(v) => cx.string(v, "/status").and_then(|s| {
+        Some(v) => cx.string(v, Ptr::Str("/status")).and_then(|s| {
             let st = Status::parse(s);
             if st.is_none() {
                 cx.err(
@@ -119,9 +193,11 @@ pub fn parse_product(
         }),
     };
     let brand = cx
-        .opt_str(obj, "brand", "")
-        .and_then(|s| cx.non_empty(s, "/brand"));
-    let category = cx.opt_str(obj, "category", "").and_then(|s| cx.category(s));
+        .opt_str(obj, "brand", Ptr::Root)
+        .and_then(|s| cx.non_empty(s, Ptr::Str("/brand")));
+    let category = cx
+        .opt_str(obj, "category", Ptr::Root)
+        .and_then(|s| cx.category(s));
     let title = match present(obj, "title") {
         None => {
             cx.err(
@@ -131,7 +207,7 @@ pub fn parse_product(
             BTreeMap::new()
         }
         Some(v) => {
-            let t = cx.locale_map(v, "/title");
+            let t = cx.locale_map(v, Ptr::Str("/title"));
             if v.as_object().is_some_and(|m| m.is_empty()) {
                 cx.err(
                     "/title",
@@ -142,17 +218,20 @@ pub fn parse_product(
         }
     };
     let description = present(obj, "description")
-        .map(|v| cx.locale_map(v, "/description"))
+        .map(|v| cx.locale_map(v, Ptr::Str("/description")))
         .unwrap_or_default();
     let attributes = present(obj, "attributes")
         .map(|v| cx.attributes(v))
         .unwrap_or_default();
-    let media = cx.array(obj, "media", "", |cx, v, p| cx.media(v, p));
-    let prices = cx.array(obj, "prices", "", |cx, v, p| cx.price(v, p));
+    let media = cx.array(obj, "media", Ptr::Root, |cx, v, p| cx.media(v, p));
+    let prices = cx.array(obj, "prices", Ptr::Root, |cx, v, p| cx.price(v, p));
     cx.duplicate_prices(obj.get("prices"), &prices);
-    let dimensions = present(obj, "dimensions").and_then(|v| cx.dimensions(v, "/dimensions"));
+    let dimensions =
+        present(obj, "dimensions").and_then(|v| cx.dimensions(v, Ptr::Str("/dimensions")));
     let weight = present(obj, "weight").and_then(|v| cx.weight(v));
-    let packaging = cx.array(obj, "packaging", "", |cx, v, p| cx.packaging_level(v, p));
+    let packaging = cx.array(obj, "packaging", Ptr::Root, |cx, v, p| {
+        cx.packaging_level(v, p)
+    });
     cx.packaging_rules(obj.get("packaging"), &packaging, weight.as_ref());
 
     match (sku, status) {
@@ -225,11 +304,11 @@ struct Cx {
 }
 
 impl Cx {
-    fn err(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(pointer, message);
+    fn err(&mut self, pointer: impl IntoPointer, message: impl Into<String>) {
+        self.errors.push(pointer.into_pointer(), message);
     }
 
-    fn check<T>(&mut self, r: Result<T, String>, pointer: &str) -> Option<T> {
+    fn check<T>(&mut self, r: Result<T, String>, pointer: impl IntoPointer) -> Option<T> {
         r.map_err(|e| self.err(pointer, e)).ok()
     }
 
@@ -237,7 +316,7 @@ impl Cx {
     fn object<'a>(
         &mut self,
         v: &'a Value,
-        p: &str,
+        p: Ptr<'_>,
         allowed: &[&str],
     ) -> Option<&'a Map<String, Value>> {
         let Some(m) = v.as_object() else {
@@ -246,14 +325,14 @@ impl Cx {
         };
         for key in m.keys().filter(|k| !allowed.contains(&k.as_str())) {
             self.err(
-                pointer_join(p, key),
+                p.key(key),
                 format!("is not a known field; allowed here: {}", allowed.join(", ")),
             );
         }
         Some(m)
     }
 
-    fn string<'a>(&mut self, v: &'a Value, p: &str) -> Option<&'a str> {
+    fn string<'a>(&mut self, v: &'a Value, p: Ptr<'_>) -> Option<&'a str> {
         let s = v.as_str();
         if s.is_none() {
             self.err(p, format!("must be a string, not {}", kind(v)));
@@ -266,9 +345,9 @@ impl Cx {
         &mut self,
         obj: &'a Map<String, Value>,
         key: &str,
-        base: &str,
+        base: Ptr<'_>,
     ) -> Option<&'a str> {
-        present(obj, key).and_then(|v| self.string(v, &pointer_join(base, key)))
+        present(obj, key).and_then(|v| self.string(v, base.key(key)))
     }
 
     /// Required string member.
@@ -276,20 +355,20 @@ impl Cx {
         &mut self,
         obj: &'a Map<String, Value>,
         key: &str,
-        base: &str,
+        base: Ptr<'_>,
         what: &str,
     ) -> Option<&'a str> {
-        let p = pointer_join(base, key);
+        let p = base.key(key);
         match present(obj, key) {
             None => {
                 self.err(p, format!("is required: {what}"));
                 None
             }
-            Some(v) => self.string(v, &p),
+            Some(v) => self.string(v, p),
         }
     }
 
-    fn non_empty(&mut self, s: &str, p: &str) -> Option<String> {
+    fn non_empty(&mut self, s: &str, p: Ptr<'_>) -> Option<String> {
         if s.trim().is_empty() {
             self.err(p, "must not be empty");
             None
@@ -303,10 +382,10 @@ impl Cx {
         &mut self,
         obj: &Map<String, Value>,
         key: &str,
-        base: &str,
-        mut item: impl FnMut(&mut Cx, &Value, &str) -> Option<T>,
+        base: Ptr<'_>,
+        mut item: impl FnMut(&mut Cx, &Value, Ptr<'_>) -> Option<T>,
     ) -> Vec<Option<T>> {
-        let p = pointer_join(base, key);
+        let p = base.key(key);
         let Some(v) = present(obj, key) else {
             return Vec::new();
         };
@@ -317,14 +396,14 @@ impl Cx {
         items
             .iter()
             .enumerate()
-            .map(|(i, v)| item(self, v, &format!("{p}/{i}")))
+            .map(|(i, v)| item(self, v, p.index(i)))
             .collect()
     }
 
     fn sku(&mut self, body: Option<&Value>, path_sku: Option<&str>) -> Option<Sku> {
         let body = match body.filter(|v| !v.is_null()) {
             None => None,
-            Some(v) => Some(self.string(v, "/sku")?),
+            Some(v) => Some(self.string(v, Ptr::Str("/sku"))?),
         };
         match (body, path_sku) {
             (None, None) => {
@@ -367,7 +446,7 @@ impl Cx {
         }
     }
 
-    fn locale_map(&mut self, v: &Value, p: &str) -> BTreeMap<String, String> {
+    fn locale_map(&mut self, v: &Value, p: Ptr<'_>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let Some(m) = v.as_object() else {
             self.err(
@@ -380,15 +459,15 @@ impl Cx {
             return out;
         };
         for (locale, text) in m {
-            let lp = pointer_join(p, locale);
+            let lp = p.key(locale);
             if !is_locale(locale) {
                 self.err(
-                    &lp,
+                    lp,
                     format!("{locale:?} is not a locale: use a language code like \"fr\", \"en\" or \"en-GB\""),
                 );
                 continue;
             }
-            if let Some(t) = self.string(text, &lp).and_then(|t| self.non_empty(t, &lp)) {
+            if let Some(t) = self.string(text, lp).and_then(|t| self.non_empty(t, lp)) {
                 out.insert(locale.clone(), t);
             }
         }
@@ -412,9 +491,9 @@ impl Cx {
             return out;
         };
         for (name, value) in m {
-            let p = pointer_join("/attributes", name);
+            let p = ATTRIBUTES.key(name);
             if name.trim().is_empty() {
-                self.err(&p, "attribute names must not be empty");
+                self.err(p, "attribute names must not be empty");
                 continue;
             }
             let a = match value {
@@ -442,7 +521,7 @@ impl Cx {
         out
     }
 
-    fn media(&mut self, v: &Value, p: &str) -> Option<Media> {
+    fn media(&mut self, v: &Value, p: Ptr<'_>) -> Option<Media> {
         let m = self.object(v, p, &["url", "role"])?;
         let url = self.req_str(m, "url", p, "an absolute http(s) URL");
         let url = url.and_then(|u| {
@@ -450,7 +529,7 @@ impl Cx {
                 Some(u.to_string())
             } else {
                 self.err(
-                    pointer_join(p, "url"),
+                    p.key("url"),
                     "must be an absolute http:// or https:// URL with a host and no spaces",
                 );
                 None
@@ -458,14 +537,14 @@ impl Cx {
         });
         let role = self
             .req_str(m, "role", p, "a non-empty string such as \"main\"")
-            .and_then(|r| self.non_empty(r, &pointer_join(p, "role")));
+            .and_then(|r| self.non_empty(r, p.key("role")));
         Some(Media {
             url: url?,
             role: role?,
         })
     }
 
-    fn price(&mut self, v: &Value, p: &str) -> Option<Price> {
+    fn price(&mut self, v: &Value, p: Ptr<'_>) -> Option<Price> {
         let m = self.object(
             v,
             p,
@@ -485,7 +564,7 @@ impl Cx {
                     Some(l.to_string())
                 } else {
                     self.err(
-                        pointer_join(p, "list"),
+                        p.key("list"),
                         "must be a non-empty name of letters, digits, '.', '_' or '-'",
                     );
                     None
@@ -497,7 +576,7 @@ impl Cx {
                 let cur = Currency::from_code(c);
                 if cur.is_none() {
                     self.err(
-                        pointer_join(p, "currency"),
+                        p.key("currency"),
                         format!(
                             "{c:?} is not an ISO 4217 currency code (upper case, e.g. \"EUR\")"
                         ),
@@ -505,16 +584,16 @@ impl Cx {
                 }
                 cur
             });
-        let amount = self.amount(m.get("amount"), &pointer_join(p, "amount"), currency);
+        let amount = self.amount(m.get("amount"), p.key("amount"), currency);
         let min_qty = match present(m, "min_qty") {
             None => Some(1),
-            Some(q) => self.count(q, &pointer_join(p, "min_qty")),
+            Some(q) => self.count(q, p.key("min_qty")),
         };
         let valid_from = self.timestamp(m, "valid_from", p);
         let valid_to = self.timestamp(m, "valid_to", p);
         if let (Some(Some(f)), Some(Some(t))) = (valid_from, valid_to) {
             if f >= t {
-                self.err(pointer_join(p, "valid_to"), "must be later than valid_from");
+                self.err(p.key("valid_to"), "must be later than valid_from");
                 return None;
             }
         }
@@ -531,7 +610,7 @@ impl Cx {
     fn amount(
         &mut self,
         v: Option<&Value>,
-        p: &str,
+        p: Ptr<'_>,
         currency: Option<Currency>,
     ) -> Option<Decimal> {
         let s = match v {
@@ -587,7 +666,7 @@ impl Cx {
     }
 
     /// A whole number of at least 1 that fits in u32.
-    fn count(&mut self, v: &Value, p: &str) -> Option<u32> {
+    fn count(&mut self, v: &Value, p: Ptr<'_>) -> Option<u32> {
         match v.as_u64().map(u32::try_from) {
             Some(Ok(n)) if n >= 1 => Some(n),
             _ => {
@@ -611,13 +690,13 @@ impl Cx {
         &mut self,
         m: &Map<String, Value>,
         key: &str,
-        base: &str,
+        base: Ptr<'_>,
     ) -> Option<Option<DateTime<Utc>>> {
-        let p = pointer_join(base, key);
+        let p = base.key(key);
         let Some(v) = present(m, key) else {
             return Some(None);
         };
-        let s = self.string(v, &p)?;
+        let s = self.string(v, p)?;
         match DateTime::parse_from_rfc3339(s) {
             Ok(t) if t.nanosecond() == 0 => Some(Some(t.with_timezone(&Utc))),
             Ok(_) => {
@@ -663,7 +742,7 @@ impl Cx {
     }
 
     /// A strictly positive measure: a decimal string or a JSON number (read in its textual form).
-    fn measure(&mut self, v: Option<&Value>, p: &str) -> Option<Decimal> {
+    fn measure(&mut self, v: Option<&Value>, p: Ptr<'_>) -> Option<Decimal> {
         let text = match v {
             None | Some(Value::Null) => {
                 self.err(p, "is required: a decimal string like \"32.5\" or a number");
@@ -701,24 +780,24 @@ impl Cx {
         Some(d)
     }
 
-    fn length_unit(&mut self, m: &Map<String, Value>, p: &str) -> Option<LengthUnit> {
+    fn length_unit(&mut self, m: &Map<String, Value>, p: Ptr<'_>) -> Option<LengthUnit> {
         let u = self.req_str(m, "unit", p, "one of mm, cm, m, in")?;
         let unit = LengthUnit::parse(u);
         if unit.is_none() {
             self.err(
-                pointer_join(p, "unit"),
+                p.key("unit"),
                 format!("must be one of mm, cm, m, in, not {u:?}"),
             );
         }
         unit
     }
 
-    fn mass_unit(&mut self, m: &Map<String, Value>, p: &str) -> Option<MassUnit> {
+    fn mass_unit(&mut self, m: &Map<String, Value>, p: Ptr<'_>) -> Option<MassUnit> {
         let u = self.req_str(m, "unit", p, "one of g, kg, lb")?;
         let unit = MassUnit::parse(u);
         if unit.is_none() {
             self.err(
-                pointer_join(p, "unit"),
+                p.key("unit"),
                 format!("must be one of g, kg, lb, not {u:?}"),
             );
         }
@@ -729,7 +808,7 @@ impl Cx {
         &mut self,
         d: Option<Decimal>,
         unit: Option<LengthUnit>,
-        p: &str,
+        p: Ptr<'_>,
     ) -> Option<Decimal> {
         let (d, unit) = (d?, unit?);
         let mm = unit.to_mm(d);
@@ -743,7 +822,7 @@ impl Cx {
         &mut self,
         d: Option<Decimal>,
         unit: Option<MassUnit>,
-        p: &str,
+        p: Ptr<'_>,
     ) -> Option<Decimal> {
         let (d, unit) = (d?, unit?);
         let g = unit.to_g(d);
@@ -753,13 +832,13 @@ impl Cx {
         g
     }
 
-    fn dimensions(&mut self, v: &Value, p: &str) -> Option<Dimensions> {
+    fn dimensions(&mut self, v: &Value, p: Ptr<'_>) -> Option<Dimensions> {
         let m = self.object(v, p, &["length", "width", "height", "unit"])?;
         let unit = self.length_unit(m, p);
         let side = |cx: &mut Cx, key: &str| {
-            let sp = pointer_join(p, key);
-            let d = cx.measure(m.get(key), &sp);
-            cx.convert_mm(d, unit, &sp)
+            let sp = p.key(key);
+            let d = cx.measure(m.get(key), sp);
+            cx.convert_mm(d, unit, sp)
         };
         let length_mm = side(self, "length");
         let width_mm = side(self, "width");
@@ -772,7 +851,7 @@ impl Cx {
     }
 
     fn weight(&mut self, v: &Value) -> Option<Weight> {
-        let p = "/weight";
+        let p = Ptr::Str("/weight");
         let m = self.object(v, p, &["net", "gross", "unit"])?;
         let unit = self.mass_unit(m, p);
         let (net_raw, gross_raw) = (present(m, "net"), present(m, "gross"));
@@ -782,9 +861,9 @@ impl Cx {
         }
         let part = |cx: &mut Cx, key: &str, raw: Option<&Value>| -> Option<Option<Decimal>> {
             let Some(raw) = raw else { return Some(None) };
-            let wp = pointer_join(p, key);
-            let d = cx.measure(Some(raw), &wp);
-            cx.convert_g(d, unit, &wp).map(Some)
+            let wp = p.key(key);
+            let d = cx.measure(Some(raw), wp);
+            cx.convert_g(d, unit, wp).map(Some)
         };
         let net_g = part(self, "net", net_raw);
         let gross_g = part(self, "gross", gross_raw);
@@ -798,7 +877,7 @@ impl Cx {
         Some(Weight { net_g, gross_g })
     }
 
-    fn packaging_level(&mut self, v: &Value, p: &str) -> Option<PackagingLevel> {
+    fn packaging_level(&mut self, v: &Value, p: Ptr<'_>) -> Option<PackagingLevel> {
         let m = self.object(
             v,
             p,
@@ -817,54 +896,49 @@ impl Cx {
                 let k = PackagingLevelKind::parse(l);
                 if k.is_none() {
                     self.err(
-                        pointer_join(p, "level"),
+                        p.key("level"),
                         format!("must be one of each, inner, case, pallet, not {l:?}"),
                     );
                 }
                 k
             });
-        let qp = pointer_join(p, "quantity");
+        let qp = p.key("quantity");
         let quantity = match present(m, "quantity") {
             None => {
-                self.err(
-                    &qp,
-                    "is required: the number of base units this level holds",
-                );
+                self.err(qp, "is required: the number of base units this level holds");
                 None
             }
-            Some(q) => self.count(q, &qp),
+            Some(q) => self.count(q, qp),
         };
         if let (Some(PackagingLevelKind::Each), Some(q)) = (level, quantity) {
             if q != 1 {
-                self.err(&qp, format!("must be 1 for the level \"each\", not {q}"));
+                self.err(qp, format!("must be 1 for the level \"each\", not {q}"));
                 return None;
             }
         }
         let gtin = match self.opt_str(m, "gtin", p) {
             None => Some(None),
-            Some(g) => self
-                .check(Gtin::parse(g), &pointer_join(p, "gtin"))
-                .map(Some),
+            Some(g) => self.check(Gtin::parse(g), p.key("gtin")).map(Some),
         };
         let dimensions = match present(m, "dimensions") {
             None => Some(None),
-            Some(d) => self.dimensions(d, &pointer_join(p, "dimensions")).map(Some),
+            Some(d) => self.dimensions(d, p.key("dimensions")).map(Some),
         };
         let gross_weight_g = match present(m, "gross_weight") {
             None => Some(None),
             Some(w) => {
-                let wp = pointer_join(p, "gross_weight");
-                self.object(w, &wp, &["value", "unit"]).and_then(|wm| {
-                    let unit = self.mass_unit(wm, &wp);
-                    let vp = pointer_join(&wp, "value");
-                    let d = self.measure(wm.get("value"), &vp);
-                    self.convert_g(d, unit, &vp).map(Some)
+                let wp = p.key("gross_weight");
+                self.object(w, wp, &["value", "unit"]).and_then(|wm| {
+                    let unit = self.mass_unit(wm, wp);
+                    let vp = wp.key("value");
+                    let d = self.measure(wm.get("value"), vp);
+                    self.convert_g(d, unit, vp).map(Some)
                 })
             }
         };
         let kind = match self.opt_str(m, "type", p) {
             None => Some(None),
-            Some(t) => self.non_empty(t, &pointer_join(p, "type")).map(Some),
+            Some(t) => self.non_empty(t, p.key("type")).map(Some),
         };
         Some(PackagingLevel {
             level: level?,

@@ -7,13 +7,14 @@ use diesel::prelude::*;
 use super::products::INSERT_CHUNK;
 use super::schema::catalog_outbox;
 use super::{DbConnection, StoreResult};
-use crate::with_conn;
 
 /// One catalog change: the new content hash, or `None` for a deletion.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = catalog_outbox)]
 pub struct NewOutboxEvent<'a> {
     pub sku: &'a str,
+    // The column has no default: NULL as before, and SQLite rows go in multi-row INSERTs.
+    #[diesel(treat_none_as_null = true)]
     pub hash: Option<&'a str>,
     pub by_name: &'a str,
     pub at: NaiveDateTime,
@@ -30,11 +31,7 @@ pub struct OutboxEvent {
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewOutboxEvent<'_>]) -> StoreResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK / 4) {
-        with_conn!(conn, |c| diesel::insert_into(catalog_outbox::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    super::products::insert_batched!(conn, catalog_outbox::table, rows, 4);
     Ok(())
 }
 

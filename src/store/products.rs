@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::schema::{product_history, products};
 use super::{DbConnection, StoreResult};
-use crate::with_conn;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]
@@ -44,6 +43,8 @@ pub struct HistoryRow {
     pub hash_after: Option<String>,
 }
 
+// `treat_none_as_null`: the columns have no default, so NULL is what `DEFAULT` gave; without it
+// diesel inserts SQLite rows one statement at a time.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = product_history)]
 pub struct NewHistory<'a> {
@@ -51,12 +52,30 @@ pub struct NewHistory<'a> {
     pub at: NaiveDateTime,
     pub by_name: &'a str,
     pub fields: String,
+    #[diesel(treat_none_as_null = true)]
     pub hash_before: Option<&'a str>,
+    #[diesel(treat_none_as_null = true)]
     pub hash_after: Option<&'a str>,
 }
 
 /// Rows are inserted in chunks that stay under SQLite's bound-parameter limit.
 pub(crate) const INSERT_CHUNK: usize = 1000;
+
+/// Bound parameters one statement may carry: SQLite's default limit (PostgreSQL allows 65,535).
+pub(crate) const MAX_BIND_PARAMS: usize = 32766;
+
+/// Inserts `$rows` (a slice of rows of `$columns` columns) into `$table` with as few multi-row
+/// INSERTs as the bound-parameter limit allows.
+macro_rules! insert_batched {
+    ($conn:expr, $table:expr, $rows:expr, $columns:expr) => {{
+        for chunk in $rows.chunks($crate::store::products::MAX_BIND_PARAMS / $columns) {
+            $crate::with_conn!(&mut *$conn, |c| diesel::insert_into($table)
+                .values(chunk)
+                .execute(c))?;
+        }
+    }};
+}
+pub(crate) use insert_batched;
 
 pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>> {
     Ok(products::table
@@ -100,11 +119,7 @@ pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK / 8) {
-        with_conn!(conn, |c| diesel::insert_into(products::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    insert_batched!(conn, products::table, rows, 7);
     Ok(())
 }
 
@@ -127,11 +142,7 @@ pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
 }
 
 pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory<'_>]) -> StoreResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK / 6) {
-        with_conn!(conn, |c| diesel::insert_into(product_history::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    insert_batched!(conn, product_history::table, rows, 6);
     Ok(())
 }
 
