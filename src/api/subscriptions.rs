@@ -153,13 +153,25 @@ async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
         .ok_or_else(|| ApiError::not_found("no subscription with this id"))
 }
 
+/// A format that has change pages: the built-in ones and the profiles that support changes
+/// (Google Merchant feeds are snapshots only).
 fn parse_format(value: &Value) -> Result<Format, ApiError> {
-    value.as_str().and_then(Format::parse).ok_or_else(|| {
+    let format = value.as_str().and_then(Format::parse).ok_or_else(|| {
         ApiError::invalid(
             "/format",
-            "format must be one of the feed formats: json, ndjson, csv, xml",
+            "format must be a feed format with change pages: json, ndjson, csv, xml or bmecat",
         )
-    })
+    })?;
+    if !format.has_changes() {
+        return Err(ApiError::invalid(
+            "/format",
+            format!(
+                "{} feeds are snapshots without change pages; pull the full feed instead",
+                format.as_str()
+            ),
+        ));
+    }
+    Ok(format)
 }
 
 /// Checks a URL as given, and every address it resolves to, against the SSRF rules.
