@@ -229,12 +229,7 @@ async fn a_reseller_pulls_its_feed_and_follows_changes_to_the_same_state() {
     let mut patch = drill("DRL-1001");
     patch["brand"] = json!("Boreal");
     app.put_product(&patch).await;
-    app.client
-        .delete(app.url("/v1/products/GRD-1"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    app.delete("/v1/products/GRD-1").await;
     app.drain().await;
     assert_eq!(replica.follow(&app, &token, "fr-resellers", 1).await, 2);
     assert_eq!(replica.records["DRL-1001"].1["brand"], "Boreal");
@@ -256,12 +251,7 @@ async fn a_reseller_pulls_its_feed_and_follows_changes_to_the_same_state() {
     assert_eq!(replica.cursor, before);
 
     // Deletion is a tombstone.
-    app.client
-        .delete(app.url("/v1/products/DRL-2002"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    app.delete("/v1/products/DRL-2002").await;
     app.drain().await;
     assert_eq!(replica.follow(&app, &token, "fr-resellers", 100).await, 1);
     assert!(!replica.records.contains_key("DRL-2002"));
@@ -425,12 +415,7 @@ async fn bad_and_expired_cursors_are_told_what_to_do() {
     assert_eq!(r.status(), 400);
 
     // The channel deleted and created again: old cursors are gone.
-    app.client
-        .delete(app.url("/v1/channels/fr-resellers"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    app.delete("/v1/channels/fr-resellers").await;
     app.put_json(
         "/v1/channels/fr-resellers",
         &app.admin_token,
@@ -466,12 +451,7 @@ async fn a_cursor_older_than_the_kept_tombstones_gets_410() {
     app.put_product(&drill("DRL-2")).await;
     app.drain().await;
     let old = Replica::from_feed(&app, &token, "fr-resellers").await;
-    app.client
-        .delete(app.url("/v1/products/DRL-1"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    app.delete("/v1/products/DRL-1").await;
     app.drain().await;
     let recent = Replica::from_feed(&app, &token, "fr-resellers").await;
     // 31 days later the tombstone is purged.

@@ -81,13 +81,7 @@ async fn editor(apps: &[&TestApp], id: u64, editors: u64, ops: usize) -> usize {
                 ("PATCH", r)
             }
             _ => {
-                let r = app
-                    .client
-                    .delete(app.url(&format!("/v1/products/{sku}")))
-                    .bearer_auth(&app.admin_token)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = app.delete(&format!("/v1/products/{sku}")).await;
                 ("DELETE", r)
             }
         };

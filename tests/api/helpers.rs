@@ -199,6 +199,28 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `DELETE path` with the admin token.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /v1/products/batch` with the admin token.
+    pub async fn batch(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url("/v1/products/batch"))
+            .bearer_auth(&self.admin_token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// A new token with `role`, made by the admin through the API.
     pub async fn token(&self, role: &str, name: &str) -> String {
         let response = self

@@ -467,13 +467,7 @@ async fn run_model(seed: u64, ops: usize) {
                 }
             }
             55..=64 => {
-                let r = app
-                    .client
-                    .delete(app.url(&format!("/v1/products/{sku}")))
-                    .bearer_auth(&app.admin_token)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = app.delete(&format!("/v1/products/{sku}")).await;
                 let expected = if catalog.remove(&sku).is_some() {
                     204
                 } else {

@@ -196,13 +196,7 @@ async fn delete_removes_the_product_and_records_a_change() {
     })
     .await;
     app.put_product(&drill("DRL-4")).await;
-    let deleted = app
-        .client
-        .delete(app.url("/v1/products/DRL-4"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete("/v1/products/DRL-4").await;
     assert_eq!(deleted.status(), 204);
     let gone = app
         .get("/v1/products/DRL-4", &app.admin_token)
@@ -210,13 +204,7 @@ async fn delete_removes_the_product_and_records_a_change() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
-    let again = app
-        .client
-        .delete(app.url("/v1/products/DRL-4"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete("/v1/products/DRL-4").await;
     assert_eq!(again.status(), 404);
     let history: Value = app
         .get("/v1/products/DRL-4/history", &app.admin_token)
@@ -264,14 +252,7 @@ async fn every_mutation_and_only_real_changes_reach_the_outbox() {
     changed["brand"] = json!("Ergon");
     app.put_product(&changed).await; // replace
     let batch = format!("{}\n{}\n", drill("A-2"), drill("A-1"));
-    app.client
-        .post(app.url("/v1/products/batch"))
-        .bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(batch)
-        .send()
-        .await
-        .unwrap();
+    app.batch("application/x-ndjson", batch).await;
     assert_eq!(
         outbox(&app),
         vec![
@@ -336,15 +317,7 @@ async fn a_batch_keeps_the_good_lines_and_names_the_bad_ones() {
         bad,
         drill("B-3")
     );
-    let response = app
-        .client
-        .post(app.url("/v1/products/batch"))
-        .bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.batch("application/x-ndjson", body).await;
     assert_eq!(response.status(), 200);
     let result: Value = response.json().await.unwrap();
     assert_eq!(result["stored"], 2);
@@ -480,15 +453,7 @@ async fn an_oversized_batch_stores_nothing_and_names_the_limit() {
     let body: String = (0..10_001)
         .map(|i| line.replace("Z-1", &format!("Z-{i}")) + "\n")
         .collect();
-    let response = app
-        .client
-        .post(app.url("/v1/products/batch"))
-        .bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.batch("application/x-ndjson", body).await;
     assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.unwrap();
     assert!(
@@ -507,15 +472,7 @@ async fn an_oversized_batch_stores_nothing_and_names_the_limit() {
         .await
         .unwrap();
     assert_eq!(list["products"].as_array().unwrap().len(), 0);
-    let bad = app
-        .client
-        .post(app.url("/v1/products/batch"))
-        .bearer_auth(&app.admin_token)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body("[{\"sku\": \"A\"},")
-        .send()
-        .await
-        .unwrap();
+    let bad = app.batch("application/json", "[{\"sku\": \"A\"},").await;
     assert_eq!(bad.status(), 400);
     app.stop().await;
 }

@@ -166,13 +166,7 @@ async fn an_edit_comes_out_as_a_valid_bmecat_update() {
     let mut edited = drill("DRL-1001");
     edited["title"]["fr"] = json!("Perceuse 18 V brushless");
     assert_eq!(app.put_product(&edited).await.status(), 200);
-    let r = app
-        .client
-        .delete(app.url("/v1/products/DRL-2002"))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete("/v1/products/DRL-2002").await;
     assert_eq!(r.status(), 204);
     app.settle().await;
     let r = app
