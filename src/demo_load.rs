@@ -8,7 +8,7 @@ use chrono::Utc;
 use crate::api::tokens::issue;
 use crate::catalog;
 use crate::delta;
-use crate::editing::{self, PutStatus};
+use crate::editing;
 use crate::import::Summary;
 use crate::store::{self, Db};
 use crate::tokens::Role;
@@ -51,13 +51,7 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
         let now = Utc::now();
         let stored =
             store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
-        for s in stored {
-            match s.status {
-                PutStatus::Created => summary.created += 1,
-                PutStatus::Updated => summary.updated += 1,
-                PutStatus::Unchanged => summary.unchanged += 1,
-            }
-        }
+        summary.count(&stored);
     }
     summary.elapsed = started.elapsed();
 

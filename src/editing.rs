@@ -232,13 +232,7 @@ pub fn patch_product(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Stored, EditError> {
-    products::lock_skus(conn, &[sku])?;
-    let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
-    if let Some(tag) = if_match {
-        if !if_match_holds(tag, Some(&row.hash)) {
-            return Err(EditError::PreconditionFailed);
-        }
-    }
+    let row = existing_for_write(conn, sku, if_match)?;
     let mut value = parse_body(&row)?;
     catalog::merge_patch(&mut value, patch);
     let product = catalog::parse_product(&value, Some(sku))?;
@@ -254,13 +248,7 @@ pub fn delete_product(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), EditError> {
-    products::lock_skus(conn, &[sku])?;
-    let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
-    if let Some(tag) = if_match {
-        if !if_match_holds(tag, Some(&row.hash)) {
-            return Err(EditError::PreconditionFailed);
-        }
-    }
+    let row = existing_for_write(conn, sku, if_match)?;
     let before = parse_body(&row)?;
     let at = naive(now);
     products::delete(conn, sku)?;
@@ -286,6 +274,21 @@ pub fn delete_product(
         }],
     )?;
     Ok(())
+}
+
+/// The stored product `sku`, locked against other writers until the end of the transaction,
+/// when it exists and `If-Match` (if given) holds.
+fn existing_for_write(
+    conn: &mut DbConnection,
+    sku: &str,
+    if_match: Option<&str>,
+) -> Result<ProductRow, EditError> {
+    products::lock_skus(conn, &[sku])?;
+    let row = products::get(conn, sku)?.ok_or(EditError::NotFound)?;
+    match if_match {
+        Some(tag) if !if_match_holds(tag, Some(&row.hash)) => Err(EditError::PreconditionFailed),
+        _ => Ok(row),
+    }
 }
 
 /// The stored canonical JSON of a product.

@@ -13,7 +13,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{self, FieldError, Product};
-use crate::editing::{self, PutStatus};
+use crate::editing::{self, PutStatus, Stored};
 use crate::store::{self, Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +43,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts what each stored product's upsert did.
+    pub fn count(&mut self, stored: &[Stored]) {
+        for s in stored {
+            match s.status {
+                PutStatus::Created => self.created += 1,
+                PutStatus::Updated => self.updated += 1,
+                PutStatus::Unchanged => self.unchanged += 1,
+            }
+        }
+    }
+
     pub fn stored(&self) -> usize {
         self.created + self.updated + self.unchanged
     }
@@ -182,13 +193,7 @@ pub fn import_lines(
         }
         let now = Utc::now();
         let stored = store::transaction(&mut conn, |c| editing::put_products(c, pending, by, now))?;
-        for s in stored {
-            match s.status {
-                PutStatus::Created => summary.created += 1,
-                PutStatus::Updated => summary.updated += 1,
-                PutStatus::Unchanged => summary.unchanged += 1,
-            }
-        }
+        summary.count(&stored);
         pending.clear();
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         progress.set_message(format!(
