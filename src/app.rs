@@ -145,6 +145,12 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         webhook_allow: Arc::new(webhook_settings.allow),
         deliverer,
         rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
+        feed_cache: Arc::new(api::feed_cache::FeedCache::new(
+            config
+                .serve
+                .feed_cache
+                .then(|| api::feed_cache::default_dir(&config.storage.data_dir())),
+        )?),
     });
     let doc = web::Data::new(serde_json::to_string(&openapi())?);
     let mut server =

@@ -72,6 +72,15 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub tombstone_retention_days: u32,
+    /// Keep the last rendering of each full feed (per channel, format and encoding) in
+    /// `<data dir>/feed-cache`, so repeated downloads of an unchanged channel are file copies.
+    #[arg(
+        long,
+        env = "PARTNERFEED_FEED_CACHE",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub feed_cache: bool,
 }
 
 /// Webhook and mail settings of `serve`. They come from the environment only (no flags):

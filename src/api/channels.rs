@@ -10,6 +10,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
+use std::io::Write;
+
+use actix_web::body::SizedStream;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::feed_cache::{Encoding, Tee};
 use super::{body, stream, ApiError, AppState, Caller};
 use crate::delta;
 use crate::feeds::Format;
@@ -373,24 +380,117 @@ pub async fn channel_feed(
             .insert_header((header::ETAG, etag))
             .finish());
     }
+    let encoding = if accepts_gzip(&req) {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
     let key = state.cursor_key.clone();
-    stream_response(
+    if let Some(path) = state.feed_cache.lookup(channel.id, format, encoding, &etag) {
+        let cursor = pull::cursor(&channel, channel.last_seq, &key);
+        if let Some(response) = cached_response(path, format, encoding, &etag, &cursor).await {
+            return Ok(response);
+        }
+    }
+    let cache_file = state.feed_cache.writer(channel.id, format, encoding);
+    let mut response = stream_response(
         &state,
         format.content_type(),
         move |conn, send_head, writer| {
+            let mut rendered_etag = String::new();
             let head = |channel: &ChannelRow, cursor: &str| {
+                rendered_etag = feed_etag(channel, format);
                 send_head(Head {
                     cursor: cursor.to_string(),
-                    etag: feed_etag(channel, format),
+                    etag: rendered_etag.clone(),
                     page: None,
                     no_content: false,
                 })
             };
-            pull::write_feed(conn, channel.id, format, &key, head, writer, |_| {})?;
+            let tee = Tee {
+                client: writer,
+                file: cache_file,
+            };
+            let mut tee = match encoding {
+                Encoding::Identity => {
+                    pull::write_feed(conn, channel.id, format, &key, head, tee, |_| {})?
+                }
+                Encoding::Gzip => {
+                    let gz = GzEncoder::new(tee, Compression::fast());
+                    pull::write_feed(conn, channel.id, format, &key, head, gz, |_| {})?.finish()?
+                }
+            };
+            tee.flush()?;
+            if let Some(file) = tee.file {
+                file.commit(&rendered_etag);
+            }
             Ok(())
         },
     )
-    .await
+    .await?;
+    if encoding == Encoding::Gzip {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+        headers.insert(
+            header::VARY,
+            header::HeaderValue::from_static("accept-encoding"),
+        );
+    }
+    Ok(response)
+}
+
+/// Whether the client takes gzip (`Accept-Encoding` lists it with a non-zero quality).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            name.eq_ignore_ascii_case("gzip") && q > 0.0
+        })
+}
+
+/// A kept rendering, sent with the headers the rendering had; `None` when the file went away
+/// in between (a newer rendering replaced it), and the caller renders afresh.
+async fn cached_response(
+    path: std::path::PathBuf,
+    format: Format,
+    encoding: Encoding,
+    etag: &str,
+    cursor: &str,
+) -> Option<HttpResponse> {
+    let file = std::fs::File::open(&path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let (mut writer, body) = stream::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        if let Err(e) = std::io::copy(&mut file, &mut writer) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                writer.fail(e.to_string());
+            }
+        }
+    });
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(format.content_type())
+        .insert_header((header::ETAG, etag.to_string()))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .insert_header(("Feed-Cursor", cursor.to_string()));
+    if encoding == Encoding::Gzip {
+        response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .insert_header((header::VARY, "accept-encoding"));
+    }
+    Some(response.body(SizedStream::new(len, body)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod channels;
 pub mod error;
+pub mod feed_cache;
 pub mod ops;
 pub mod products;
 pub mod ratelimit;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// The delivery worker (tests drive it with `jobs::deliveries::run_once`).
     pub deliverer: Arc<crate::jobs::deliveries::Deliverer>,
     pub rate_limit: Arc<ratelimit::RateLimiter>,
+    /// Rendered full feeds kept on disk per ETag (`<data dir>/feed-cache`).
+    pub feed_cache: Arc<feed_cache::FeedCache>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.

@@ -552,6 +552,75 @@ async fn a_channel_redefinition_emits_only_real_differences() {
 }
 
 #[actix_web::test]
+async fn a_repeated_feed_is_the_kept_rendering_until_the_channel_changes() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let token = setup(&app, "fr-resellers", &fr_resellers(), "shop-42").await;
+    app.put_product(&drill("DRL-1")).await;
+    app.put_product(&drill("DRL-2")).await;
+    app.drain().await;
+    let fetch = |gzip: bool| {
+        let mut request = app.get("/v1/channels/fr-resellers/feed?format=csv", &token);
+        if gzip {
+            request = request.header(header::ACCEPT_ENCODING, "gzip");
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let length = r.headers().get(header::CONTENT_LENGTH).cloned();
+            let encoding = r.headers().get(header::CONTENT_ENCODING).cloned();
+            let etag = r.headers()[header::ETAG].to_str().unwrap().to_string();
+            let cursor = r.headers()["feed-cursor"].to_str().unwrap().to_string();
+            let body = r.bytes().await.unwrap().to_vec();
+            (length, encoding, etag, cursor, body)
+        }
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text).unwrap();
+        text
+    };
+
+    // The first download renders (chunked); the second is the kept file, byte for byte.
+    let (length, _, etag, cursor, first) = fetch(false).await;
+    assert!(length.is_none(), "a fresh rendering is streamed");
+    let (length, _, etag2, cursor2, second) = fetch(false).await;
+    assert_eq!(second, first);
+    assert_eq!((etag2, cursor2), (etag.clone(), cursor.clone()));
+    assert_eq!(length.unwrap().to_str().unwrap(), first.len().to_string());
+
+    // gzip is kept apart, and decodes to the same feed.
+    for _ in 0..2 {
+        let (_, encoding, etag3, _, zipped) = fetch(true).await;
+        assert_eq!(encoding.unwrap(), "gzip");
+        assert_eq!(etag3, etag);
+        assert_eq!(gunzip(&zipped).as_bytes(), first.as_slice());
+    }
+
+    // An edit moves the cursor: the next download is a new rendering with the edit in it.
+    let mut edited = drill("DRL-2");
+    edited["title"] = json!({"fr": "Perceuse refaite"});
+    app.put_product(&edited).await;
+    app.drain().await;
+    for gzip in [false, true] {
+        let (_, _, etag4, cursor4, body) = fetch(gzip).await;
+        let text = if gzip {
+            gunzip(&body)
+        } else {
+            String::from_utf8(body).unwrap()
+        };
+        assert_ne!(etag4, etag);
+        assert_ne!(cursor4, cursor);
+        assert!(text.contains("Perceuse refaite"), "{text}");
+        assert!(!String::from_utf8_lossy(&first).contains("Perceuse refaite"));
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn feeds_come_in_every_format_with_etag_and_gzip() {
     let app = TestApp::spawn_with(Options {
         jobs: false,

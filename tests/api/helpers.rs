@@ -149,6 +149,7 @@ impl TestApp {
                 workers: Some(2),
                 tombstone_retention_days: 30,
                 rate_limit: options.rate_limit,
+                feed_cache: true,
             },
         );
         config.run_jobs = options.jobs;

@@ -67,6 +67,7 @@ impl Hub {
                 workers: Some(2),
                 tombstone_retention_days: 30,
                 rate_limit: 100_000,
+                feed_cache: true,
             },
         );
         config.deliveries = deliveries;

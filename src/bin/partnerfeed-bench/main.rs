@@ -29,13 +29,19 @@ use partnerfeed::store::Db;
 use partnerfeed::{app, demo, import, jobs, tokens};
 use serde_json::{json, Value};
 
-const ALL_SCENARIOS: [&str; 6] = [
+mod limits;
+mod references;
+
+const ALL_SCENARIOS: [&str; 9] = [
+    "limits",
     "put-latency",
     "import",
     "feed",
     "delta",
     "changes-page",
-    "not-modified",
+    "http-load",
+    "copy",
+    "dump-diff",
 ];
 
 #[derive(Parser, Debug)]
@@ -53,8 +59,8 @@ struct Args {
     /// Runs per measurement (min / median / max are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Scenarios to run (default: all): put-latency, import, feed, delta, changes-page,
-    /// not-modified.
+    /// Scenarios to run (default: all): limits, put-latency, import, feed, delta,
+    /// changes-page, http-load, copy (PostgreSQL only), dump-diff, webhooks.
     #[arg(long, num_args = 1..)]
     scenario: Vec<String>,
     /// Base PostgreSQL URL (loopback only); bench databases `pf_bench_*` are created beside it.
@@ -72,8 +78,8 @@ struct Args {
     /// Products sent through the batch endpoint per run (default: min(scale, 100,000)).
     #[arg(long)]
     batch_products: Option<usize>,
-    /// Seconds of the wrk (or fallback) 304 run.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds of each wrk run (http-load).
+    #[arg(long, default_value_t = 5)]
     wrk_seconds: u64,
     /// Directory for SQLite files and the NDJSON catalog (default: the system temp dir).
     #[arg(long)]
@@ -246,6 +252,34 @@ impl Http {
         body: &[u8],
         keep_body: bool,
     ) -> anyhow::Result<Response> {
+        let mut out = Vec::new();
+        let mut discard = std::io::sink();
+        let sink: &mut dyn Write = if keep_body { &mut out } else { &mut discard };
+        let mut response = self.exchange(method, path, headers, body, sink)?;
+        response.body = out;
+        Ok(response)
+    }
+
+    /// Sends one request on a fresh connection and streams the response body into `w`.
+    fn send_to(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        w: &mut dyn Write,
+    ) -> anyhow::Result<Response> {
+        self.conn = None;
+        self.exchange(method, path, headers, b"", w)
+    }
+
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        sink: &mut dyn Write,
+    ) -> anyhow::Result<Response> {
         let host = self.addr.to_string();
         let conn = self.connection()?;
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
@@ -289,20 +323,17 @@ impl Http {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let mut out = Vec::new();
         let mut len = 0u64;
-        let mut sink = [0u8; 1 << 16];
+        let mut buf = [0u8; 1 << 16];
         let mut take = |conn: &mut BufReader<TcpStream>, mut n: u64| -> anyhow::Result<()> {
             len += n;
             while n > 0 {
-                let want = n.min(sink.len() as u64) as usize;
-                let got = conn.read(&mut sink[..want])?;
+                let want = n.min(buf.len() as u64) as usize;
+                let got = conn.read(&mut buf[..want])?;
                 if got == 0 {
                     bail!("connection closed in body");
                 }
-                if keep_body {
-                    out.extend_from_slice(&sink[..got]);
-                }
+                sink.write_all(&buf[..got])?;
                 n -= got as u64;
             }
             Ok(())
@@ -340,44 +371,8 @@ impl Http {
         Ok(Response {
             status,
             headers,
-            body: out,
-            body_len: len,
-        })
-    }
-
-    /// Sends the request and returns as soon as the headers are in, closing the connection.
-    fn head_only(&mut self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response> {
-        let host = self.addr.to_string();
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
-        let mut head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-                break;
-            }
-            if let Some((n, v)) = line.trim_end().split_once(':') {
-                headers.push((n.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        Ok(Response {
-            status,
-            headers,
             body: Vec::new(),
-            body_len: 0,
+            body_len: len,
         })
     }
 }
@@ -504,6 +499,7 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
             workers: Some(2),
             tombstone_retention_days: 30,
             rate_limit: 0,
+            feed_cache: true,
         },
     );
     config.run_jobs = jobs;
@@ -779,9 +775,16 @@ fn bench_backend(
 ) -> anyhow::Result<()> {
     let b = kind.name();
     let runs = ctx.args.runs.max(1);
-    let needs_main = ["put-latency", "feed", "changes-page", "not-modified"]
-        .iter()
-        .any(|s| wants(ctx, s));
+    let needs_main = [
+        "put-latency",
+        "feed",
+        "changes-page",
+        "http-load",
+        "copy",
+        "dump-diff",
+    ]
+    .iter()
+    .any(|s| wants(ctx, s));
 
     // --- import (import_file), R fresh databases; the last one is kept as the main one.
     let mut main: Option<(BenchDb, Db)> = None;
@@ -942,7 +945,7 @@ fn bench_main(
     }
 
     // --- the two demo channels (feeds, changes, 304)
-    let feed_like = ["feed", "changes-page", "not-modified"]
+    let feed_like = ["feed", "changes-page", "http-load", "copy", "dump-diff"]
         .iter()
         .any(|s| wants(ctx, s));
     if !feed_like {
@@ -1119,52 +1122,14 @@ fn bench_main(
         ));
     }
 
-    if wants(ctx, "not-modified") {
-        let path = format!("/v1/channels/{channel}/feed?format=json");
-        let head = http.head_only(&path, &[("Authorization", &auth(token))])?;
-        let etag = head
-            .header("ETag")
-            .context("feed without ETag")?
-            .to_string();
-        let check = http.send(
-            "GET",
-            &path,
-            &[("Authorization", &auth(token)), ("If-None-Match", &etag)],
-            b"",
-            true,
-        )?;
-        if check.status != 304 {
-            bail!("If-None-Match gave {}", check.status);
-        }
-        let mut rps = Vec::new();
-        let wrk = which("wrk");
-        for run in 0..runs {
-            log(format!("{b}: 304 load, run {}", run + 1));
-            match &wrk {
-                Some(wrk) => rps.push(run_wrk(wrk, addr, &path, &etag, token, ctx)?),
-                None => rps.push(fallback_load(addr, &path, &etag, token, ctx)?),
-            }
-        }
-        let t = tables.get(
-            "6-not-modified",
-            "not-modified (feed with a matching If-None-Match)",
-        );
-        let tool = if wrk.is_some() {
-            format!(
-                "wrk -t2 -c32 -d{}s -H 'If-None-Match: ...' -H 'Authorization: Bearer ...'",
-                ctx.args.wrk_seconds
-            )
-        } else {
-            format!(
-                "wrk is not installed: fallback client, 32 blocking keep-alive connections on \
-                 32 threads for {} s",
-                ctx.args.wrk_seconds
-            )
-        };
-        t.add(b, "304 responses", "requests/s", rps);
-        t.note(format!(
-            "{b}: {tool}, against the {mode}; the load generator shares the 2 cores."
-        ));
+    if wants(ctx, "http-load") {
+        references::http_load(ctx, kind, addr, channel, tables)?;
+    }
+    if wants(ctx, "copy") && kind == Kind::Postgres {
+        references::copy(ctx, &bdb.url, addr, channel, live, tables)?;
+    }
+    if wants(ctx, "dump-diff") {
+        references::dump_diff(ctx, kind, addr, channel, catalog.count, tables)?;
     }
     drop(child);
     Ok(())
@@ -1176,71 +1141,6 @@ fn which(name: &str) -> Option<PathBuf> {
             .map(|d| d.join(name))
             .find(|p| p.is_file())
     })
-}
-
-fn run_wrk(
-    wrk: &Path,
-    addr: SocketAddr,
-    path: &str,
-    etag: &str,
-    token: &str,
-    ctx: &Ctx,
-) -> anyhow::Result<f64> {
-    let out = Command::new(wrk)
-        .args(["-t2", "-c32", &format!("-d{}s", ctx.args.wrk_seconds)])
-        .args(["-H", &format!("If-None-Match: {etag}")])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("http://{addr}{path}"))
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("Non-2xx or 3xx") {
-        bail!("wrk saw errors:\n{text}");
-    }
-    text.lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("cannot read wrk output:\n{text}"))
-}
-
-fn fallback_load(
-    addr: SocketAddr,
-    path: &str,
-    etag: &str,
-    token: &str,
-    ctx: &Ctx,
-) -> anyhow::Result<f64> {
-    let deadline = Instant::now() + Duration::from_secs(ctx.args.wrk_seconds);
-    let started = Instant::now();
-    let handles: Vec<_> = (0..32)
-        .map(|_| {
-            let (path, etag, auth) = (path.to_string(), etag.to_string(), auth(token));
-            std::thread::spawn(move || -> anyhow::Result<u64> {
-                let mut http = Http::new(addr);
-                let mut n = 0;
-                while Instant::now() < deadline {
-                    let r = http.send(
-                        "GET",
-                        &path,
-                        &[("Authorization", &auth), ("If-None-Match", &etag)],
-                        b"",
-                        false,
-                    )?;
-                    if r.status != 304 {
-                        bail!("got {}", r.status);
-                    }
-                    n += 1;
-                }
-                Ok(n)
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for h in handles {
-        total += h
-            .join()
-            .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Delta: 1,000 edits across 10 and 100 channels, at two catalog sizes.
@@ -1391,6 +1291,13 @@ fn main() -> anyhow::Result<()> {
         catalog.bytes as f64 / 1e6
     ));
     let mut tables = Tables::default();
+    if wants(&ctx, "limits") {
+        let table = tables.get(
+            "0-limits",
+            "limits (single-core building blocks on the same records, in memory)",
+        );
+        limits::run(ctx.args.runs.max(1), table)?;
+    }
     let mut result = Ok(());
     for kind in kinds {
         if let Err(e) = bench_backend(&ctx, kind, &catalog, &mut tables) {

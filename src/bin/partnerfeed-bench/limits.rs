@@ -1,0 +1,225 @@
+//! The `limits` scenario: single-core throughput of the building blocks a feed is made of, on
+//! the records of the benchmark catalog, with no database and no socket. Every rate here is an
+//! upper bound for the matching end-to-end figure; the ratios in docs/performance.md divide by
+//! these.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::Utc;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use partnerfeed::catalog::parse_product;
+use partnerfeed::delta::{self, ChannelDef};
+use partnerfeed::feeds::{FeedWriter, Format, Publication};
+use partnerfeed::{demo, jcs, pull};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use serde_json::{Map, Value};
+
+use crate::{log, Table};
+
+/// Records measured: enough for stable rates, few enough to hold in memory.
+const RECORDS: usize = 50_000;
+
+/// One projected record with what the renderers need.
+struct Sample {
+    sku: String,
+    hash: String,
+    record: Map<String, Value>,
+    /// The record's canonical JSON, as the store keeps it.
+    stored: String,
+}
+
+fn samples(channel: &ChannelDef, count: usize) -> anyhow::Result<(Vec<Value>, Vec<Sample>)> {
+    let now = Utc::now();
+    let products: Vec<Value> = demo::products(count).collect();
+    let mut out = Vec::with_capacity(count);
+    for value in &products {
+        let product = parse_product(value, None).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let sku = value["sku"].as_str().context("sku")?.to_string();
+        if let Some(record) = delta::project(&sku, &product, channel, now) {
+            let stored = String::from_utf8(jcs::canonical_bytes(&Value::Object(record.clone())))?;
+            let hash = jcs::sha256_hex_of(stored.as_bytes());
+            out.push(Sample {
+                sku,
+                hash,
+                record,
+                stored,
+            });
+        }
+    }
+    Ok((products, out))
+}
+
+/// Counts bytes and throws them away.
+#[derive(Default)]
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `work` `runs` times; returns items/s and MB/s per run.
+fn measure(
+    runs: usize,
+    items: usize,
+    mut work: impl FnMut() -> anyhow::Result<u64>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut rates = Vec::new();
+    let mut mbs = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let bytes = work()?;
+        let dt = t0.elapsed().as_secs_f64();
+        rates.push(items as f64 / dt);
+        mbs.push(bytes as f64 / dt / 1e6);
+    }
+    Ok((rates, mbs))
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
+    let (code, def) = demo::channels()
+        .into_iter()
+        .next()
+        .context("demo channels")?;
+    let channel = delta::parse_channel(&def).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    log(format!(
+        "limits: projecting {RECORDS} products for {code} (one core)"
+    ));
+    let (products, recs) = samples(&channel, RECORDS)?;
+    let n = recs.len();
+    let fields = pull::carried_fields(&channel);
+    let mut row = |name: &str, (rates, mbs): (Vec<f64>, Vec<f64>)| {
+        table.add("-", name, "records/s", rates);
+        table.add("-", name, "MB/s", mbs);
+    };
+
+    // Building blocks alone.
+    row(
+        "JCS + SHA-256 of a product (the edit path's hash)",
+        measure(runs, products.len(), || {
+            let mut bytes = 0;
+            for p in &products {
+                let c = jcs::canonical_bytes(p);
+                bytes += c.len() as u64;
+                std::hint::black_box(jcs::sha256_hex_of(&c));
+            }
+            Ok(bytes)
+        })?,
+    );
+    row(
+        "serde_json: serialise a record Map",
+        measure(runs, n, || {
+            let mut w = Counter::default();
+            for s in &recs {
+                serde_json::to_writer(&mut w, &s.record)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(w.0)
+        })?,
+    );
+    row(
+        "serde_json: parse a stored record into a Map",
+        measure(runs, n, || {
+            let mut bytes = 0;
+            for s in &recs {
+                let m: Map<String, Value> = serde_json::from_str(&s.stored)?;
+                bytes += s.stored.len() as u64;
+                std::hint::black_box(m);
+            }
+            Ok(bytes)
+        })?,
+    );
+    row(
+        "csv::Writer: one row of the record's top-level fields",
+        measure(runs, n, || {
+            let mut w = csv::Writer::from_writer(Counter::default());
+            for s in &recs {
+                w.write_record(s.record.values().map(text_of))?;
+            }
+            Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?.0)
+        })?,
+    );
+    row(
+        "quick-xml Writer: one element per top-level field",
+        measure(runs, n, || {
+            let mut w = quick_xml::Writer::new(Counter::default());
+            w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+            w.write_event(Event::Start(BytesStart::new("feed")))?;
+            for s in &recs {
+                let mut item = BytesStart::new("product");
+                item.push_attribute(("sku", s.sku.as_str()));
+                w.write_event(Event::Start(item))?;
+                for (k, v) in &s.record {
+                    w.write_event(Event::Start(BytesStart::new(k.as_str())))?;
+                    w.write_event(Event::Text(BytesText::new(&text_of(v))))?;
+                    w.write_event(Event::End(BytesEnd::new(k.as_str())))?;
+                }
+                w.write_event(Event::End(BytesEnd::new("product")))?;
+            }
+            w.write_event(Event::End(BytesEnd::new("feed")))?;
+            Ok(w.into_inner().0)
+        })?,
+    );
+    let mut ndjson = Vec::new();
+    for s in &recs {
+        ndjson.extend_from_slice(s.stored.as_bytes());
+        ndjson.push(b'\n');
+    }
+    row(
+        "gzip level 1 (flate2) of the stored records",
+        measure(runs, n, || {
+            let mut gz = GzEncoder::new(Counter::default(), Compression::fast());
+            gz.write_all(&ndjson)?;
+            gz.finish()?;
+            Ok(ndjson.len() as u64)
+        })?,
+    );
+
+    // partnerfeed's own renderers on the same records, in memory: the feed path minus the
+    // database and the socket.
+    for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Xml]
+        .into_iter()
+        .chain(Format::profiles())
+    {
+        let publication = Publication::of(&channel, 1, 1, "");
+        row(
+            &format!("partnerfeed renderer, format={}", format.as_str()),
+            measure(runs, n, || {
+                let mut w = FeedWriter::begin_with(
+                    Counter::default(),
+                    format,
+                    &code,
+                    "cursor",
+                    &fields,
+                    &publication,
+                )?;
+                for s in &recs {
+                    w.product_json(&s.sku, &s.hash, &s.stored)?;
+                }
+                Ok(w.finish()?.0)
+            })?,
+        );
+    }
+    table.note(format!(
+        "{n} records of the demo channel `{code}` (all fields), each built from a demo \
+         product by the channel's projection; one thread, in memory, output counted and \
+         discarded. The renderer rows are `FeedWriter::product_json` over the stored \
+         record text, as the feed endpoint calls it."
+    ));
+    Ok(())
+}
