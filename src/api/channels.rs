@@ -416,8 +416,15 @@ pub async fn channel_feed(
                     pull::write_feed(conn, channel.id, format, &key, head, tee, |_| {})?
                 }
                 Encoding::Gzip => {
-                    let gz = GzEncoder::new(tee, Compression::fast());
-                    pull::write_feed(conn, channel.id, format, &key, head, gz, |_| {})?.finish()?
+                    // Renderers write many small pieces; deflate wants them gathered.
+                    let gz = std::io::BufWriter::with_capacity(
+                        64 * 1024,
+                        GzEncoder::new(tee, Compression::fast()),
+                    );
+                    pull::write_feed(conn, channel.id, format, &key, head, gz, |_| {})?
+                        .into_inner()
+                        .map_err(|e| PullError::from(e.into_error()))?
+                        .finish()?
                 }
             };
             tee.flush()?;

@@ -94,8 +94,8 @@ fn text_of(v: &Value) -> String {
 pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
     let (code, def) = demo::channels()
         .into_iter()
-        .next()
-        .context("demo channels")?;
+        .find(|(code, _)| code == "eu-marketplace")
+        .context("the demo channel eu-marketplace")?;
     let channel = delta::parse_channel(&def).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     log(format!(
         "limits: projecting {RECORDS} products for {code} (one core)"
