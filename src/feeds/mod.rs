@@ -124,6 +124,18 @@ impl Format {
         self.profile().is_none_or(|p| p.changes)
     }
 
+    /// Whether a change page with no change is still a document. BMEcat's T_UPDATE_PRODUCTS
+    /// and a GDSN CIN need at least one product: their empty pages are no document (the API
+    /// answers 204).
+    pub fn has_empty_change_page(&self) -> bool {
+        self.profile().is_none_or(|p| {
+            !matches!(
+                p.renderer,
+                profile::Renderer::Bmecat | profile::Renderer::GdsnCin
+            )
+        })
+    }
+
     /// The name used in `format=` and in subscriptions.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -205,6 +205,31 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
             let hash = crate::channels::sha256_hex(&crate::channels::jcs(&p["record"]));
             assert_eq!(p["hash"], hash.as_str());
         }
+        // Every demo product renders in GS1 GDSN: a valid CIN with one transaction each.
+        let path = dir.join(format!("{channel}.gdsn.xml"));
+        let out = partnerfeed(&test_db)
+            .args([
+                "export",
+                "--channel",
+                channel,
+                "--format",
+                "gdsn-cin",
+                "--output",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crate::helpers::xmllint(
+            &path,
+            "../shared/schemas/gdsn-3.1/gs1/gdsn/CatalogueItemNotification.xsd",
+        );
+        let cin = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(cin.matches("<transaction>").count(), products.len());
         // Changes since the export's cursor: none yet.
         let cursor = feed["cursor"].as_str().unwrap();
         let out = partnerfeed(&test_db)
