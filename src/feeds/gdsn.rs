@@ -246,7 +246,7 @@ fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
             )),
             _ => {}
         }
-        let whole = child.quantity > 0 && parent.quantity % child.quantity == 0;
+        let whole = child.quantity > 0 && parent.quantity.is_multiple_of(child.quantity);
         if parent.quantity <= child.quantity || !whole {
             problems.push(Problem::error(
                 "packaging",

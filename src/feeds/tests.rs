@@ -497,9 +497,9 @@ fn render_profile_feed(format: Format) -> Vec<u8> {
     w.finish().expect("finish")
 }
 
-fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
-    let fixture = fixture();
-    let mut w = ChangesWriter::begin_with(
+/// A change page in `format` from `since_seq` to 123, every field carried.
+fn profile_changes_writer(format: Format, since_seq: i64) -> ChangesWriter<Vec<u8>> {
+    ChangesWriter::begin_with(
         Vec::new(),
         format,
         CHANNEL,
@@ -507,7 +507,12 @@ fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
         &all_fields(),
         &publication(since_seq, 123),
     )
-    .expect("begin");
+    .expect("begin")
+}
+
+fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
+    let fixture = fixture();
+    let mut w = profile_changes_writer(format, since_seq);
     let (sku, hash, record) = &fixture[0];
     w.change(Change::Upsert { sku, hash, record })
         .expect("upsert");
@@ -926,15 +931,7 @@ fn assert_valid_gdsn(name: &str, doc: &[u8]) {
 
 fn gdsn_changes(since_seq: i64) -> Vec<u8> {
     let fixture = fixture();
-    let mut w = ChangesWriter::begin_with(
-        Vec::new(),
-        profile("gdsn-cin"),
-        CHANNEL,
-        "c-000120",
-        &all_fields(),
-        &publication(since_seq, 123),
-    )
-    .expect("begin");
+    let mut w = profile_changes_writer(profile("gdsn-cin"), since_seq);
     let (sku, hash, record) = &fixture[0];
     w.change(Change::Upsert { sku, hash, record })
         .expect("upsert");
