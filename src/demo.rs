@@ -22,6 +22,10 @@ const SKU_BASE: u64 = 100_001;
 /// from the prefix the product GTINs use), location `00001`.
 const VENDOR_GLN_BODY: &str = "370012200001";
 
+/// The GS1 GPC brick the demo channels give their GDSN trade items (an 8-digit brick code;
+/// a product may name its own in its `gpc_category_code` attribute).
+const DEMO_GPC_BRICK: &str = "10005706";
+
 /// When scheduled price changes take effect (windows are half-open: `[valid_from, valid_to)`).
 const PRICE_CHANGE_AT: &str = "2027-01-01T00:00:00Z";
 
@@ -62,7 +66,9 @@ pub fn channels() -> Vec<(String, Value)> {
                 "settings": {
                     "link_template": "https://shop.example.com/p/{sku}",
                     "sender_gln": sender_gln,
-                    "receiver_gln": with_check_digit("376000000010")
+                    "receiver_gln": with_check_digit("376000000010"),
+                    "target_market": "250",
+                    "gpc_category_code": DEMO_GPC_BRICK
                 }
             }),
         ),
@@ -89,7 +95,9 @@ pub fn channels() -> Vec<(String, Value)> {
                 "settings": {
                     "link_template": "https://shop.example.com/p/{sku}",
                     "sender_gln": sender_gln,
-                    "receiver_gln": with_check_digit("400000100020")
+                    "receiver_gln": with_check_digit("400000100020"),
+                    "target_market": "276",
+                    "gpc_category_code": DEMO_GPC_BRICK
                 }
             }),
         ),
@@ -660,7 +668,10 @@ fn product(index: usize) -> Value {
     let [nl, nw, nh] = case_layout(case_qty, [l, w, h]);
     let case_gross = u64::from(case_qty) * gross + rng.range(150, 450);
     let pallet_qty = case_qty * rng.range(20, 40) as u32;
+    // Every level is a trade item with its own GTIN-14: indicator digit 1 for the case, 5 for
+    // the pallet, then the base unit's body.
     let case_gtin = with_check_digit(&format!("1{gtin_body}"));
+    let pallet_gtin = with_check_digit(&format!("5{gtin_body}"));
 
     json!({
         "sku": sku,
@@ -681,7 +692,7 @@ fn product(index: usize) -> Value {
             {"level": "case", "quantity": case_qty, "gtin": case_gtin,
              "dimensions": cm(l * nl + 12, w * nw + 12, h * nh + 15),
              "gross_weight": {"value": decimal(case_gross, 3), "unit": "kg"}},
-            {"level": "pallet", "quantity": pallet_qty}
+            {"level": "pallet", "quantity": pallet_qty, "gtin": pallet_gtin}
         ]
     })
 }
@@ -853,7 +864,7 @@ mod tests {
         }
         assert_eq!(
             hex::encode(hasher.finalize()),
-            "5121de3429653ecf1c687b2a485646bb20e167f173a2d6f19cc023b120eba8f0"
+            "0c5e8131204556fd15daadb2b1e0b151768f07338f238677ac0d5ffdf438e0b3"
         );
     }
 
@@ -895,6 +906,12 @@ mod tests {
             assert!(gs1_valid(case_gtin), "bad GTIN-14 {case_gtin}");
             assert_eq!(&case_gtin[..1], "1");
             assert_eq!(&case_gtin[1..13], &gtin[..12]);
+            let pallet = &p["packaging"][2];
+            assert_eq!(pallet["level"], "pallet");
+            let pallet_gtin = text(pallet, "/gtin");
+            assert!(gs1_valid(pallet_gtin), "bad GTIN-14 {pallet_gtin}");
+            assert_eq!(&pallet_gtin[..1], "5");
+            assert_eq!(&pallet_gtin[1..13], &gtin[..12]);
         }
         for (code, channel) in channels() {
             for key in ["sender_gln", "receiver_gln"] {

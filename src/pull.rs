@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
-use crate::feeds::{Change, ChangesWriter, FeedWriter, Format, Problem, Publication};
+use crate::feeds::{ChangesWriter, FeedWriter, Format, Problem, Publication};
 use crate::store::channel_records::{self, RecordRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{DbConnection, StoreError};
@@ -37,6 +37,12 @@ const GONE_OTHER_EPOCH: &str = "this cursor belongs to another channel or to an 
     incarnation of this one; resync from the full feed and follow its cursor";
 const GONE_PURGED: &str = "this cursor is older than the deletions kept for this channel; \
     resync from the full feed and follow its cursor";
+
+/// When a document is made (RFC 3339, UTC, whole seconds), for formats whose headers carry it
+/// (GDSN's creation and last-change date-times).
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
 
 /// The key that authenticates cursors: made by the first instance, shared through the database.
 pub fn cursor_key(conn: &mut DbConnection) -> Result<Vec<u8>, StoreError> {
@@ -135,7 +141,7 @@ pub fn write_feed<W: Write>(
     let def = definition(&channel)?;
     let cursor = cursor(&channel, channel.last_seq, key);
     head(&channel, &cursor);
-    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, "");
+    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, &now());
     let mut feed = FeedWriter::begin_with(
         w,
         format,
@@ -204,7 +210,7 @@ pub fn write_changes<W: Write>(
         empty: until <= from,
     };
     head(&channel, &page);
-    let publication = Publication::of(&def, from, until, "");
+    let publication = Publication::of(&def, from, until, &now());
     let mut out = ChangesWriter::begin_with(
         w,
         format,
@@ -221,7 +227,7 @@ pub fn write_changes<W: Write>(
                 Some(hash) => {
                     out.upsert_json(&row.sku, hash, row.record.as_deref().unwrap_or("{}"))?
                 }
-                None => out.change(Change::Delete { sku: &row.sku })?,
+                None => out.delete_json(&row.sku, row.record.as_deref())?,
             }
         }
         match rows.last() {

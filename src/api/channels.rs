@@ -219,7 +219,7 @@ pub async fn delete_channel(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct FeedQuery {
     /// `json` (default), `ndjson`, `csv`, `xml`, or a profile: `google-xml`, `google-tsv`,
-    /// `bmecat` (profiles in `feeds/profiles/`).
+    /// `bmecat`, `gdsn-cin` (profiles in `feeds/profiles/`).
     format: Option<String>,
 }
 
@@ -562,8 +562,8 @@ pub async fn channel_changes(
                     cursor: page.next.clone(),
                     etag,
                     page: Some(page.clone()),
-                    // T_UPDATE_PRODUCTS needs at least one product.
-                    no_content: page.empty && format.profile().is_some_and(|p| p.name == "bmecat"),
+                    // T_UPDATE_PRODUCTS and a GDSN CIN need at least one product.
+                    no_content: page.empty && !format.has_empty_change_page(),
                 })
             };
             pull::write_changes(
@@ -629,7 +629,7 @@ pub async fn channel_digest(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
-    /// A profile: `google-xml`, `google-tsv` or `bmecat`.
+    /// A profile: `google-xml`, `google-tsv`, `bmecat` or `gdsn-cin`.
     format: String,
 }
 

@@ -12,6 +12,7 @@
 
 mod bmecat;
 mod csv;
+mod gdsn;
 mod google;
 mod json;
 pub mod profile;
@@ -123,6 +124,18 @@ impl Format {
         self.profile().is_none_or(|p| p.changes)
     }
 
+    /// Whether a change page with no change is still a document. BMEcat's T_UPDATE_PRODUCTS
+    /// and a GDSN CIN need at least one product: their empty pages are no document (the API
+    /// answers 204).
+    pub fn has_empty_change_page(&self) -> bool {
+        self.profile().is_none_or(|p| {
+            !matches!(
+                p.renderer,
+                profile::Renderer::Bmecat | profile::Renderer::GdsnCin
+            )
+        })
+    }
+
     /// The name used in `format=` and in subscriptions.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -170,7 +183,7 @@ impl Format {
                 problems.extend(google::values(sku, record, p, publication).1)
             }
             profile::Renderer::Bmecat => problems.extend(bmecat::check(sku, record, p)),
-            profile::Renderer::GdsnCin => {}
+            profile::Renderer::GdsnCin => problems.extend(gdsn::check(record, p, publication)),
         }
         problems
     }
@@ -231,6 +244,7 @@ enum ProfileRenderer<W: Write> {
     /// Boxed: the csv writer holds its own buffer state.
     Tabular(Box<google::TabularEncoder<W>>),
     Bmecat(bmecat::BmecatEncoder<W>),
+    Gdsn(gdsn::GdsnEncoder<W>),
 }
 
 struct ProfileEncoder<W: Write> {
@@ -241,16 +255,26 @@ struct ProfileEncoder<W: Write> {
 }
 
 impl<W: Write> ProfileEncoder<W> {
+    /// A product that left the channel; `last` is the last record the channel published for
+    /// it, when known (GDSN names the trade items it deletes by their GTINs).
+    fn delete(&mut self, sku: &str, last: Option<&Map<String, Value>>) -> Result<(), FeedError> {
+        match &mut self.renderer {
+            ProfileRenderer::Bmecat(e) => e.delete(sku),
+            ProfileRenderer::Gdsn(e) => e.delete(last, &self.publication),
+            // Snapshot formats have no change pages, hence no deletes.
+            ProfileRenderer::Rss(_) | ProfileRenderer::Tabular(_) => Ok(()),
+        }
+    }
+
+    /// Whether deletes need the last record (parsed only then).
+    fn deletes_need_record(&self) -> bool {
+        matches!(self.renderer, ProfileRenderer::Gdsn(_))
+    }
+
     fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
         let (sku, record) = match *change {
             Change::Upsert { sku, record, .. } => (sku, record),
-            Change::Delete { sku } => {
-                return match &mut self.renderer {
-                    ProfileRenderer::Bmecat(e) => e.delete(sku),
-                    // Snapshot formats have no change pages, hence no deletes.
-                    ProfileRenderer::Rss(_) | ProfileRenderer::Tabular(_) => Ok(()),
-                };
-            }
+            Change::Delete { sku } => return self.delete(sku, None),
         };
         let problems = self.format.check(sku, record, &self.publication);
         let excluded = profile::excludes(&problems);
@@ -266,6 +290,8 @@ impl<W: Write> ProfileEncoder<W> {
             // In a change page it leaves the partner's copy: a delete keeps both in step.
             ProfileRenderer::Bmecat(e) if excluded => e.excluded(sku),
             ProfileRenderer::Bmecat(e) => e.product(sku, record, &self.publication),
+            ProfileRenderer::Gdsn(e) if excluded => e.excluded(record, &self.publication),
+            ProfileRenderer::Gdsn(e) => e.product(record, &self.publication),
         }
     }
 
@@ -274,6 +300,7 @@ impl<W: Write> ProfileEncoder<W> {
             ProfileRenderer::Rss(e) => e.finish(),
             ProfileRenderer::Tabular(e) => e.finish(),
             ProfileRenderer::Bmecat(e) => e.finish(),
+            ProfileRenderer::Gdsn(e) => e.finish(),
         }
     }
 }
@@ -303,31 +330,28 @@ impl<W: Write> Encoder<W> {
                 if doc == Doc::Changes && !profile.changes {
                     return Err(FeedError::SnapshotOnly(&profile.name));
                 }
-                let renderer = match profile.renderer {
-                    profile::Renderer::GoogleRss => ProfileRenderer::Rss(
-                        google::RssEncoder::begin(w, profile, channel, position, publication)?,
-                    ),
-                    profile::Renderer::Tabular => ProfileRenderer::Tabular(Box::new(
-                        google::TabularEncoder::begin(w, profile)?,
-                    )),
-                    profile::Renderer::Bmecat => {
-                        ProfileRenderer::Bmecat(bmecat::BmecatEncoder::begin(
-                            w,
-                            profile,
-                            doc,
-                            channel,
-                            position,
-                            publication,
-                        )?)
-                    }
-                    // No profile file names it yet: the GDSN renderer is still to be written.
-                    profile::Renderer::GdsnCin => {
-                        return Err(FeedError::Io(io::Error::new(
-                            io::ErrorKind::Unsupported,
-                            "the gdsn-cin renderer is not built yet",
-                        )))
-                    }
-                };
+                let renderer =
+                    match profile.renderer {
+                        profile::Renderer::GoogleRss => ProfileRenderer::Rss(
+                            google::RssEncoder::begin(w, profile, channel, position, publication)?,
+                        ),
+                        profile::Renderer::Tabular => ProfileRenderer::Tabular(Box::new(
+                            google::TabularEncoder::begin(w, profile)?,
+                        )),
+                        profile::Renderer::Bmecat => {
+                            ProfileRenderer::Bmecat(bmecat::BmecatEncoder::begin(
+                                w,
+                                profile,
+                                doc,
+                                channel,
+                                position,
+                                publication,
+                            )?)
+                        }
+                        profile::Renderer::GdsnCin => ProfileRenderer::Gdsn(
+                            gdsn::GdsnEncoder::begin(w, profile, doc, channel, publication)?,
+                        ),
+                    };
                 Encoder::Profile(Box::new(ProfileEncoder {
                     format,
                     profile,
@@ -362,6 +386,22 @@ impl<W: Write> Encoder<W> {
                     record: &record,
                 })
             }
+        }
+    }
+
+    /// A delete with the last record the channel published for the product, as compact JSON
+    /// text when the store still has it. Only formats that name deleted items by their content
+    /// (GDSN: by GTIN) parse it.
+    fn delete_json(&mut self, sku: &str, last: Option<&str>) -> Result<(), FeedError> {
+        match self {
+            Encoder::Profile(e) if e.deletes_need_record() => {
+                let last: Option<Map<String, Value>> =
+                    last.map(serde_json::from_str).transpose().map_err(|e| {
+                        FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                    })?;
+                e.delete(sku, last.as_ref())
+            }
+            _ => self.entry(&Change::Delete { sku }),
         }
     }
 
@@ -470,6 +510,12 @@ impl<W: Write> ChangesWriter<W> {
     /// Writes one upsert whose record is compact JSON text (see [`FeedWriter::product_json`]).
     pub fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> io::Result<()> {
         Ok(self.enc.upsert_json(sku, hash, record)?)
+    }
+
+    /// Writes one delete; `last` is the last record the channel published for the product
+    /// (compact JSON text), when the store kept it: GDSN names what it deletes by its GTINs.
+    pub fn delete_json(&mut self, sku: &str, last: Option<&str>) -> io::Result<()> {
+        Ok(self.enc.delete_json(sku, last)?)
     }
 
     /// Closes the page. JSON and XML carry `next` and `has_more` at the end of the document;

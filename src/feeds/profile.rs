@@ -13,7 +13,7 @@ use crate::delta::ChannelDef;
 
 /// The profile files, in the order `format=` lists them. Adding a network whose output one of
 /// the renderers already makes (a CSV/TSV variant, say) is a new file and a line here.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     (
         "google-xml.toml",
         include_str!("../../feeds/profiles/google-xml.toml"),
@@ -25,6 +25,10 @@ const FILES: [(&str, &str); 3] = [
     (
         "bmecat.toml",
         include_str!("../../feeds/profiles/bmecat.toml"),
+    ),
+    (
+        "gdsn-cin.toml",
+        include_str!("../../feeds/profiles/gdsn-cin.toml"),
     ),
 ];
 
@@ -38,7 +42,8 @@ pub enum Renderer {
     Tabular,
     /// BMEcat 2005: `T_NEW_CATALOG` for the feed, `T_UPDATE_PRODUCTS` for changes.
     Bmecat,
-    /// GS1 GDSN 3.1 Catalogue Item Notification (reserved: not rendered yet).
+    /// GS1 GDSN 3.1 Catalogue Item Notification: one transaction per product, `ADD`,
+    /// `CHANGE_BY_REFRESH` or `DELETE`.
     GdsnCin,
 }
 
@@ -130,7 +135,8 @@ pub struct Profile {
     /// BMEcat `price_type` of the published price list.
     #[serde(default)]
     pub price_type: Option<String>,
-    /// Rec 20 / packaging codes per packaging level (`each = "C62"`, `case = "CT"`).
+    /// Codes per packaging level: BMEcat's Rec 20 / Rec 21 packing units (`case = "CT"`),
+    /// GDSN's trade item unit descriptors (`case = "CASE"`).
     #[serde(default)]
     pub packing_unit_codes: BTreeMap<String, String>,
     /// Channel settings the profile needs; a channel without one cannot render any product.

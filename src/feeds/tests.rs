@@ -36,7 +36,7 @@ fn fixture() -> Vec<(String, String, Map<String, Value>)> {
                 {"level": "case", "quantity": 6, "gtin": "13700123456787",
                  "dimensions": {"length": "400", "width": "300", "height": "260", "unit": "mm"},
                  "gross_weight": {"value": "12200", "unit": "g"}},
-                {"level": "pallet", "quantity": 240}
+                {"level": "pallet", "quantity": 240, "gtin": "53700123456785"}
             ]
         }),
         json!({
@@ -463,8 +463,10 @@ fn profile(name: &str) -> Format {
 fn publication(seq: i64, next_seq: i64) -> Publication {
     let settings = [
         ("link_template", "https://shop.example.com/p/{sku}"),
-        ("sender_gln", "3700122000016"),
-        ("receiver_gln", "3760000000107"),
+        ("sender_gln", "3700122000014"),
+        ("receiver_gln", "3760000000109"),
+        ("target_market", "250"),
+        ("gpc_category_code", "10005706"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -495,9 +497,9 @@ fn render_profile_feed(format: Format) -> Vec<u8> {
     w.finish().expect("finish")
 }
 
-fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
-    let fixture = fixture();
-    let mut w = ChangesWriter::begin_with(
+/// A change page in `format` from `since_seq` to 123, every field carried.
+fn profile_changes_writer(format: Format, since_seq: i64) -> ChangesWriter<Vec<u8>> {
+    ChangesWriter::begin_with(
         Vec::new(),
         format,
         CHANNEL,
@@ -505,7 +507,12 @@ fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
         &all_fields(),
         &publication(since_seq, 123),
     )
-    .expect("begin");
+    .expect("begin")
+}
+
+fn render_profile_changes(format: Format, since_seq: i64) -> Vec<u8> {
+    let fixture = fixture();
+    let mut w = profile_changes_writer(format, since_seq);
     let (sku, hash, record) = &fixture[0];
     w.change(Change::Upsert { sku, hash, record })
         .expect("upsert");
@@ -552,7 +559,7 @@ const BMECAT_XSD: &str = "../shared/schemas/bmecat-2005/bmecat_2005.xsd";
 #[test]
 fn every_profile_file_parses_and_names_a_distinct_format() {
     let names: Vec<&str> = Format::profiles().map(|f| f.as_str()).collect();
-    assert_eq!(names, ["google-xml", "google-tsv", "bmecat"]);
+    assert_eq!(names, ["google-xml", "google-tsv", "bmecat", "gdsn-cin"]);
     for format in Format::profiles() {
         assert_eq!(Format::parse(format.as_str()), Some(format));
         assert!(format.profile().is_some());
@@ -560,6 +567,7 @@ fn every_profile_file_parses_and_names_a_distinct_format() {
     assert!(!profile("google-tsv").has_changes());
     assert!(!profile("google-xml").has_changes());
     assert!(profile("bmecat").has_changes());
+    assert!(profile("gdsn-cin").has_changes());
     assert_eq!(profile("google-tsv").extension(), "tsv");
 }
 
@@ -832,4 +840,426 @@ fn the_same_datum_has_the_same_value_in_every_format() {
         [feature("net_weight", "GRM"), feature("gross_weight", "GRM")],
     );
     assert_eq!(from_bmecat, expected, "bmecat");
+
+    // GDSN: the base unit is the innermost trade item of the tree; measures carry Rec 20 codes.
+    let gdsn = String::from_utf8(render_profile_feed(profile("gdsn-cin"))).unwrap();
+    let base = gdsn.rsplit("<tradeItem>").next().unwrap();
+    let measure = |item: &str, element: &str, unit: &str| {
+        dec(&between(
+            item,
+            &format!("<{element} measurementUnitCode=\"{unit}\">"),
+            &format!("</{element}>"),
+        ))
+    };
+    let from_gdsn: Facts = (
+        between(base, "<gtin>", "</gtin>"),
+        dec(&between(
+            base,
+            "<tradeItemPrice currencyCode=\"EUR\">",
+            "</tradeItemPrice>",
+        )),
+        [("depth", "MMT"), ("width", "MMT"), ("height", "MMT")].map(|(e, u)| measure(base, e, u)),
+        [("netWeight", "GRM"), ("grossWeight", "GRM")].map(|(e, u)| measure(base, e, u)),
+    );
+    assert_eq!(from_gdsn, expected, "gdsn-cin");
+    // The case level too: its GTIN and gross weight as the record has them.
+    let case = gdsn
+        .split("<tradeItem>")
+        .find(|item| item.contains("<tradeItemUnitDescriptorCode>CASE<"))
+        .unwrap();
+    assert_eq!(
+        between(case, "<gtin>", "</gtin>"),
+        s(&r["packaging"][1]["gtin"])
+    );
+    assert_eq!(
+        measure(case, "grossWeight", "GRM"),
+        dec(&s(&r["packaging"][1]["gross_weight"]["value"]))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// GS1 GDSN Catalogue Item Notification
+
+const GDSN_XSD: &str = "../shared/schemas/gdsn-3.1/gs1/gdsn/CatalogueItemNotification.xsd";
+
+/// A schema importing the CIN schema and the extension modules the trade items carry, so that
+/// xmllint also validates the modules' content (the `extension` wildcard is `lax`: a module
+/// whose schema is not loaded would pass unchecked). Written next to the official schemas'
+/// absolute paths, in a temporary directory.
+fn gdsn_modules_schema() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/schemas/gdsn-3.1/gs1/gdsn")
+        .canonicalize()
+        .expect("the GDSN schemas are in ../shared/schemas/gdsn-3.1");
+    let mut imports = format!(
+        "  <xsd:import namespace=\"{}\" schemaLocation=\"{}\"/>\n",
+        gdsn::CIN_NAMESPACE,
+        root.join("CatalogueItemNotification.xsd").display()
+    );
+    for (file, (_, ns)) in [
+        "TradeItemDescriptionModule.xsd",
+        "SalesInformationModule.xsd",
+        "TradeItemMeasurementsModule.xsd",
+    ]
+    .iter()
+    .zip(gdsn::MODULES)
+    {
+        imports.push_str(&format!(
+            "  <xsd:import namespace=\"{ns}\" schemaLocation=\"{}\"/>\n",
+            root.join(file).display()
+        ));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("cin-with-modules.xsd"),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xsd:schema xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" \
+             targetNamespace=\"urn:partnerfeed:test:gdsn\">\n{imports}</xsd:schema>\n"
+        ),
+    )
+    .expect("write the schema");
+    dir
+}
+
+/// Validates `doc` against the official CIN schema, and against it with the modules loaded.
+fn assert_valid_gdsn(name: &str, doc: &[u8]) {
+    assert_valid(name, doc, GDSN_XSD);
+    let dir = gdsn_modules_schema();
+    let xsd = dir.path().join("cin-with-modules.xsd");
+    assert_valid(name, doc, xsd.to_str().expect("utf-8 path"));
+}
+
+fn gdsn_changes(since_seq: i64) -> Vec<u8> {
+    let fixture = fixture();
+    let mut w = profile_changes_writer(profile("gdsn-cin"), since_seq);
+    let (sku, hash, record) = &fixture[0];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    // A product that left: its last record names the trade items to delete.
+    let mut gone = record.clone();
+    gone.insert("sku".into(), json!("OLD-0009"));
+    gone.insert("gtin".into(), json!("03700123456995"));
+    gone.insert(
+        "packaging".into(),
+        json!([{"level": "each", "quantity": 1},
+               {"level": "case", "quantity": 12, "gtin": "13700123456992"}]),
+    );
+    w.delete_json("OLD-0009", Some(&serde_json::to_string(&gone).unwrap()))
+        .expect("delete");
+    // A tombstone whose record is not known cannot name a trade item: nothing is written.
+    w.delete_json("OLD-0010", None).expect("delete");
+    let (sku, hash, record) = &fixture[1];
+    w.change(Change::Upsert { sku, hash, record })
+        .expect("upsert");
+    w.finish("c-000123", true).expect("finish")
+}
+
+/// Elements of `doc` named `name` (their text), in document order.
+fn elements(doc: &str, name: &str) -> Vec<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    doc.split(&open)
+        .skip(1)
+        .map(|rest| rest.split(&close).next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn gdsn_goldens_validate_against_the_published_schema() {
+    let format = profile("gdsn-cin");
+    let feed = render_profile_feed(format);
+    let changes = gdsn_changes(120);
+    let from_start = gdsn_changes(0);
+    golden("gdsn-cin.xml", &feed);
+    golden("gdsn-cin-changes.xml", &changes);
+    assert_valid_gdsn("gdsn-cin.xml", &feed);
+    assert_valid_gdsn("gdsn-cin-changes.xml", &changes);
+    assert_valid_gdsn("gdsn-cin changes from the start", &from_start);
+
+    let feed = String::from_utf8(feed).expect("utf-8");
+    // Only the drill renders: the hostile record and the screw have no GTIN.
+    assert_eq!(elements(&feed, "transaction").len(), 1, "{feed}");
+    assert!(feed.contains("<sh:Identifier Authority=\"GS1\">3700122000014</sh:Identifier>"));
+    assert!(feed.contains("<sh:Identifier Authority=\"GS1\">3760000000109</sh:Identifier>"));
+    assert!(feed.contains("<documentCommandHeader type=\"ADD\">"));
+    // The tree: pallet, then case, then each; every level with its GTIN and descriptor.
+    assert_eq!(
+        elements(&feed, "tradeItemUnitDescriptorCode"),
+        ["PALLET", "CASE", "BASE_UNIT_OR_EACH"]
+    );
+    let gtins: Vec<String> = elements(&feed, "gtin");
+    assert_eq!(
+        gtins,
+        [
+            "53700123456785",
+            "13700123456787",
+            "13700123456787",
+            "03700123456780",
+            "03700123456780"
+        ],
+        "each trade item, then its child's GTIN"
+    );
+    assert_eq!(elements(&feed, "quantity"), ["40", "6"]);
+    assert_eq!(
+        elements(&feed, "quantityOfNextLowerLevelTradeItem"),
+        ["40", "6"]
+    );
+    assert_eq!(elements(&feed, "dataRecipient").len(), 3);
+    assert!(elements(&feed, "dataRecipient")
+        .iter()
+        .all(|g| g == "3760000000109"));
+    assert_eq!(elements(&feed, "targetMarketCountryCode")[0], "250");
+    assert_eq!(elements(&feed, "gpcCategoryCode")[0], "10005706");
+    for measure in [
+        "<depth measurementUnitCode=\"MMT\">400</depth>",
+        "<depth measurementUnitCode=\"MMT\">325</depth>",
+        "<grossWeight measurementUnitCode=\"GRM\">12200</grossWeight>",
+        "<netWeight measurementUnitCode=\"GRM\">1450</netWeight>",
+    ] {
+        assert!(feed.contains(measure), "{measure}");
+    }
+
+    let changes = String::from_utf8(changes).expect("utf-8");
+    let commands: Vec<&str> = changes
+        .split("<documentCommandHeader type=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default())
+        .collect();
+    assert_eq!(commands, ["CHANGE_BY_REFRESH", "DELETE"], "{changes}");
+    assert!(changes.contains("<gtin>03700123456995</gtin>"));
+    assert!(changes.contains("<gtin>13700123456992</gtin>"));
+    assert!(String::from_utf8(from_start)
+        .expect("utf-8")
+        .contains("<documentCommandHeader type=\"ADD\">"));
+}
+
+#[test]
+fn gdsn_the_modules_schema_catches_what_the_official_one_lets_through() {
+    // The extension wildcard is lax: without the module schemas, a measurement without its
+    // unit code would pass. With them, it does not.
+    let feed = String::from_utf8(render_profile_feed(profile("gdsn-cin"))).expect("utf-8");
+    let broken = feed.replacen("<depth measurementUnitCode=\"MMT\">", "<depth>", 1);
+    assert_ne!(broken, feed);
+    assert_valid(
+        "unit-less depth, official schema",
+        broken.as_bytes(),
+        GDSN_XSD,
+    );
+    let dir = gdsn_modules_schema();
+    let xsd = dir.path().join("cin-with-modules.xsd");
+    let output = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(broken.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("xmllint is required");
+    assert!(
+        !output.status.success(),
+        "a depth without unit must not validate"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("measurementUnitCode"));
+}
+
+/// The drill with one thing changed in its record.
+fn drill_with(change: impl FnOnce(&mut Map<String, Value>)) -> Map<String, Value> {
+    let mut record = fixture()[0].2.clone();
+    change(&mut record);
+    record
+}
+
+fn packaging_level(record: &mut Map<String, Value>, index: usize) -> &mut Map<String, Value> {
+    record["packaging"][index]
+        .as_object_mut()
+        .expect("a packaging level")
+}
+
+#[test]
+fn gdsn_hierarchy_arithmetic_and_check_digits_leave_products_out() {
+    let format = profile("gdsn-cin");
+    let cases: Vec<(&str, Map<String, Value>, &str)> = vec![
+        (
+            "quantity mismatch",
+            drill_with(|r| {
+                packaging_level(r, 2).insert("quantity".into(), json!(244));
+            }),
+            "the pallet holds 244 base units, which is not a whole number (2 or more) of cases of 6",
+        ),
+        (
+            "case lighter than its contents",
+            drill_with(|r| {
+                packaging_level(r, 1).insert("gross_weight".into(), json!({"value": "11000", "unit": "g"}));
+            }),
+            "the case's gross weight 11000 g is below what it holds: 6 × the each's 1900 g = 11400 g",
+        ),
+        (
+            "bad check digit on the case",
+            drill_with(|r| {
+                packaging_level(r, 1).insert("gtin".into(), json!("13700123456788"));
+            }),
+            "the case level's GTIN 13700123456788 has an invalid check digit",
+        ),
+        (
+            "no GTIN on the pallet",
+            drill_with(|r| {
+                packaging_level(r, 2).remove("gtin");
+            }),
+            "the pallet level has no GTIN",
+        ),
+        (
+            "the case shares the product's GTIN",
+            drill_with(|r| {
+                packaging_level(r, 1).insert("gtin".into(), json!("03700123456780"));
+            }),
+            "is also the GTIN of a lower level",
+        ),
+        (
+            "each level holding two",
+            drill_with(|r| {
+                packaging_level(r, 0).insert("quantity".into(), json!(2));
+            }),
+            "the each level holds 2 base units",
+        ),
+    ];
+    let valid = &fixture()[0];
+    assert_eq!(
+        format.check(&valid.0, &valid.2, &publication(0, 0)),
+        Vec::new(),
+        "the drill itself is valid"
+    );
+    for (what, record, reason) in &cases {
+        let problems = format.check("DRL-1001", record, &publication(0, 0));
+        assert!(
+            problems.iter().any(|p| p.severity == Severity::Error
+                && p.field == "packaging"
+                && p.message.contains(reason)),
+            "{what}: {problems:?}"
+        );
+        assert!(profile::excludes(&problems), "{what}");
+
+        // Left out of the feed (no document at all: nothing else renders) ...
+        let mut feed = FeedWriter::begin_with(
+            Vec::new(),
+            format,
+            CHANNEL,
+            "c",
+            &all_fields(),
+            &publication(5, 5),
+        )
+        .expect("begin");
+        feed.product("DRL-1001", "h", record).expect("product");
+        feed.product(&valid.0, &valid.1, &valid.2).expect("product");
+        let doc = String::from_utf8(feed.finish().expect("finish")).expect("utf-8");
+        assert_eq!(elements(&doc, "transaction").len(), 1, "{what}");
+        assert_valid_gdsn(what, doc.as_bytes());
+
+        // ... and deleted (by its base unit) from a partner's copy in a change page.
+        let mut page = ChangesWriter::begin_with(
+            Vec::new(),
+            format,
+            CHANNEL,
+            "c",
+            &all_fields(),
+            &publication(5, 6),
+        )
+        .expect("begin");
+        page.change(Change::Upsert {
+            sku: "DRL-1001",
+            hash: "h",
+            record,
+        })
+        .expect("upsert");
+        let doc = String::from_utf8(page.finish("d", false).expect("finish")).expect("utf-8");
+        assert!(
+            doc.contains("<documentCommandHeader type=\"DELETE\">"),
+            "{what}"
+        );
+        assert_eq!(
+            elements(&doc, "tradeItemUnitDescriptorCode"),
+            ["BASE_UNIT_OR_EACH"],
+            "{what}"
+        );
+        assert_valid_gdsn(what, doc.as_bytes());
+    }
+}
+
+#[test]
+fn gdsn_settings_come_from_the_channel_and_are_checked() {
+    let format = profile("gdsn-cin");
+    let (sku, hash, record) = &fixture()[0];
+    let bare = format.check(sku, record, &Publication::bare());
+    let fields: Vec<&str> = bare.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "sender_gln",
+            "receiver_gln",
+            "target_market",
+            "gpc_category_code"
+        ],
+        "{bare:?}"
+    );
+    let mut bad = publication(0, 0);
+    bad.settings
+        .insert("sender_gln".into(), "3700122000016".into());
+    bad.settings.insert("target_market".into(), "FR".into());
+    let problems = format.check(sku, record, &bad);
+    assert!(
+        problems.iter().any(|p| p.field == "sender_gln"
+            && p.message.contains("3700122000016")
+            && p.message.contains("check digit")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|p| p.field == "target_market"));
+    // No product can be rendered: no document.
+    let mut feed = FeedWriter::begin_with(Vec::new(), format, CHANNEL, "c", &all_fields(), &bad)
+        .expect("begin");
+    feed.product(sku, hash, record).expect("product");
+    assert!(feed.finish().expect("finish").is_empty());
+    // The product's own GPC brick wins over the channel's.
+    let own = drill_with(|r| {
+        r.insert(
+            "attributes".into(),
+            json!({"gpc_category_code": "10001234"}),
+        );
+    });
+    let mut feed = FeedWriter::begin_with(
+        Vec::new(),
+        format,
+        CHANNEL,
+        "c",
+        &all_fields(),
+        &publication(0, 0),
+    )
+    .expect("begin");
+    feed.product(sku, hash, &own).expect("product");
+    let doc = String::from_utf8(feed.finish().expect("finish")).expect("utf-8");
+    assert_eq!(
+        elements(&doc, "gpcCategoryCode"),
+        ["10001234", "10001234", "10001234"]
+    );
+}
+
+#[test]
+fn gdsn_empty_change_page_is_no_document() {
+    let page = ChangesWriter::begin_with(
+        Vec::new(),
+        profile("gdsn-cin"),
+        CHANNEL,
+        "c",
+        &all_fields(),
+        &publication(5, 5),
+    )
+    .and_then(|w| w.finish("c", false))
+    .expect("empty page");
+    assert!(page.is_empty());
 }

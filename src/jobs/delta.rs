@@ -261,7 +261,12 @@ fn publish(
             sku,
             seq: *seq,
             hash: new.as_ref().map(|(h, _)| h.as_str()),
-            record: new.as_ref().map(|(_, r)| r.as_str()),
+            // A tombstone keeps the last record published (its hash is what marks it deleted):
+            // formats that name deleted items by content (GDSN, by GTIN) need it.
+            record: match new {
+                Some((_, r)) => Some(r.as_str()),
+                None => stored.get(*sku).and_then(|r| r.record.as_deref()),
+            },
             deleted_at: if new.is_none() { Some(at) } else { None },
         })
         .collect();

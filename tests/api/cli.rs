@@ -165,27 +165,28 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
     let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
     partnerfeed::jobs::delta::drain(&db, chrono::Utc::now()).unwrap();
     let dir = test_db.data_dir();
+    // Exports `channel` in `format` to `path`; answers what the command said on stderr.
+    let export = |channel: &str, format: &str, path: &std::path::Path| {
+        let out = partnerfeed(&test_db)
+            .args([
+                "export",
+                "--channel",
+                channel,
+                "--format",
+                format,
+                "--output",
+            ])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
     for channel in ["fr-resellers", "eu-marketplace"] {
         for format in ["json", "ndjson", "csv", "xml"] {
             let path = dir.join(format!("{channel}.{format}"));
-            let out = partnerfeed(&test_db)
-                .args([
-                    "export",
-                    "--channel",
-                    channel,
-                    "--format",
-                    format,
-                    "--output",
-                ])
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(String::from_utf8_lossy(&out.stderr).contains("cursor: "));
+            assert!(export(channel, format, &path).contains("cursor: "));
             if format == "xml" {
                 crate::helpers::xmllint(&path, "feeds/partnerfeed-feed.xsd");
             }
@@ -205,6 +206,15 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
             let hash = crate::channels::sha256_hex(&crate::channels::jcs(&p["record"]));
             assert_eq!(p["hash"], hash.as_str());
         }
+        // Every demo product renders in GS1 GDSN: a valid CIN with one transaction each.
+        let path = dir.join(format!("{channel}.gdsn.xml"));
+        export(channel, "gdsn-cin", &path);
+        crate::helpers::xmllint(
+            &path,
+            "../shared/schemas/gdsn-3.1/gs1/gdsn/CatalogueItemNotification.xsd",
+        );
+        let cin = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(cin.matches("<transaction>").count(), products.len());
         // Changes since the export's cursor: none yet.
         let cursor = feed["cursor"].as_str().unwrap();
         let out = partnerfeed(&test_db)
