@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use crate::{auth, edited, expect_ok, log, post_batch, sample, which, Ctx, Http, Kind, Tables};
+use crate::{
+    auth, clear_feed_cache, edited, expect_ok, log, post_batch, sample, which, Ctx, Http, Kind,
+    Tables,
+};
 
 /// Connection counts of the load runs.
 const CONNECTIONS: [u32; 3] = [2, 16, 64];
@@ -238,6 +241,7 @@ fn drain_count(mut r: impl Read) -> anyhow::Result<u64> {
 pub fn copy(
     ctx: &Ctx,
     db_url: &str,
+    data_dir: &Path,
     addr: SocketAddr,
     channel: &str,
     live: u64,
@@ -293,6 +297,7 @@ pub fn copy(
         copy_mb.push(bytes as f64 / dt / 1e6);
 
         log(format!("postgres: CSV feed, run {}", run + 1));
+        clear_feed_cache(data_dir)?;
         let t0 = Instant::now();
         let r = http.send(
             "GET",
