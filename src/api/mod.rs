@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod channels;
 pub mod error;
+pub mod openapi;
 pub mod ops;
 pub mod products;
 pub mod ratelimit;
