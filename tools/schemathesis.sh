@@ -14,7 +14,9 @@ BIN="$(realpath "${1:-target/debug/partnerfeed}")"
 ST_VERSION=4.32.5
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-25}"
 PG_BASE="${ST_PG_BASE:-postgres://postgres@127.0.0.1:5432}"
-VENV="${ST_VENV:-target/schemathesis-venv}"
+VENV="$(realpath -m "${ST_VENV:-target/schemathesis-venv}")"
+TOOLS="$(pwd)/tools"
+REPORTS="$(pwd)/target/schemathesis"
 BACKENDS="${ST_BACKENDS:-sqlite postgres}"
 
 if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version $ST_VERSION" ]; then
@@ -42,21 +44,33 @@ run_pass() {
     mkdir -p "$dir"
     port="$(free_port)"
     PARTNERFEED_DATA_DIR="$dir" DATABASE_URL="$url" RUST_LOG=warn PARTNERFEED_RATE_LIMIT=0 \
+        PARTNERFEED_WEBHOOK_ALLOW=127.0.0.0/8 \
         "$BIN" serve --bind "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
         sleep 0.2
     done
-    PARTNERFEED_DATA_DIR="$dir" DATABASE_URL="$url" "$BIN" demo --products 200 >/dev/null
-    local started=$SECONDS status=0
+    PARTNERFEED_DATA_DIR="$dir" DATABASE_URL="$url" "$BIN" demo --products 200 >"$dir/demo.txt"
+    local base="http://127.0.0.1:$port" admin shop started=$SECONDS status=0
+    admin="$(cat "$dir/admin.token")"
+    shop="$(awk '$1 == "shop-42:" { print $2 }' "$dir/demo.txt")"
+    # Values for the path parameters (tools/schemathesis.toml): a product and a subscription.
+    ST_SKU="$(curl -sf "$base/v1/products?limit=1" -H "Authorization: Bearer $admin" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["products"][0]["sku"])')"
+    ST_SUBSCRIPTION="$(curl -sf -X POST "$base/v1/channels/fr-resellers/subscriptions" \
+        -H "Authorization: Bearer $shop" -H 'Content-Type: application/json' \
+        -d '{"url": "http://127.0.0.1:9/hook", "format": "json"}' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+    export ST_SKU ST_SUBSCRIPTION
     echo "== schemathesis on $name (at most $MAX_EXAMPLES examples per operation)"
-    "$VENV/bin/st" run "http://127.0.0.1:$port/openapi.json" \
-        --header "Authorization: Bearer $(cat "$dir/admin.token")" \
+    (cd "$WORK" && PYTHONPATH="$TOOLS" "$VENV/bin/st" --config-file "$TOOLS/schemathesis.toml" \
+        run "$base/openapi.json" \
+        --header "Authorization: Bearer $admin" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
         --max-examples "$MAX_EXAMPLES" --seed 1 --workers 2 \
         --suppress-health-check all --request-timeout 30 \
-        --report junit --report-dir "target/schemathesis/$name" || status=$?
+        --report junit --report-dir "$REPORTS/$name") || status=$?
     echo "== schemathesis on $name: exit $status after $((SECONDS - started)) s"
     kill "$SERVER" && wait "$SERVER" 2>/dev/null || true
     SERVER=""

@@ -363,7 +363,7 @@ pub async fn channel_feed(
     caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
-    query: web::Query<FeedQuery>,
+    query: super::query::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = parse_format(query.format.as_deref())?;
     let channel = visible_channel(&state, &caller, &code).await?;
@@ -416,7 +416,7 @@ pub async fn channel_changes(
     caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
-    query: web::Query<ChangesQuery>,
+    query: super::query::Query<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ChangesQuery {
         since,
@@ -554,7 +554,7 @@ pub async fn channel_feed_report(
     state: web::Data<AppState>,
     caller: Caller,
     code: web::Path<String>,
-    query: web::Query<ReportQuery>,
+    query: super::query::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = parse_format(Some(&query.format))?;
     if format.profile().is_none() {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod products;
+pub mod query;
 pub mod ratelimit;
 pub mod resellers;
 pub mod stream;
