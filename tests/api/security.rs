@@ -404,6 +404,11 @@ async fn webhook_urls_cannot_reach_private_addresses() {
     app.stop().await;
 }
 
+async fn get_text(app: &TestApp, path: &str, token: &str) -> String {
+    let response = app.get(path, token).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 /// Hostile product texts: markup, entities, a CDATA end, C0 controls and a formula. Every XML
 /// format stays well-formed and valid against its XSD; every CSV cell that a spreadsheet would
 /// run is neutralised.
@@ -489,17 +494,12 @@ async fn hostile_product_texts_stay_inert_in_xml_and_csv() {
         }
     }
     for format in ["csv", "google-tsv"] {
-        let text = app
-            .get(
-                &format!("/v1/channels/fr-resellers/feed?format={format}"),
-                &shop,
-            )
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(
+            &app,
+            &format!("/v1/channels/fr-resellers/feed?format={format}"),
+            &shop,
+        )
+        .await;
         let delimiter = if format == "csv" { b',' } else { b'\t' };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -519,17 +519,8 @@ async fn hostile_product_texts_stay_inert_in_xml_and_csv() {
             }
         }
         if cells == 0 {
-            let report = app
-                .get(
-                    &format!("/v1/channels/fr-resellers/feed/report?format={format}"),
-                    &shop,
-                )
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let path = format!("/v1/channels/fr-resellers/feed/report?format={format}");
+            let report = get_text(&app, &path, &shop).await;
             panic!("{format} is empty: {text} {report}");
         }
         assert!(
