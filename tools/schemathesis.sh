@@ -5,14 +5,14 @@
 # schema) that every error is a problem. Runs on a fresh SQLite file, then on a fresh PostgreSQL
 # database that it creates and drops, each loaded with the demo.
 # Usage: tools/schemathesis.sh [path/to/partnerfeed]   (default: target/debug/partnerfeed)
-# Environment: ST_MAX_EXAMPLES (default 25 per operation), ST_PG_BASE (default
+# Environment: ST_MAX_EXAMPLES (default 50 per operation), ST_PG_BASE (default
 # postgres://postgres@127.0.0.1:5432), ST_VENV (default target/schemathesis-venv),
 # ST_BACKENDS (default "sqlite postgres").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(realpath "${1:-target/debug/partnerfeed}")"
 ST_VERSION=4.32.5
-MAX_EXAMPLES="${ST_MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${ST_MAX_EXAMPLES:-50}"
 PG_BASE="${ST_PG_BASE:-postgres://postgres@127.0.0.1:5432}"
 VENV="$(realpath -m "${ST_VENV:-target/schemathesis-venv}")"
 TOOLS="$(pwd)/tools"
