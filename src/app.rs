@@ -2,8 +2,8 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
+use actix_web::dev::Service;
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use tokio::sync::Notify;
@@ -41,6 +41,8 @@ pub fn openapi() -> OpenApi {
         "bearer",
         SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
     );
+    api::channels::describe_formats(&mut doc);
+    api::openapi::describe_errors(&mut doc);
     doc
 }
 
@@ -152,32 +154,39 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .then(|| api::feed_cache::default_dir(&config.storage.data_dir())),
         )?),
     });
-    let doc = web::Data::new(serde_json::to_string(&openapi())?);
+    let document = openapi();
+    let routes = web::Data::new(api::openapi::Routes::from_doc(&document));
+    let doc = web::Data::new(serde_json::to_string(&document)?);
+    let limits = config.connections;
     let mut server =
         HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(doc.clone())
+                .app_data(routes.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::bad_request(format!("invalid query string: {e}")).into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     ApiError::bad_request(format!("invalid path: {e}")).into()
                 }))
+                .wrap_fn(move |mut req, service| {
+                    api::body::limit_read_time(&mut req, limits.body_read_timeout);
+                    service.call(req)
+                })
                 .wrap(middleware::Compress::default())
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .into_utoipa_app()
                 .configure(api::configure)
                 .into_app()
                 .route("/openapi.json", web::get().to(openapi_json))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
-                }))
+                .default_service(web::to(no_route))
         })
         .tcp_nodelay(true)
         .shutdown_timeout(30)
-        .keep_alive(Duration::from_secs(75))
-        .client_request_timeout(Duration::from_secs(30));
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(limits.client_request_timeout)
+        .client_disconnect_timeout(limits.client_disconnect_timeout);
     if let Some(workers) = config.serve.workers {
         server = server.workers(workers);
     }
@@ -192,6 +201,24 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     Ok(Running {
         addr,
         server: server.run(),
+    })
+}
+
+/// A request no route took: 405 with `Allow` when the path exists under other methods, 404
+/// otherwise; both problem+json.
+async fn no_route(
+    req: actix_web::HttpRequest,
+    routes: web::Data<api::openapi::Routes>,
+) -> Result<HttpResponse, ApiError> {
+    Err(match routes.allowed(req.path()) {
+        Some(methods) => ApiError::MethodNotAllowed {
+            allow: methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        None => ApiError::not_found("no such endpoint"),
     })
 }
 

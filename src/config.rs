@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -81,6 +82,71 @@ pub struct ServeArgs {
         action = clap::ArgAction::Set
     )]
     pub feed_cache: bool,
+}
+
+/// How long `serve` lets a client hold a connection without making progress. Slow or idle
+/// clients are disconnected, so they cannot exhaust the server's connections.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Seconds a client has, once connected, to send a request's head (408 and close beyond).
+    #[arg(
+        long = "client-request-timeout",
+        env = "PARTNERFEED_CLIENT_REQUEST_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub client_request_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open between requests.
+    #[arg(
+        long = "keep-alive",
+        env = "PARTNERFEED_KEEP_ALIVE",
+        default_value_t = 75
+    )]
+    pub keep_alive_secs: u64,
+    /// Seconds a request body may go without a byte arriving (408 beyond).
+    #[arg(
+        long = "body-read-timeout",
+        env = "PARTNERFEED_BODY_READ_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a closing connection waits for the client to acknowledge the shutdown.
+    #[arg(
+        long = "client-disconnect-timeout",
+        env = "PARTNERFEED_CLIENT_DISCONNECT_TIMEOUT",
+        default_value_t = 5
+    )]
+    pub client_disconnect_timeout_secs: u64,
+}
+
+/// `ConnectionArgs`, resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub client_request_timeout: Duration,
+    pub keep_alive: Duration,
+    pub body_read_timeout: Duration,
+    pub client_disconnect_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            client_request_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(75),
+            body_read_timeout: Duration::from_secs(30),
+            client_disconnect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl From<ConnectionArgs> for ConnectionLimits {
+    fn from(args: ConnectionArgs) -> Self {
+        ConnectionLimits {
+            client_request_timeout: Duration::from_secs(args.client_request_timeout_secs),
+            keep_alive: Duration::from_secs(args.keep_alive_secs),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
+            client_disconnect_timeout: Duration::from_secs(args.client_disconnect_timeout_secs),
+        }
+    }
 }
 
 /// Webhook and mail settings of `serve`. They come from the environment only (no flags):
@@ -193,6 +259,8 @@ impl DeliveryArgs {
 pub struct Config {
     pub storage: StorageArgs,
     pub serve: ServeArgs,
+    /// Connection timeouts (`serve` fills them from `ConnectionArgs`; defaults otherwise).
+    pub connections: ConnectionLimits,
     pub delta: crate::jobs::delta::Settings,
     pub deliveries: DeliveryArgs,
     /// Whether `serve` runs the background jobs (tests that inspect the outbox turn them off).
@@ -208,6 +276,7 @@ impl Config {
         Config {
             storage,
             serve,
+            connections: ConnectionLimits::default(),
             delta,
             deliveries: DeliveryArgs::from_env(),
             run_jobs: true,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, ConnectionArgs, ServeArgs, StorageArgs};
 use partnerfeed::tokens::Role;
 use partnerfeed::{api, app, import};
 
@@ -24,7 +24,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API and the background jobs.
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        connections: ConnectionArgs,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Import products from a CSV or NDJSON file (see docs/import.md).
@@ -82,8 +87,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     partnerfeed::init_tracing();
     match cli.command {
-        Command::Serve(serve) => {
-            let config = Config::new(cli.storage, serve);
+        Command::Serve { serve, connections } => {
+            let mut config = Config::new(cli.storage, serve);
+            config.connections = connections.into();
             actix_web::rt::System::new().block_on(app::serve(config))
         }
         Command::Migrate => {

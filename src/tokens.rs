@@ -43,6 +43,14 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whether a presented token's hash equals a stored one, in time independent of where they
+/// differ. The database finds the row by its (indexed) hash; this second comparison keeps the
+/// decision itself free of early exits whatever the database's comparison does.
+pub fn hash_matches(presented: &str, stored: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.len() == stored.len() && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +63,21 @@ mod tests {
         assert!(a.len() >= 3 + 43, "256 bits in base64url are 43 characters");
         assert_eq!(hash(&a).len(), 64);
         assert_ne!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn hashes_match_only_when_equal() {
+        let stored = hash("pf_secret");
+        assert!(hash_matches(&hash("pf_secret"), &stored));
+        assert!(!hash_matches(&hash("pf_secreT"), &stored));
+        let mut last = stored.clone();
+        last.replace_range(63.., if stored.ends_with('0') { "1" } else { "0" });
+        assert!(
+            !hash_matches(&last, &stored),
+            "a difference in the last byte counts"
+        );
+        assert!(!hash_matches(&stored[..63], &stored));
+        assert!(!hash_matches("", &stored));
     }
 
     #[test]

@@ -43,11 +43,15 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
             let token_hash = presented.ok_or(ApiError::Unauthorized)?;
-            // Looked up by its SHA-256: the secret itself is never compared or stored.
+            // Looked up by its SHA-256: the secret itself is never compared or stored. Timing
+            // of the indexed lookup can tell at most how a hash compares, which says nothing
+            // of a token with that hash; the final decision is a constant-time comparison.
+            let presented = token_hash.clone();
             let row = state
                 .db
                 .read(move |conn| store::tokens::find_by_hash(conn, &token_hash))
                 .await?
+                .filter(|row| tokens::hash_matches(&presented, &row.token_hash))
                 .ok_or(ApiError::Unauthorized)?;
             if let Err(wait) = state.rate_limit.check(row.id, std::time::Instant::now()) {
                 return Err(ApiError::TooManyRequests {

@@ -223,6 +223,39 @@ pub struct FeedQuery {
     format: Option<String>,
 }
 
+/// Gives the feed and change page responses one media type per format, profiles included, so
+/// the OpenAPI document follows `feeds/profiles/` without being edited.
+pub fn describe_formats(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, RefOr, Schema};
+    let builtin = [Format::Json, Format::Ndjson, Format::Csv, Format::Xml];
+    let mut types: Vec<&str> = builtin
+        .into_iter()
+        .chain(Format::profiles())
+        .map(|f| {
+            f.content_type()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+        })
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    for path in ["/v1/channels/{code}/feed", "/v1/channels/{code}/changes"] {
+        let op = doc
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.get.as_mut());
+        if let Some(RefOr::T(ok)) = op.and_then(|op| op.responses.responses.get_mut("200")) {
+            ok.content = types
+                .iter()
+                .map(|t| (t.to_string(), Content::new(None::<RefOr<Schema>>)))
+                .collect();
+        }
+    }
+}
+
 fn parse_format(format: Option<&str>) -> Result<Format, ApiError> {
     let name = format.unwrap_or("json");
     Format::parse(name).ok_or_else(|| {
@@ -370,7 +403,7 @@ pub async fn channel_feed(
     caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
-    query: web::Query<FeedQuery>,
+    query: super::query::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = parse_format(query.format.as_deref())?;
     let channel = visible_channel(&state, &caller, &code).await?;
@@ -514,7 +547,13 @@ pub struct ChangesQuery {
 #[utoipa::path(
     tag = "feeds",
     params(("code" = String, Path, description = "Channel code"), ChangesQuery),
-    responses((status = 200), (status = 304), (status = 400), (status = 404), (status = 410)),
+    responses(
+        (status = 200, description = "A page of changes, streamed"),
+        (status = 204, description = "An empty page in a format without an empty document (BMEcat)"),
+        (status = 304), (status = 400), (status = 404),
+        (status = 406, description = "A snapshot-only profile: the problem links its full feed"),
+        (status = 410, description = "The cursor is older than the retained change log")
+    ),
     security(("bearer" = []))
 )]
 #[get("/v1/channels/{code}/changes")]
@@ -523,7 +562,7 @@ pub async fn channel_changes(
     caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
-    query: web::Query<ChangesQuery>,
+    query: super::query::Query<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ChangesQuery {
         since,
@@ -661,7 +700,7 @@ pub async fn channel_feed_report(
     state: web::Data<AppState>,
     caller: Caller,
     code: web::Path<String>,
-    query: web::Query<ReportQuery>,
+    query: super::query::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = parse_format(Some(&query.format))?;
     if format.profile().is_none() {

@@ -23,10 +23,14 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound { detail: String },
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     #[error("gone")]
     Gone { detail: String },
     #[error("precondition failed")]
     PreconditionFailed,
+    #[error("the request body stalled")]
+    RequestTimeout,
     #[error("the request body is too large")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
@@ -98,12 +102,22 @@ impl ApiError {
                 "this token's role does not allow this operation".into(),
             ),
             ApiError::NotFound { detail } => ("not-found", "Not found", detail.clone()),
+            ApiError::MethodNotAllowed { allow } => (
+                "method-not-allowed",
+                "Method not allowed",
+                format!("this path accepts {allow}"),
+            ),
             ApiError::Gone { detail } => ("cursor-expired", "Gone", detail.clone()),
             ApiError::PreconditionFailed => (
                 "precondition-failed",
                 "Precondition failed",
                 "the resource changed since the ETag given in If-Match; GET it again and retry"
                     .into(),
+            ),
+            ApiError::RequestTimeout => (
+                "request-timeout",
+                "Request timeout",
+                "the request body stopped arriving; the connection is closed".into(),
             ),
             ApiError::PayloadTooLarge { limit } => (
                 "payload-too-large",
@@ -149,8 +163,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -183,7 +199,7 @@ impl ResponseError for ApiError {
             errors,
         };
         let mut response = HttpResponse::build(status);
-        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        response.insert_header((header::CONTENT_TYPE, super::openapi::PROBLEM));
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
@@ -193,6 +209,13 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            // The rest of the body is not coming: the connection cannot carry another request.
+            ApiError::RequestTimeout => {
+                response.force_close();
             }
             _ => {}
         }

@@ -222,7 +222,7 @@ pub async fn delete_product(
 pub async fn list_products(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ListQuery>,
+    query: super::query::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Editor)?;
     let ListQuery { after, limit } = query.into_inner();
@@ -254,7 +254,13 @@ pub async fn list_products(
 /// Upsert many products from NDJSON or a JSON array; every item gets a result.
 #[utoipa::path(
     tag = "products",
-    request_body(content = String, content_type = "application/x-ndjson"),
+    request_body(
+        description = "Products: a JSON array, or NDJSON (one product a line)",
+        content(
+            (Vec<Object> = "application/json"),
+            (Vec<Object> = "application/x-ndjson")
+        )
+    ),
     responses((status = 200, body = BatchResult), (status = 413), (status = 415)),
     security(("bearer" = []))
 )]

@@ -102,6 +102,8 @@ pub struct Options {
     pub jobs: bool,
     /// Requests per second per token.
     pub rate_limit: u32,
+    /// Connection timeouts.
+    pub connections: partnerfeed::config::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -110,6 +112,7 @@ impl Default for Options {
             body_limit: 64 * 1024 * 1024,
             jobs: true,
             rate_limit: 100_000,
+            connections: Default::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl TestApp {
             },
         );
         config.run_jobs = options.jobs;
+        config.connections = options.connections;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
         let running =
@@ -319,6 +323,11 @@ impl TestApp {
         let backend =
             partnerfeed::store::Backend::from_url(&self._test_db.url).expect("database url");
         Db::connect(backend).expect("connect")
+    }
+
+    /// The data directory of this app (where `admin.token` and the mail outbox go).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._test_db.data_dir()
     }
 
     /// Whether the suite runs on PostgreSQL.

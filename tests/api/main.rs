@@ -5,10 +5,12 @@
 mod channels;
 mod cli;
 mod concurrency;
+mod conformance;
 mod helpers;
 mod migrations;
 mod model;
 mod ops;
 mod products;
 mod profiles;
+mod security;
 mod webhooks;
