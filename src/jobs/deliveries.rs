@@ -10,6 +10,7 @@
 //! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -37,6 +38,40 @@ pub struct Deliverer {
     pub cursor_key: Arc<Vec<u8>>,
     /// This instance's name in leases.
     pub owner: String,
+    /// Attempts by outcome (`delivery::OUTCOMES`), since this instance started.
+    pub attempts: Counters,
+    /// Digests by outcome (`digests::OUTCOMES`), since this instance started.
+    pub digests: Counters,
+}
+
+/// Counters by name, for the metrics; a name outside the list is not counted.
+pub struct Counters {
+    names: &'static [&'static str],
+    counts: Vec<AtomicU64>,
+}
+
+impl Counters {
+    pub fn new(names: &'static [&'static str]) -> Counters {
+        Counters {
+            names,
+            counts: names.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn add(&self, name: &str) {
+        if let Some(i) = self.names.iter().position(|n| *n == name) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every name with its count, in the order given at creation.
+    pub fn values(&self) -> Vec<(&'static str, u64)> {
+        self.names
+            .iter()
+            .zip(&self.counts)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+            .collect()
+    }
 }
 
 /// A frozen batch, as stored.
@@ -63,7 +98,7 @@ impl Deliverer {
         mailer: Arc<dyn Mailer>,
         cursor_key: Arc<Vec<u8>>,
     ) -> Result<Deliverer, String> {
-        let sender = Sender::new(settings.allow.clone())?;
+        let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
         let owner = format!(
             "inst_{}",
             &crate::tokens::hash(&crate::tokens::generate())[..16]
@@ -75,6 +110,8 @@ impl Deliverer {
             mailer,
             cursor_key,
             owner,
+            attempts: Counters::new(&delivery::OUTCOMES),
+            digests: Counters::new(&super::digests::OUTCOMES),
         })
     }
 
@@ -297,6 +334,7 @@ impl Deliverer {
             response: response.body.clone(),
             error: response.error.clone(),
         };
+        self.attempts.add(delivery::outcome(&response));
         tracing::debug!(
             subscription = %sub.row.id,
             webhook_id = %batch.id,
@@ -406,11 +444,25 @@ pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Marks the subscriptions that fell behind their channel since the last look (a read, and a
+/// write only when some did): the lag metrics measure from that mark.
+pub async fn mark_behind(db: &Db) -> Result<(), StoreError> {
+    let ids = db.read(subs::newly_behind).await?;
+    if !ids.is_empty() {
+        let now = store::now();
+        db.write(move |c| subs::mark_behind(c, &ids, now)).await?;
+    }
+    Ok(())
+}
+
 /// The background loop: looks for due work every `poll` (or when woken) and gives each due
 /// subscription a task, unless one already serves it.
 pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
+        if let Err(e) = mark_behind(&deliverer.db).await {
+            tracing::warn!(error = %e, "cannot mark lagging subscriptions; retrying");
+        }
         let now = store::now();
         let due = deliverer
             .db

@@ -29,13 +29,16 @@ use partnerfeed::store::Db;
 use partnerfeed::{app, demo, import, jobs, tokens};
 use serde_json::{json, Value};
 
-const ALL_SCENARIOS: [&str; 6] = [
+mod webhooks;
+
+const ALL_SCENARIOS: [&str; 7] = [
     "put-latency",
     "import",
     "feed",
     "delta",
     "changes-page",
     "not-modified",
+    "webhooks",
 ];
 
 #[derive(Parser, Debug)]
@@ -54,7 +57,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scenarios to run (default: all): put-latency, import, feed, delta, changes-page,
-    /// not-modified.
+    /// not-modified, webhooks.
     #[arg(long, num_args = 1..)]
     scenario: Vec<String>,
     /// Base PostgreSQL URL (loopback only); bench databases `pf_bench_*` are created beside it.
@@ -870,6 +873,9 @@ fn bench_backend(
 
     if wants(ctx, "delta") {
         bench_delta(ctx, kind, tables)?;
+    }
+    if wants(ctx, "webhooks") {
+        webhooks::bench(ctx, kind, tables)?;
     }
     Ok(())
 }
