@@ -1047,6 +1047,7 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
         (422, json!("/format"))
     );
     hub.wait_caught_up(&shop, &id, "fr-resellers", 2).await;
+    let before = receiver.deliveries().len();
     let (s, _) = hub
         .call("DELETE", "/v1/products/DRL-2", &hub.admin, None)
         .await;
@@ -1054,7 +1055,6 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
     hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
 
     let deliveries = receiver.deliveries();
-    assert_eq!(deliveries.len(), 2, "one batch per catch-up");
     for d in &deliveries {
         assert!(verify(&secret, d), "bad signature on {}", d.id);
         assert_eq!(d.content_type, "application/xml");
@@ -1062,14 +1062,19 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
         std::fs::write(file.path(), &d.body).unwrap();
         crate::helpers::xmllint(file.path(), "../shared/schemas/bmecat-2005/bmecat_2005.xsd");
     }
-    let first = String::from_utf8(deliveries[0].body.clone()).unwrap();
+    let text = |ds: &[Delivery]| {
+        ds.iter()
+            .map(|d| String::from_utf8(d.body.clone()).unwrap())
+            .collect::<String>()
+    };
+    let first = text(&deliveries[..before]);
     assert!(
         first.contains("<T_UPDATE_PRODUCTS") && first.contains("DRL-1") && first.contains("DRL-2")
     );
-    let second = String::from_utf8(deliveries[1].body.clone()).unwrap();
+    let after = text(&deliveries[before..]);
     assert!(
-        second.contains("<PRODUCT mode=\"delete\">") && second.contains("DRL-2"),
-        "{second}"
+        after.contains("<PRODUCT mode=\"delete\">") && after.contains("DRL-2"),
+        "{after}"
     );
     hub.stop().await;
 }
