@@ -174,6 +174,28 @@ impl Hub {
         )
     }
 
+    /// `POST /v1/subscriptions/{id}/{action}`.
+    async fn act(&self, token: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/{action}"),
+            token,
+            body,
+        )
+        .await
+    }
+
+    /// `PATCH /v1/subscriptions/{id}`.
+    async fn patch(&self, token: &str, id: &str, body: Value) -> (u16, Value) {
+        self.call(
+            "PATCH",
+            &format!("/v1/subscriptions/{id}"),
+            token,
+            Some(body),
+        )
+        .await
+    }
+
     async fn subscription(&self, token: &str, id: &str) -> Value {
         let (s, sub) = self
             .call("GET", &format!("/v1/subscriptions/{id}"), token, None)
@@ -563,14 +585,7 @@ async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
     assert_eq!(s, 404);
 
     // Pause, then delete.
-    let (s, paused) = hub
-        .call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            &shop,
-            Some(json!({"enabled": false})),
-        )
-        .await;
+    let (s, paused) = hub.patch(&shop, &id, json!({"enabled": false})).await;
     assert_eq!((s, paused["enabled"].clone()), (200, json!(false)));
     let (s, _) = hub
         .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
@@ -644,15 +659,7 @@ async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
     assert_eq!(first.status, 500);
     assert!(deliveries.iter().filter(|d| d.id == first.id).count() >= 2);
     assert!(!receiver.overlapped(), "two batches were in flight at once");
-    let (_, log) = hub
-        .call(
-            "GET",
-            &format!("/v1/subscriptions/{id}/attempts"),
-            &shop,
-            None,
-        )
-        .await;
-    let attempts = log["attempts"].as_array().unwrap();
+    let attempts = &attempts_of(&hub, &shop, &id).await;
     assert_eq!(attempts.len(), deliveries.len());
     let oldest = attempts.last().unwrap();
     assert_eq!(oldest["status"], 500);
@@ -750,14 +757,7 @@ async fn failures_alert_the_contact_then_disable_and_enable_resumes_without_loss
     // More edits while disabled, then the endpoint is back and the reseller enables it.
     hub.put_products((2..6).map(|i| format!("DRL-{i}"))).await;
     receiver.set_otherwise(None);
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/enable"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 5).await;
     let (records, _) = replay_deliveries(&receiver.deliveries(), &secret, &start);
@@ -788,25 +788,13 @@ async fn a_410_disables_at_once_and_replay_sends_everything_again() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains(&receiver.url) && mails[0].contains("disabled"));
 
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/enable"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
     // Replay from the start: the whole channel again, in a new batch.
     let before = receiver.deliveries().len();
     let (s, replayed) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/replay"),
-            &shop,
-            Some(json!({"since": "start"})),
-        )
+        .act(&shop, &id, "replay", Some(json!({"since": "start"})))
         .await;
     assert_eq!(s, 200, "{replayed}");
     let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
@@ -845,14 +833,7 @@ async fn a_rotated_secret_signs_with_both_until_it_expires() {
             json!({"url": receiver.url, "format": "ndjson"}),
         )
         .await;
-    let (s, rotated) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/rotate-secret"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, rotated) = hub.act(&shop, &id, "rotate-secret", None).await;
     assert_eq!(s, 200);
     let new = rotated["secret"].as_str().unwrap();
     assert_ne!(new, old);
@@ -1034,14 +1015,7 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
         )
         .await;
     // A snapshot profile cannot be switched to either.
-    let (s, problem) = hub
-        .call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            &shop,
-            Some(json!({"format": "google-tsv"})),
-        )
-        .await;
+    let (s, problem) = hub.patch(&shop, &id, json!({"format": "google-tsv"})).await;
     assert_eq!(
         (s, problem["errors"][0]["pointer"].clone()),
         (422, json!("/format"))
@@ -1232,14 +1206,7 @@ async fn lag_metrics_follow_each_subscription() {
             json!({"url": receiver.url, "format": "json"}),
         )
         .await;
-    let (s, _) = hub
-        .call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            &shop,
-            Some(json!({"enabled": false})),
-        )
-        .await;
+    let (s, _) = hub.patch(&shop, &id, json!({"enabled": false})).await;
     assert_eq!(s, 200);
     hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
     let changes =
@@ -1263,14 +1230,7 @@ async fn lag_metrics_follow_each_subscription() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // Resumed, it catches up: no lag left.
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/enable"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
     assert_eq!(metric(&hub, &changes).await, 0.0);
@@ -1487,25 +1447,13 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
         .await;
     assert_eq!(s, 404, "another reseller's digest is not there");
     let (s, problem) = hub
-        .call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            &shop,
-            Some(json!({"url": "http://127.0.0.1:9/hook"})),
-        )
+        .patch(&shop, &id, json!({"url": "http://127.0.0.1:9/hook"}))
         .await;
     assert_eq!(
         (s, problem["errors"][0]["pointer"].clone()),
         (422, json!("/url"))
     );
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/rotate-secret"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "rotate-secret", None).await;
     assert_eq!(s, 400);
 
     // An hour with no change: no mail, the next digest is an hour later.
