@@ -10,7 +10,7 @@
 //! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -456,9 +456,12 @@ pub async fn mark_behind(db: &Db) -> Result<(), StoreError> {
 }
 
 /// The background loop: looks for due work every `poll` (or when woken) and gives each due
-/// subscription a task, unless one already serves it.
+/// subscription a task, unless one already serves it. When a look found more due work than it
+/// could start (a fan-out to many subscriptions), the loop looks again as soon as half of the
+/// tasks are done instead of waiting for the next poll.
 pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let saturated = Arc::new(AtomicBool::new(false));
     loop {
         if let Err(e) = mark_behind(&deliverer.db).await {
             tracing::warn!(error = %e, "cannot mark lagging subscriptions; retrying");
@@ -470,19 +473,36 @@ pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
             .await;
         match due {
             Ok(ids) => {
+                saturated.store(ids.len() >= MAX_IN_FLIGHT, Ordering::Relaxed);
                 for id in ids {
                     {
                         let mut set = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                        if set.len() >= MAX_IN_FLIGHT || !set.insert(id.clone()) {
+                        if set.len() >= MAX_IN_FLIGHT {
+                            saturated.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        if !set.insert(id.clone()) {
                             continue;
                         }
                     }
-                    let (d, set) = (deliverer.clone(), in_flight.clone());
+                    let (d, set, wake, saturated) = (
+                        deliverer.clone(),
+                        in_flight.clone(),
+                        wake.clone(),
+                        saturated.clone(),
+                    );
                     tokio::spawn(async move {
                         if let Err(e) = d.serve(&id).await {
                             tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
                         }
-                        set.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                        let left = {
+                            let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+                            set.remove(&id);
+                            set.len()
+                        };
+                        if left <= MAX_IN_FLIGHT / 2 && saturated.swap(false, Ordering::Relaxed) {
+                            wake.notify_one();
+                        }
                     });
                 }
             }
