@@ -120,8 +120,11 @@ impl Deliverer {
     }
 
     /// Serves one subscription until it has nothing due: claims it, sends batches while they
-    /// succeed and more changes wait, and gives the claim back.
-    pub async fn serve(&self, id: &str) -> Result<(), StoreError> {
+    /// succeed and more changes wait, and gives the claim back. True when it delivered a batch:
+    /// changes committed after its last look, while it still held the claim, were skipped by
+    /// the loop, so the loop looks again (see [`run`]).
+    pub async fn serve(&self, id: &str) -> Result<bool, StoreError> {
+        let mut delivered = false;
         loop {
             let now = store::now();
             let (sid, owner, until) = (id.to_string(), self.owner.clone(), self.lease_until(now));
@@ -130,7 +133,7 @@ impl Deliverer {
                 .write(move |c| subs::claim(c, &sid, &owner, now, until))
                 .await?;
             if !claimed {
-                return Ok(());
+                return Ok(delivered);
             }
             let more = self.step(id).await;
             if !matches!(more, Ok(true)) {
@@ -138,8 +141,9 @@ impl Deliverer {
                 self.db
                     .write(move |c| subs::release(c, &sid, &owner))
                     .await?;
-                return more.map(|_| ());
+                return more.map(|_| delivered);
             }
+            delivered = true;
         }
     }
 
@@ -431,7 +435,7 @@ pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
         .into_iter()
         .map(|id| {
             let d = deliverer.clone();
-            tokio::spawn(async move { d.serve(&id).await })
+            tokio::spawn(async move { d.serve(&id).await.map(|_| ()) })
         })
         .collect();
     for task in tasks {
@@ -456,9 +460,10 @@ pub async fn mark_behind(db: &Db) -> Result<(), StoreError> {
 }
 
 /// The background loop: looks for due work every `poll` (or when woken) and gives each due
-/// subscription a task, unless one already serves it. When a look found more due work than it
-/// could start (a fan-out to many subscriptions), the loop looks again as soon as half of the
-/// tasks are done instead of waiting for the next poll.
+/// subscription a task, unless one already serves it. It looks again at once after a task that
+/// delivered something (a change committed while that task held its claim would otherwise wait
+/// for the next poll), and, when a look found more due work than it could start (a fan-out to
+/// many subscriptions), as soon as half of the tasks are done.
 pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let saturated = Arc::new(AtomicBool::new(false));
@@ -492,15 +497,21 @@ pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
                         saturated.clone(),
                     );
                     tokio::spawn(async move {
-                        if let Err(e) = d.serve(&id).await {
-                            tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
-                        }
+                        let delivered = match d.serve(&id).await {
+                            Ok(delivered) => delivered,
+                            Err(e) => {
+                                tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
+                                false
+                            }
+                        };
                         let left = {
                             let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
                             set.remove(&id);
                             set.len()
                         };
-                        if left <= MAX_IN_FLIGHT / 2 && saturated.swap(false, Ordering::Relaxed) {
+                        let drained =
+                            left <= MAX_IN_FLIGHT / 2 && saturated.swap(false, Ordering::Relaxed);
+                        if delivered || drained {
                             wake.notify_one();
                         }
                     });
