@@ -81,12 +81,15 @@ struct Batch {
     from: i64,
     to: i64,
     body: String,
+    /// The changes page it was built from had more after it.
+    more: bool,
 }
 
 /// What building a batch found.
 enum Built {
     Nothing,
-    Batch(i64, String),
+    /// The batch's end, its body, and whether more changes follow it.
+    Batch(i64, String, bool),
     /// The cursor can no longer be served (the channel's kept deletions start after it).
     Expired(String),
 }
@@ -135,30 +138,33 @@ impl Deliverer {
             if !claimed {
                 return Ok(delivered);
             }
-            let more = self.step(id).await;
-            if !matches!(more, Ok(true)) {
+            let step = self.step(id).await;
+            // Claim again only when more changes are known to wait; otherwise the loop's next
+            // look (woken because this delivered) finds whatever came meanwhile.
+            if !matches!(step, Ok(Some(true))) {
                 let (sid, owner) = (id.to_string(), self.owner.clone());
                 self.db
                     .write(move |c| subs::release(c, &sid, &owner))
                     .await?;
-                return more.map(|_| delivered);
+                return step.map(|s| delivered || s.is_some());
             }
             delivered = true;
         }
     }
 
-    /// One attempt under a claim; true when the batch was delivered (more may follow).
-    async fn step(&self, id: &str) -> Result<bool, StoreError> {
+    /// One attempt under a claim: `Some(more)` when the batch was delivered, `more` being
+    /// whether changes after it were already known to wait.
+    async fn step(&self, id: &str) -> Result<Option<bool>, StoreError> {
         let sid = id.to_string();
         let Some(sub) = self.db.read(move |c| subs::get(c, &sid, None)).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if !sub.row.enabled {
-            return Ok(false);
+            return Ok(None);
         }
         let now = store::now();
         if sub.row.next_attempt_at.is_some_and(|t| t > now) {
-            return Ok(false);
+            return Ok(None);
         }
         let batch = match (
             &sub.row.batch_id,
@@ -171,21 +177,24 @@ impl Deliverer {
                 from,
                 to,
                 body: body.clone(),
+                // Resumed: what follows it is not known.
+                more: true,
             },
             _ => match self.build(&sub).await? {
-                Built::Nothing => return Ok(false),
+                Built::Nothing => return Ok(None),
                 Built::Expired(reason) => {
                     let (sid, r) = (id.to_string(), reason.clone());
                     self.db.write(move |c| subs::disable(c, &sid, &r)).await?;
                     self.alert_disabled(&sub, &reason).await;
-                    return Ok(false);
+                    return Ok(None);
                 }
-                Built::Batch(to, body) => {
+                Built::Batch(to, body, more) => {
                     let batch = Batch {
                         id: new_webhook_id(),
                         from: sub.row.cursor_seq,
                         to,
                         body,
+                        more,
                     };
                     let (sid, owner, b) = (id.to_string(), self.owner.clone(), batch.clone());
                     let frozen = self
@@ -193,14 +202,15 @@ impl Deliverer {
                         .write(move |c| subs::freeze(c, &sid, &owner, &b.id, b.from, b.to, &b.body))
                         .await?;
                     if !frozen {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     batch
                 }
             },
         };
         let response = self.send(&sub, &batch).await;
-        self.record(&sub, &batch, response).await
+        let delivered = self.record(&sub, &batch, response).await?;
+        Ok(delivered.then_some(batch.more))
     }
 
     /// Renders the changes after the cursor in the subscription's format, from one snapshot.
@@ -268,7 +278,7 @@ impl Deliverer {
                         };
                         let text = String::from_utf8(bytes)
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        return Ok(Built::Batch(to, text));
+                        return Ok(Built::Batch(to, text, head.has_more));
                     }
                 })
             })
