@@ -585,7 +585,7 @@ async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
     assert_eq!(s, 404);
 
     // Pause, then delete.
-    let (s, paused) = hub.patch(&shop, &id, json!({"enabled": false})).await;
+    let (s, paused) = hub.patch(&shop, id, json!({"enabled": false})).await;
     assert_eq!((s, paused["enabled"].clone()), (200, json!(false)));
     let (s, _) = hub
         .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
