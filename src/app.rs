@@ -136,6 +136,10 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             deliverer.clone(),
             wake_deliveries.clone(),
         ));
+        actix_web::rt::spawn(jobs::digests::run(Arc::new(jobs::digests::Digester::new(
+            deliverer.clone(),
+            clock.clone(),
+        ))));
     }
     let state = web::Data::new(AppState {
         db,

@@ -169,8 +169,10 @@ pub struct DeliveryArgs {
     pub batch_bytes: Option<String>,
     /// Longest sleep between looks for due deliveries.
     pub poll: std::time::Duration,
-    /// How long an instance's claim on a subscription lasts (more than the 15 s request timeout).
+    /// How long an instance's claim on a subscription lasts (more than the request timeout).
     pub lease: std::time::Duration,
+    /// How long one webhook attempt may take in all (15 s).
+    pub timeout: std::time::Duration,
 }
 
 impl Default for DeliveryArgs {
@@ -185,6 +187,7 @@ impl Default for DeliveryArgs {
             batch_bytes: None,
             poll: defaults.poll,
             lease: defaults.lease,
+            timeout: defaults.timeout,
         }
     }
 }
@@ -244,6 +247,7 @@ impl DeliveryArgs {
             max_bytes,
             poll: self.poll,
             lease: self.lease,
+            timeout: self.timeout,
         })
     }
 

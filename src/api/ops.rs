@@ -21,18 +21,21 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": backend})))
 }
 
-/// Prometheus text exposition: catalog size, outbox backlog and every channel's position.
+/// Prometheus text exposition: catalog size, outbox backlog, every channel's position, webhook
+/// attempts and digests by outcome (this instance's, since it started), and every
+/// subscription's lag. One query per table, whatever the number of subscriptions.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let (products, (backlog, oldest), channels) = state
+    let (products, (backlog, oldest), channels, lags) = state
         .db
         .read(|conn| -> Result<_, crate::store::StoreError> {
             Ok((
                 crate::store::products::count(conn)?,
                 crate::store::outbox::backlog(conn)?,
                 crate::store::channels::list(conn, None)?,
+                crate::store::subscriptions::lags(conn)?,
             ))
         })
         .await?;
@@ -86,6 +89,55 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
                     label(&c.code),
                     f64::from(u8::from(c.reeval_after.is_some())),
                 )
+            })
+            .collect(),
+    );
+    let outcomes = |counters: &crate::jobs::deliveries::Counters| -> Vec<(String, f64)> {
+        counters
+            .values()
+            .into_iter()
+            .map(|(name, n)| (format!("{{outcome=\"{name}\"}}"), n as f64))
+            .collect()
+    };
+    metric(
+        "partnerfeed_webhook_attempts_total",
+        "Webhook delivery attempts by outcome: delivered (2xx), failed (another answer), gone \
+         (410), timeout, connection (refused, reset, closed), refused (SSRF guard).",
+        "counter",
+        outcomes(&state.deliverer.attempts),
+    );
+    metric(
+        "partnerfeed_digests_total",
+        "E-mail digests by outcome: sent (accepted by the mail server), failed, empty (nothing \
+         changed, no mail).",
+        "counter",
+        outcomes(&state.deliverer.digests),
+    );
+    // Subscription ids are sub_ and hex: nothing to escape either.
+    let sub = |l: &crate::store::subscriptions::Lag| {
+        format!("{{subscription=\"{}\",kind=\"{}\"}}", l.id, l.kind)
+    };
+    metric(
+        "partnerfeed_subscription_lag_changes",
+        "Change sequence numbers between the subscription's cursor and its channel's head.",
+        "gauge",
+        lags.iter()
+            .map(|l| (sub(l), (l.last_seq - l.cursor_seq).max(0) as f64))
+            .collect(),
+    );
+    metric(
+        "partnerfeed_subscription_lag_seconds",
+        "Age of the subscription's oldest undelivered change (0 when it is caught up).",
+        "gauge",
+        lags.iter()
+            .map(|l| {
+                let age = match l.behind_since {
+                    Some(t) if l.cursor_seq < l.last_seq => {
+                        (crate::store::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                    }
+                    _ => 0.0,
+                };
+                (sub(l), age)
             })
             .collect(),
     );

@@ -1,7 +1,8 @@
-//! Webhook subscriptions: a reseller subscribes an endpoint to one of its channels, reads,
-//! pauses, re-points and deletes its subscriptions, reads the delivery log, and recovers
-//! (`replay`, `enable`, `rotate-secret`). Another reseller's subscription answers 404, exactly
-//! like one that does not exist.
+//! Subscriptions: a reseller subscribes a webhook endpoint (`{url, format}`) or an e-mail
+//! digest (`{email, every, format}`) to one of its channels, reads, pauses, re-points and
+//! deletes its subscriptions, reads the delivery log, and recovers (`replay`, `enable`,
+//! `rotate-secret`). Another reseller's subscription answers 404, exactly like one that does
+//! not exist.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
@@ -14,6 +15,7 @@ use super::{body, ApiError, AppState, Caller};
 use crate::catalog::{FieldError, ValidationErrors};
 use crate::delta::Cursor;
 use crate::feeds::Format;
+use crate::jobs::digests::Every;
 use crate::pull;
 use crate::store::subscriptions::{self as subs, NewSubscription, Subscription};
 use crate::store::{self, channels, StoreError};
@@ -23,6 +25,7 @@ use crate::webhooks::{client, signing};
 /// How long a rotated-out secret keeps being used to sign.
 const OLD_SECRET_HOURS: i64 = 24;
 const URL_MAX: usize = 2048;
+const EMAIL_MAX: usize = 254;
 
 #[derive(Serialize, ToSchema)]
 pub struct PendingBatch {
@@ -37,8 +40,21 @@ pub struct PendingBatch {
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionView {
     id: String,
+    /// `webhook` or `email` (a digest).
+    kind: String,
     channel: String,
-    url: String,
+    /// A webhook's endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// A digest's recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// A digest's period: `hourly` or `daily`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    every: Option<String>,
+    /// When the next digest is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_digest_at: Option<String>,
     format: String,
     enabled: bool,
     disabled_reason: Option<String>,
@@ -109,10 +125,15 @@ fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionVie
         }),
         _ => None,
     };
+    let digest = r.kind == subs::EMAIL;
     SubscriptionView {
         id: r.id.clone(),
+        kind: r.kind.clone(),
         channel: s.channel_code.clone(),
-        url: r.url.clone(),
+        url: (!digest).then(|| r.url.clone()),
+        email: r.email.clone(),
+        every: r.every.clone(),
+        next_digest_at: r.next_digest_at.map(time),
         format: r.format.clone(),
         enabled: r.enabled,
         disabled_reason: r.disabled_reason.clone(),
@@ -156,17 +177,32 @@ async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
 /// A format that has change pages: the built-in ones and the profiles that support changes
 /// (Google Merchant feeds are snapshots only).
 fn parse_format(value: &Value) -> Result<Format, ApiError> {
+    let with_changes = || {
+        Format::ALL
+            .into_iter()
+            .chain(Format::profiles())
+            .filter(Format::has_changes)
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let format = value.as_str().and_then(Format::parse).ok_or_else(|| {
         ApiError::invalid(
             "/format",
-            "format must be a feed format with change pages: json, ndjson, csv, xml or bmecat",
+            format!(
+                "format must be a feed format with change pages: {}",
+                with_changes()
+            ),
         )
     })?;
     if !format.has_changes() {
         return Err(ApiError::invalid(
             "/format",
             format!(
-                "{} feeds are snapshots without change pages; pull the full feed instead",
+                "{} feeds are snapshots without change pages, so they cannot be pushed; \
+                 subscribe with one of {} or pull the {} feed instead",
+                format.as_str(),
+                with_changes(),
                 format.as_str()
             ),
         ));
@@ -185,6 +221,60 @@ async fn check_url(state: &AppState, value: &Value) -> Result<String, ApiError> 
         .await
         .map_err(|e| ApiError::invalid("/url", e.to_string()))?;
     Ok(url.to_string())
+}
+
+/// A digest's recipient.
+fn check_email(value: &Value) -> Result<String, ApiError> {
+    let email = value
+        .as_str()
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && e.len() <= EMAIL_MAX)
+        .ok_or_else(|| ApiError::invalid("/email", "email is required: an e-mail address"))?;
+    crate::mail::check_address(email).map_err(|e| ApiError::invalid("/email", e.to_string()))?;
+    Ok(email.to_string())
+}
+
+/// A digest's period.
+fn parse_every(value: &Value) -> Result<Every, ApiError> {
+    value
+        .as_str()
+        .and_then(Every::parse)
+        .ok_or_else(|| ApiError::invalid("/every", "every is \"hourly\" or \"daily\""))
+}
+
+/// What a new subscription delivers to.
+enum Target {
+    Webhook { url: String },
+    Digest { email: String, every: Every },
+}
+
+/// `{url}` for a webhook or `{email, every?}` for a digest, never both.
+async fn target(state: &AppState, obj: &Map<String, Value>) -> Result<Target, ApiError> {
+    match (obj.get("url"), obj.get("email")) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "/email",
+            "give url (a webhook) or email (an e-mail digest), not both",
+        )),
+        (None, Some(email)) => Ok(Target::Digest {
+            email: check_email(email)?,
+            every: obj
+                .get("every")
+                .map(parse_every)
+                .transpose()?
+                .unwrap_or(Every::Daily),
+        }),
+        (url, None) => {
+            if obj.contains_key("every") {
+                return Err(ApiError::invalid(
+                    "/every",
+                    "every belongs to e-mail digests (with email), not to webhooks",
+                ));
+            }
+            Ok(Target::Webhook {
+                url: check_url(state, url.unwrap_or(&Value::Null)).await?,
+            })
+        }
+    }
 }
 
 fn object<'a>(value: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, ApiError> {
@@ -231,12 +321,13 @@ fn since_seq(
     }
 }
 
-/// Subscribe an endpoint to a channel: `{url, format[, since]}`. The secret is shown only here
-/// (and at rotation).
+/// Subscribe a webhook endpoint (`{url, format[, since]}`) or an e-mail digest (`{email,
+/// every, format[, since]}`) to a channel. A webhook's secret is shown only here (and at
+/// rotation).
 #[utoipa::path(
     tag = "webhooks",
     params(("code" = String, Path, description = "Channel code")),
-    request_body(content = Object, description = "{url, format, since?}"),
+    request_body(content = Object, description = "{url, format, since?} or {email, every, format, since?}"),
     responses((status = 201, body = SubscriptionView), (status = 404), (status = 422)),
     security(("bearer" = []))
 )]
@@ -251,9 +342,9 @@ pub async fn create_subscription(
     body::require_media_type(&req, &["application/json"])?;
     let value = body::json(&body::read(payload, state.body_limit).await?)?;
     let allowed: &[&str] = if caller.role == Role::Admin {
-        &["url", "format", "since", "reseller"]
+        &["url", "email", "every", "format", "since", "reseller"]
     } else {
-        &["url", "format", "since"]
+        &["url", "email", "every", "format", "since"]
     };
     let obj = object(&value, allowed)?;
     let channel = visible_channel(&state, &caller, &code).await?;
@@ -270,16 +361,24 @@ pub async fn create_subscription(
                 ApiError::invalid("/reseller", "an admin names the reseller that owns it")
             })?,
     };
-    let format = match obj.get("format") {
-        Some(f) => parse_format(f)?,
-        None => Format::Json,
+    let target = target(&state, obj).await?;
+    let format = match (obj.get("format"), &target) {
+        (Some(f), _) => parse_format(f)?,
+        (None, Target::Webhook { .. }) => Format::Json,
+        (None, Target::Digest { .. }) => Format::Csv,
     };
-    let url = check_url(&state, obj.get("url").unwrap_or(&Value::Null)).await?;
     let since = obj.get("since").cloned();
     let key = state.cursor_key.clone();
-    let secret = signing::generate_secret();
+    let now = state.clock.now().naive_utc();
+    let (secret, shown) = match target {
+        Target::Webhook { .. } => {
+            let secret = signing::generate_secret();
+            (secret.clone(), Some(secret))
+        }
+        Target::Digest { .. } => (String::new(), None),
+    };
     let id = new_id();
-    let (sid, sec) = (id.clone(), secret.clone());
+    let sid = id.clone();
     state
         .db
         .write(move |c| -> Result<(), ApiError> {
@@ -296,21 +395,35 @@ pub async fn create_subscription(
             }
             let seq = since_seq(since.as_ref(), &channel, &key)?;
             let at = store::now();
+            let (kind, url, email, every, next_digest_at) = match &target {
+                Target::Webhook { url } => (subs::WEBHOOK, url.as_str(), None, None, None),
+                Target::Digest { email, every } => (
+                    subs::EMAIL,
+                    "",
+                    Some(email.as_str()),
+                    Some(every.as_str()),
+                    Some(now + every.period()),
+                ),
+            };
             subs::insert(
                 c,
                 &NewSubscription {
                     id: &sid,
                     reseller_code: &reseller,
                     channel_id: channel.id,
-                    url: &url,
+                    url,
                     format: format.as_str(),
-                    secret: &sec,
+                    secret: &secret,
                     enabled: true,
                     cursor_seq: seq,
                     failures: 0,
                     batch_attempts: 0,
                     created_at: at,
                     updated_at: at,
+                    kind,
+                    email,
+                    every,
+                    next_digest_at,
                 },
             )?;
             Ok(())
@@ -318,7 +431,7 @@ pub async fn create_subscription(
         .await?;
     state.wake_deliveries.notify_one();
     let sub = reload(&state, &id).await?;
-    Ok(HttpResponse::Created().json(view(&sub, &state.cursor_key, Some(secret))))
+    Ok(HttpResponse::Created().json(view(&sub, &state.cursor_key, shown)))
 }
 
 /// The caller's subscriptions (an admin sees all).
@@ -361,11 +474,12 @@ pub async fn get_subscription(
     Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
 }
 
-/// Pause (`{"enabled": false}`), resume, re-point (`url`) or change the format.
+/// Pause (`{"enabled": false}`), resume, re-point (`url` of a webhook, `email` of a digest),
+/// change a digest's period (`every`) or the format.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
-    request_body(content = Object, description = "{enabled?, url?, format?}"),
+    request_body(content = Object, description = "{enabled?, url?, email?, every?, format?}"),
     responses((status = 200, body = SubscriptionView), (status = 404), (status = 422)),
     security(("bearer" = []))
 )]
@@ -379,8 +493,23 @@ pub async fn patch_subscription(
 ) -> Result<HttpResponse, ApiError> {
     body::require_media_type(&req, &["application/json", "application/merge-patch+json"])?;
     let value = body::json(&body::read(payload, state.body_limit).await?)?;
-    let obj = object(&value, &["enabled", "url", "format"])?;
+    let obj = object(&value, &["enabled", "url", "email", "every", "format"])?;
     let sub = owned(&state, &caller, &id).await?;
+    let digest = sub.row.kind == subs::EMAIL;
+    let (foreign, own): (&[&str], &str) = if digest {
+        (&["url"], "email and every")
+    } else {
+        (&["email", "every"], "url")
+    };
+    if let Some(name) = foreign.iter().find(|n| obj.contains_key(**n)) {
+        return Err(ApiError::invalid(
+            &format!("/{name}"),
+            format!(
+                "a {} subscription has no {name}; it has {own}",
+                sub.row.kind
+            ),
+        ));
+    }
     let enabled = match obj.get("enabled") {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -391,12 +520,21 @@ pub async fn patch_subscription(
         Some(u) => Some(check_url(&state, u).await?),
         None => None,
     };
+    let email = obj.get("email").map(check_email).transpose()?;
+    let every = obj.get("every").map(parse_every).transpose()?;
+    let now = state.clock.now().naive_utc();
     let sid = sub.row.id.clone();
     state
         .db
         .write(move |c| -> Result<(), StoreError> {
             if let Some(url) = &url {
                 subs::set_url(c, &sid, url)?;
+            }
+            if let Some(email) = &email {
+                subs::set_email(c, &sid, email)?;
+            }
+            if let Some(every) = every.filter(|e| sub.row.every.as_deref() != Some(e.as_str())) {
+                subs::set_every(c, &sid, every.as_str(), now + every.period())?;
             }
             if let Some(format) = format.filter(|f| f.as_str() != sub.row.format) {
                 subs::set_format(c, &sid, format.as_str())?;
@@ -560,6 +698,11 @@ pub async fn rotate_subscription_secret(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = owned(&state, &caller, &id).await?;
+    if sub.row.kind == subs::EMAIL {
+        return Err(ApiError::bad_request(
+            "an e-mail digest is not signed: it has no secret to rotate",
+        ));
+    }
     let secret = signing::generate_secret();
     let until = store::now() + chrono::Duration::hours(OLD_SECRET_HOURS);
     let (sid, new, old) = (sub.row.id.clone(), secret.clone(), sub.row.secret.clone());

@@ -10,6 +10,7 @@
 //! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -37,6 +38,40 @@ pub struct Deliverer {
     pub cursor_key: Arc<Vec<u8>>,
     /// This instance's name in leases.
     pub owner: String,
+    /// Attempts by outcome (`delivery::OUTCOMES`), since this instance started.
+    pub attempts: Counters,
+    /// Digests by outcome (`digests::OUTCOMES`), since this instance started.
+    pub digests: Counters,
+}
+
+/// Counters by name, for the metrics; a name outside the list is not counted.
+pub struct Counters {
+    names: &'static [&'static str],
+    counts: Vec<AtomicU64>,
+}
+
+impl Counters {
+    pub fn new(names: &'static [&'static str]) -> Counters {
+        Counters {
+            names,
+            counts: names.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn add(&self, name: &str) {
+        if let Some(i) = self.names.iter().position(|n| *n == name) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every name with its count, in the order given at creation.
+    pub fn values(&self) -> Vec<(&'static str, u64)> {
+        self.names
+            .iter()
+            .zip(&self.counts)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+            .collect()
+    }
 }
 
 /// A frozen batch, as stored.
@@ -46,12 +81,15 @@ struct Batch {
     from: i64,
     to: i64,
     body: String,
+    /// The changes page it was built from had more after it.
+    more: bool,
 }
 
 /// What building a batch found.
 enum Built {
     Nothing,
-    Batch(i64, String),
+    /// The batch's end, its body, and whether more changes follow it.
+    Batch(i64, String, bool),
     /// The cursor can no longer be served (the channel's kept deletions start after it).
     Expired(String),
 }
@@ -63,7 +101,7 @@ impl Deliverer {
         mailer: Arc<dyn Mailer>,
         cursor_key: Arc<Vec<u8>>,
     ) -> Result<Deliverer, String> {
-        let sender = Sender::new(settings.allow.clone())?;
+        let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
         let owner = format!(
             "inst_{}",
             &crate::tokens::hash(&crate::tokens::generate())[..16]
@@ -75,6 +113,8 @@ impl Deliverer {
             mailer,
             cursor_key,
             owner,
+            attempts: Counters::new(&delivery::OUTCOMES),
+            digests: Counters::new(&super::digests::OUTCOMES),
         })
     }
 
@@ -83,8 +123,11 @@ impl Deliverer {
     }
 
     /// Serves one subscription until it has nothing due: claims it, sends batches while they
-    /// succeed and more changes wait, and gives the claim back.
-    pub async fn serve(&self, id: &str) -> Result<(), StoreError> {
+    /// succeed and more changes wait, and gives the claim back. True when it delivered a batch:
+    /// changes committed after its last look, while it still held the claim, were skipped by
+    /// the loop, so the loop looks again (see [`run`]).
+    pub async fn serve(&self, id: &str) -> Result<bool, StoreError> {
+        let mut delivered = false;
         loop {
             let now = store::now();
             let (sid, owner, until) = (id.to_string(), self.owner.clone(), self.lease_until(now));
@@ -93,31 +136,35 @@ impl Deliverer {
                 .write(move |c| subs::claim(c, &sid, &owner, now, until))
                 .await?;
             if !claimed {
-                return Ok(());
+                return Ok(delivered);
             }
-            let more = self.step(id).await;
-            if !matches!(more, Ok(true)) {
+            let step = self.step(id).await;
+            // Claim again only when more changes are known to wait; otherwise the loop's next
+            // look (woken because this delivered) finds whatever came meanwhile.
+            if !matches!(step, Ok(Some(true))) {
                 let (sid, owner) = (id.to_string(), self.owner.clone());
                 self.db
                     .write(move |c| subs::release(c, &sid, &owner))
                     .await?;
-                return more.map(|_| ());
+                return step.map(|s| delivered || s.is_some());
             }
+            delivered = true;
         }
     }
 
-    /// One attempt under a claim; true when the batch was delivered (more may follow).
-    async fn step(&self, id: &str) -> Result<bool, StoreError> {
+    /// One attempt under a claim: `Some(more)` when the batch was delivered, `more` being
+    /// whether changes after it were already known to wait.
+    async fn step(&self, id: &str) -> Result<Option<bool>, StoreError> {
         let sid = id.to_string();
         let Some(sub) = self.db.read(move |c| subs::get(c, &sid, None)).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if !sub.row.enabled {
-            return Ok(false);
+            return Ok(None);
         }
         let now = store::now();
         if sub.row.next_attempt_at.is_some_and(|t| t > now) {
-            return Ok(false);
+            return Ok(None);
         }
         let batch = match (
             &sub.row.batch_id,
@@ -130,21 +177,24 @@ impl Deliverer {
                 from,
                 to,
                 body: body.clone(),
+                // Resumed: what follows it is not known.
+                more: true,
             },
             _ => match self.build(&sub).await? {
-                Built::Nothing => return Ok(false),
+                Built::Nothing => return Ok(None),
                 Built::Expired(reason) => {
                     let (sid, r) = (id.to_string(), reason.clone());
                     self.db.write(move |c| subs::disable(c, &sid, &r)).await?;
                     self.alert_disabled(&sub, &reason).await;
-                    return Ok(false);
+                    return Ok(None);
                 }
-                Built::Batch(to, body) => {
+                Built::Batch(to, body, more) => {
                     let batch = Batch {
                         id: new_webhook_id(),
                         from: sub.row.cursor_seq,
                         to,
                         body,
+                        more,
                     };
                     let (sid, owner, b) = (id.to_string(), self.owner.clone(), batch.clone());
                     let frozen = self
@@ -152,14 +202,15 @@ impl Deliverer {
                         .write(move |c| subs::freeze(c, &sid, &owner, &b.id, b.from, b.to, &b.body))
                         .await?;
                     if !frozen {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     batch
                 }
             },
         };
         let response = self.send(&sub, &batch).await;
-        self.record(&sub, &batch, response).await
+        let delivered = self.record(&sub, &batch, response).await?;
+        Ok(delivered.then_some(batch.more))
     }
 
     /// Renders the changes after the cursor in the subscription's format, from one snapshot.
@@ -227,7 +278,7 @@ impl Deliverer {
                         };
                         let text = String::from_utf8(bytes)
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        return Ok(Built::Batch(to, text));
+                        return Ok(Built::Batch(to, text, head.has_more));
                     }
                 })
             })
@@ -297,6 +348,7 @@ impl Deliverer {
             response: response.body.clone(),
             error: response.error.clone(),
         };
+        self.attempts.add(delivery::outcome(&response));
         tracing::debug!(
             subscription = %sub.row.id,
             webhook_id = %batch.id,
@@ -393,7 +445,7 @@ pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
         .into_iter()
         .map(|id| {
             let d = deliverer.clone();
-            tokio::spawn(async move { d.serve(&id).await })
+            tokio::spawn(async move { d.serve(&id).await.map(|_| ()) })
         })
         .collect();
     for task in tasks {
@@ -406,11 +458,29 @@ pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Marks the subscriptions that fell behind their channel since the last look (a read, and a
+/// write only when some did): the lag metrics measure from that mark.
+pub async fn mark_behind(db: &Db) -> Result<(), StoreError> {
+    let ids = db.read(subs::newly_behind).await?;
+    if !ids.is_empty() {
+        let now = store::now();
+        db.write(move |c| subs::mark_behind(c, &ids, now)).await?;
+    }
+    Ok(())
+}
+
 /// The background loop: looks for due work every `poll` (or when woken) and gives each due
-/// subscription a task, unless one already serves it.
+/// subscription a task, unless one already serves it. It looks again at once after a task that
+/// delivered something (a change committed while that task held its claim would otherwise wait
+/// for the next poll), and, when a look found more due work than it could start (a fan-out to
+/// many subscriptions), as soon as half of the tasks are done.
 pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let saturated = Arc::new(AtomicBool::new(false));
     loop {
+        if let Err(e) = mark_behind(&deliverer.db).await {
+            tracing::warn!(error = %e, "cannot mark lagging subscriptions; retrying");
+        }
         let now = store::now();
         let due = deliverer
             .db
@@ -418,19 +488,42 @@ pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
             .await;
         match due {
             Ok(ids) => {
+                saturated.store(ids.len() >= MAX_IN_FLIGHT, Ordering::Relaxed);
                 for id in ids {
                     {
                         let mut set = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                        if set.len() >= MAX_IN_FLIGHT || !set.insert(id.clone()) {
+                        if set.len() >= MAX_IN_FLIGHT {
+                            saturated.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        if !set.insert(id.clone()) {
                             continue;
                         }
                     }
-                    let (d, set) = (deliverer.clone(), in_flight.clone());
+                    let (d, set, wake, saturated) = (
+                        deliverer.clone(),
+                        in_flight.clone(),
+                        wake.clone(),
+                        saturated.clone(),
+                    );
                     tokio::spawn(async move {
-                        if let Err(e) = d.serve(&id).await {
-                            tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
+                        let delivered = match d.serve(&id).await {
+                            Ok(delivered) => delivered,
+                            Err(e) => {
+                                tracing::warn!(error = %e, subscription = %id, "delivery failed; retrying");
+                                false
+                            }
+                        };
+                        let left = {
+                            let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+                            set.remove(&id);
+                            set.len()
+                        };
+                        let drained =
+                            left <= MAX_IN_FLIGHT / 2 && saturated.swap(false, Ordering::Relaxed);
+                        if delivered || drained {
+                            wake.notify_one();
                         }
-                        set.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     });
                 }
             }

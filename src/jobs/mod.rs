@@ -3,3 +3,4 @@
 
 pub mod deliveries;
 pub mod delta;
+pub mod digests;

@@ -1,27 +1,38 @@
 //! E-mail: one `Mailer` trait over SMTP (lettre), a file outbox (`<data dir>/outbox/*.eml`,
-//! the default) and memory (tests), and one template per mail. No diesel, no actix.
+//! the default) and memory (tests), and one template per mail. A mail is plain text, with
+//! attachments (multipart/mixed) when it has any. No diesel, no actix.
 
 mod templates;
 
-pub use templates::{endpoint_disabled, endpoint_failing};
+pub use templates::{digest, endpoint_disabled, endpoint_failing};
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment as Part, Body, Mailbox, Message, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 /// Default sender address.
 pub const DEFAULT_FROM: &str = "partnerfeed <partnerfeed@localhost>";
 
-/// One plain-text mail.
+/// One plain-text mail, with its attachments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +64,35 @@ fn message(from: &str, mail: &Mail) -> Result<Message, MailError> {
         .to
         .parse()
         .map_err(|e| MailError::Address(format!("{}: {e}", mail.to)))?;
-    Message::builder()
+    let builder = Message::builder()
         .from(from)
         .to(to)
-        .subject(mail.subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(mail.body.clone())
-        .map_err(|e| MailError::Build(e.to_string()))
+        .subject(mail.subject.clone());
+    let built = if mail.attachments.is_empty() {
+        builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()));
+        for a in &mail.attachments {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|e| MailError::Build(format!("{}: {e}", a.content_type)))?;
+            // Base64 whatever the content: CSV's CRLF line ends and long lines arrive intact.
+            let body = Body::new_with_encoding(a.bytes.clone(), ContentTransferEncoding::Base64)
+                .map_err(|_| MailError::Build(format!("cannot encode {}", a.filename)))?;
+            parts = parts.singlepart(Part::new(a.filename.clone()).body(body, content_type));
+        }
+        builder.multipart(parts)
+    };
+    built.map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// Checks an e-mail address (`local@domain`) as the mailer will need it.
+pub fn check_address(address: &str) -> Result<(), MailError> {
+    address
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| MailError::Address(format!("{address}: {e}")))
 }
 
 /// Writes each message as an RFC 5322 `.eml` file into a directory.

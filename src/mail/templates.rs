@@ -1,6 +1,6 @@
 //! One function per mail. Each names the endpoint URL in its body.
 
-use super::Mail;
+use super::{Attachment, Mail};
 
 /// After several failed attempts in a row.
 pub fn endpoint_failing(
@@ -25,6 +25,7 @@ pub fn endpoint_failing(
              failures go on until the schedule is exhausted, the subscription will be disabled.\n\
              The delivery log is at GET /v1/subscriptions/{subscription}/attempts.\n"
         ),
+        attachments: Vec::new(),
     }
 }
 
@@ -49,5 +50,41 @@ pub fn endpoint_disabled(
              POST /v1/subscriptions/{subscription}/enable and delivery resumes from where it\n\
              stopped, with the current state of everything that changed meanwhile.\n"
         ),
+        attachments: Vec::new(),
+    }
+}
+
+/// A digest: the changes of a channel since the previous digest, attached in the
+/// subscription's format.
+#[allow(clippy::too_many_arguments)]
+pub fn digest(
+    to: &str,
+    subscription: &str,
+    channel: &str,
+    changes: i64,
+    from: &str,
+    until: &str,
+    more: bool,
+    attachment: Attachment,
+) -> Mail {
+    let more = if more {
+        "\nMore changes follow in the next digest, which goes out right after this one.\n"
+    } else {
+        ""
+    };
+    Mail {
+        to: to.to_string(),
+        subject: format!("[partnerfeed] {changes} changes in channel {channel}"),
+        body: format!(
+            "Hello,\n\n\
+             Attached ({file}) are the {changes} products of channel {channel} that changed since\n\
+             the previous digest, each at its current state.\n\n\
+             From cursor:   {from}\n\
+             To cursor:     {until}\n\
+             Subscription:  {subscription}\n{more}\n\
+             The same changes are at GET /v1/channels/{channel}/changes?since={from}\n",
+            file = attachment.filename,
+        ),
+        attachments: vec![attachment],
     }
 }

@@ -132,6 +132,11 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        kind -> Text,
+        email -> Nullable<Text>,
+        every -> Nullable<Text>,
+        next_digest_at -> Nullable<Timestamp>,
+        behind_since -> Nullable<Timestamp>,
     }
 }
 

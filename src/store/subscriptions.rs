@@ -1,5 +1,7 @@
 //! Queries on `subscriptions` and `delivery_attempts`: per subscription an acknowledged cursor
-//! and at most one frozen batch, claimed by one instance at a time through a lease.
+//! and at most one frozen batch, claimed by one instance at a time through a lease. A
+//! subscription is a webhook (`kind = 'webhook'`: url, format, secret) or an e-mail digest
+//! (`kind = 'email'`: email, every, next_digest_at); both keep a cursor the same way.
 //!
 //! Every write the delivery job makes is conditioned on its lease (`lease_owner`) and, for an
 //! outcome, on the batch it sent (`batch_id`): a claim taken over after expiry, a replay or a
@@ -8,7 +10,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{channels, delivery_attempts, resellers, subscriptions};
+use super::schema::{channel_records, channels, delivery_attempts, resellers, subscriptions};
 use super::{now, DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -36,7 +38,17 @@ pub struct SubscriptionRow {
     pub lease_owner: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `webhook` or `email`.
+    pub kind: String,
+    pub email: Option<String>,
+    /// `hourly` or `daily`, for a digest.
+    pub every: Option<String>,
+    pub next_digest_at: Option<NaiveDateTime>,
+    pub behind_since: Option<NaiveDateTime>,
 }
+
+pub const WEBHOOK: &str = "webhook";
+pub const EMAIL: &str = "email";
 
 /// A subscription with its channel's code and its owner's contact address.
 #[derive(Debug, Clone)]
@@ -61,6 +73,10 @@ pub struct NewSubscription<'a> {
     pub batch_attempts: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub kind: &'a str,
+    pub email: Option<&'a str>,
+    pub every: Option<&'a str>,
+    pub next_digest_at: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewSubscription<'_>) -> StoreResult<()> {
@@ -138,6 +154,34 @@ pub fn set_url(conn: &mut DbConnection, id: &str, url: &str) -> StoreResult<()> 
     Ok(())
 }
 
+/// A digest's new recipient.
+pub fn set_email(conn: &mut DbConnection, id: &str, email: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::email.eq(Some(email)),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A digest's new period, and when the next digest is due.
+pub fn set_every(
+    conn: &mut DbConnection,
+    id: &str,
+    every: &str,
+    next_digest_at: NaiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::every.eq(Some(every)),
+            subscriptions::next_digest_at.eq(Some(next_digest_at)),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A new format: the frozen batch, rendered in the old one, is dropped (rebuilt from the cursor).
 pub fn set_format(conn: &mut DbConnection, id: &str, format: &str) -> StoreResult<()> {
     diesel::update(subscriptions::table.find(id))
@@ -194,6 +238,8 @@ pub fn set_cursor(conn: &mut DbConnection, id: &str, seq: i64) -> StoreResult<()
         .set((
             subscriptions::cursor_seq.eq(seq),
             subscriptions::failures.eq(0),
+            // Marked again by the next delivery pass if the cursor is behind.
+            subscriptions::behind_since.eq(None::<NaiveDateTime>),
             subscriptions::updated_at.eq(now()),
         ))
         .execute(conn)?;
@@ -224,6 +270,7 @@ pub fn rotate_secret(
 pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResult<Vec<String>> {
     Ok(subscriptions::table
         .inner_join(channels::table)
+        .filter(subscriptions::kind.eq(WEBHOOK))
         .filter(subscriptions::enabled.eq(true))
         .filter(
             subscriptions::lease_until
@@ -384,6 +431,21 @@ pub fn delivered(
     if !holds(conn, id, owner, batch_id)? {
         return Ok(false);
     }
+    advance(conn, id, to)?;
+    drop_batch(conn, id)?;
+    Ok(true)
+}
+
+/// Moves the cursor forward to `to` after a delivery; the lag mark is cleared when that is the
+/// channel's head.
+fn advance(conn: &mut DbConnection, id: &str, to: i64) -> StoreResult<()> {
+    let head: Option<i64> = subscriptions::table
+        .inner_join(channels::table)
+        .filter(subscriptions::id.eq(id))
+        .select(channels::last_seq)
+        .first(conn)
+        .optional()?;
+    let caught_up = head.is_none_or(|h| to >= h);
     diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::cursor_seq.eq(to),
@@ -391,8 +453,12 @@ pub fn delivered(
             subscriptions::updated_at.eq(now()),
         ))
         .execute(conn)?;
-    drop_batch(conn, id)?;
-    Ok(true)
+    if caught_up {
+        diesel::update(subscriptions::table.find(id))
+            .set(subscriptions::behind_since.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The attempt failed: the batch stays frozen until `next_attempt_at`.
@@ -433,4 +499,142 @@ pub fn failed_for_good(
     disable(conn, id, reason)?;
     drop_batch(conn, id)?;
     Ok(true)
+}
+
+/// Ids of subscriptions (any kind, enabled or not) whose cursor is behind their channel's
+/// `last_seq` and that are not marked as behind yet. A read, so that the mark costs a write
+/// only when something fell behind.
+pub fn newly_behind(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    Ok(subscriptions::table
+        .inner_join(channels::table)
+        .filter(subscriptions::behind_since.is_null())
+        .filter(subscriptions::cursor_seq.lt(channels::last_seq))
+        .select(subscriptions::id)
+        .load(conn)?)
+}
+
+/// Marks `ids` as behind since `at` (those still unmarked).
+pub fn mark_behind(conn: &mut DbConnection, ids: &[String], at: NaiveDateTime) -> StoreResult<()> {
+    diesel::update(
+        subscriptions::table
+            .filter(subscriptions::id.eq_any(ids))
+            .filter(subscriptions::behind_since.is_null()),
+    )
+    .set(subscriptions::behind_since.eq(Some(at)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// One subscription's position, for the metrics.
+#[derive(Debug, Clone, Queryable)]
+pub struct Lag {
+    pub id: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub cursor_seq: i64,
+    pub last_seq: i64,
+    pub behind_since: Option<NaiveDateTime>,
+}
+
+/// Every subscription's lag, in one query.
+pub fn lags(conn: &mut DbConnection) -> StoreResult<Vec<Lag>> {
+    Ok(subscriptions::table
+        .inner_join(channels::table)
+        .order(subscriptions::id.asc())
+        .select((
+            subscriptions::id,
+            subscriptions::kind,
+            subscriptions::enabled,
+            subscriptions::cursor_seq,
+            channels::last_seq,
+            subscriptions::behind_since,
+        ))
+        .load(conn)?)
+}
+
+/// Ids of enabled digests due at `at` (the app's clock) with no live claim.
+pub fn due_digests(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    lease_at: NaiveDateTime,
+    limit: i64,
+) -> StoreResult<Vec<String>> {
+    Ok(subscriptions::table
+        .filter(subscriptions::kind.eq(EMAIL))
+        .filter(subscriptions::enabled.eq(true))
+        .filter(subscriptions::next_digest_at.le(at))
+        .filter(
+            subscriptions::lease_until
+                .is_null()
+                .or(subscriptions::lease_until.lt(lease_at)),
+        )
+        .order(subscriptions::next_digest_at.asc())
+        .limit(limit)
+        .select(subscriptions::id)
+        .load(conn)?)
+}
+
+/// Changes of a channel in `(from, to]` (each product once, at its latest seq).
+pub fn count_changes(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    from: i64,
+    to: i64,
+) -> StoreResult<i64> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::seq.gt(from))
+        .filter(channel_records::seq.le(to))
+        .count()
+        .get_result(conn)?)
+}
+
+/// A digest went out (or had nothing to say): the cursor moves from `from` to `to` and the next
+/// digest is due at `next`. False when the claim was lost or the cursor moved meanwhile.
+pub fn digest_sent(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    from: i64,
+    to: i64,
+    next: NaiveDateTime,
+) -> StoreResult<bool> {
+    let n: i64 = subscriptions::table
+        .find(id)
+        .filter(subscriptions::lease_owner.eq(owner))
+        .filter(subscriptions::cursor_seq.eq(from))
+        .count()
+        .get_result(conn)?;
+    if n != 1 {
+        return Ok(false);
+    }
+    advance(conn, id, to)?;
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::batch_attempts.eq(0),
+            subscriptions::next_digest_at.eq(Some(next)),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// A digest was refused: the cursor stays, it is tried again at `retry_at`.
+pub fn digest_failed(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    retry_at: NaiveDateTime,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::lease_owner.eq(owner)),
+    )
+    .set((
+        subscriptions::batch_attempts.eq(subscriptions::batch_attempts + 1),
+        subscriptions::failures.eq(subscriptions::failures + 1),
+        subscriptions::next_digest_at.eq(Some(retry_at)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }

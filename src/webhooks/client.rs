@@ -14,6 +14,7 @@ use super::guard::{self, AllowList, GuardError};
 use super::schedule::parse_retry_after;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default time an attempt may take in all (`Settings::timeout`).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bytes of a response body kept in the delivery log.
 pub const RESPONSE_KEPT: usize = 1024;
@@ -30,6 +31,19 @@ pub struct Response {
     pub error: Option<String>,
     /// `Retry-After` in seconds, when the receiver sent one.
     pub retry_after: Option<Duration>,
+    /// What kind of transport failure `error` is, when there was one.
+    pub failure: Option<Failure>,
+}
+
+/// Kinds of transport failure, for the attempt metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The SSRF guard refused the address, or the URL.
+    Refused,
+    /// No answer within the request timeout.
+    Timeout,
+    /// Connecting failed, or the connection broke (reset, closed early, TLS).
+    Connection,
 }
 
 /// Resolves a host once and refuses the whole name when any of its addresses is not allowed.
@@ -86,12 +100,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(allow: AllowList) -> Result<Sender, String> {
+    /// A sender whose attempts give up after `timeout` in all.
+    pub fn new(allow: AllowList, timeout: Duration) -> Result<Sender, String> {
         let build = |https: bool| {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(TOTAL_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+                .timeout(timeout)
                 .no_proxy()
                 .https_only(https)
                 .dns_resolver(Arc::new(GuardedResolver {
@@ -123,8 +138,9 @@ impl Sender {
         let mut out = self
             .try_post(url, webhook_id, timestamp, signature, content_type, body)
             .await
-            .unwrap_or_else(|error| Response {
+            .unwrap_or_else(|(failure, error)| Response {
                 error: Some(error),
+                failure: Some(failure),
                 ..Default::default()
             });
         out.latency = started.elapsed();
@@ -139,13 +155,15 @@ impl Sender {
         signature: &str,
         content_type: &str,
         body: Vec<u8>,
-    ) -> Result<Response, String> {
-        let (https, host, _) = guard::check_url(url).map_err(|e| e.to_string())?;
+    ) -> Result<Response, (Failure, String)> {
+        let refused = |e: GuardError| (Failure::Refused, e.to_string());
+        let (https, host, _) = guard::check_url(url).map_err(refused)?;
         // IP literals never reach the resolver: check them here.
         if let Ok(ip) = host.parse::<IpAddr>() {
-            guard::check_addr(ip, https, &self.allow).map_err(|e| e.to_string())?;
+            guard::check_addr(ip, https, &self.allow).map_err(refused)?;
         }
-        let value = |s: &str| HeaderValue::from_str(s).map_err(|e| e.to_string());
+        let value =
+            |s: &str| HeaderValue::from_str(s).map_err(|e| (Failure::Refused, e.to_string()));
         let mut headers = HeaderMap::new();
         headers.insert("webhook-id", value(webhook_id)?);
         headers.insert("webhook-timestamp", value(&timestamp.to_string())?);
@@ -162,7 +180,7 @@ impl Sender {
             .body(body)
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| (classify(&e), error_chain(&e)))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -171,6 +189,7 @@ impl Sender {
             .and_then(parse_retry_after);
         let mut kept = Vec::new();
         let mut error = None;
+        let mut failure = None;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -183,6 +202,7 @@ impl Sender {
                 Ok(None) => break,
                 Err(e) => {
                     error = Some(error_chain(&e));
+                    failure = Some(classify(&e));
                     break;
                 }
             }
@@ -193,7 +213,24 @@ impl Sender {
             body: Some(String::from_utf8_lossy(&kept).into_owned()),
             error,
             retry_after,
+            failure,
         })
+    }
+}
+
+fn classify(e: &reqwest::Error) -> Failure {
+    // The guarded resolver's refusal arrives wrapped as a connect error.
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<GuardError>() {
+            return Failure::Refused;
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Connection
     }
 }
 

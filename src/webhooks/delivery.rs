@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::Response;
+use super::client::{Failure, Response};
 use super::schedule::{next_delay, RetrySchedule};
 
 /// Consecutive failed attempts after which the reseller's contact is warned by e-mail.
@@ -75,6 +75,30 @@ pub fn decide(
                 }
             }
         }
+    }
+}
+
+/// Every value of [`outcome`], in the order the metrics list them.
+pub const OUTCOMES: [&str; 6] = [
+    "delivered",
+    "failed",
+    "gone",
+    "timeout",
+    "connection",
+    "refused",
+];
+
+/// An attempt's outcome as one word, for the metrics: `delivered` (2xx), `gone` (410),
+/// `failed` (any other answer), or the kind of transport failure (`timeout`, `connection`,
+/// `refused` by the SSRF guard).
+pub fn outcome(response: &Response) -> &'static str {
+    match (judge(response), response.status, response.failure) {
+        (Verdict::Delivered, _, _) => "delivered",
+        (Verdict::Gone, _, _) => "gone",
+        (_, Some(_), _) => "failed",
+        (_, None, Some(Failure::Timeout)) => "timeout",
+        (_, None, Some(Failure::Refused)) => "refused",
+        (_, None, _) => "connection",
     }
 }
 

@@ -29,7 +29,10 @@ pub struct Settings {
     /// Longest sleep between looks for work.
     pub poll: Duration,
     /// How long a claim on a subscription lasts; a crashed instance's claim expires after it.
+    /// Longer than `timeout`.
     pub lease: Duration,
+    /// How long one attempt may take in all (connect, send, answer).
+    pub timeout: Duration,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             max_bytes: MAX_BATCH_BYTES,
             poll: Duration::from_millis(250),
             lease: Duration::from_secs(60),
+            timeout: client::TOTAL_TIMEOUT,
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::helpers::{drill, start_time, TestDb};
 struct Hub {
     address: String,
     admin: String,
+    clock: Arc<ManualClock>,
     client: Client,
     data_dir: PathBuf,
     server: actix_web::dev::ServerHandle,
@@ -73,13 +74,14 @@ impl Hub {
         config.deliveries = deliveries;
         let store = app::open_db(&config.storage).unwrap();
         app::bootstrap_admin(&store, &config).unwrap();
-        let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
-        let running = app::start(&config, store, clock).unwrap();
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let running = app::start(&config, store, clock.clone() as Arc<dyn Clock>).unwrap();
         let server = running.server.handle();
         actix_web::rt::spawn(running.server);
         Hub {
             address: format!("http://{}", running.addr),
             admin,
+            clock,
             client: Client::new(),
             data_dir: db.data_dir(),
             server,
@@ -173,6 +175,28 @@ impl Hub {
         )
     }
 
+    /// `POST /v1/subscriptions/{id}/{action}`.
+    async fn act(&self, token: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/subscriptions/{id}/{action}"),
+            token,
+            body,
+        )
+        .await
+    }
+
+    /// `PATCH /v1/subscriptions/{id}`.
+    async fn patch(&self, token: &str, id: &str, body: Value) -> (u16, Value) {
+        self.call(
+            "PATCH",
+            &format!("/v1/subscriptions/{id}"),
+            token,
+            Some(body),
+        )
+        .await
+    }
+
     async fn subscription(&self, token: &str, id: &str) -> Value {
         let (s, sub) = self
             .call("GET", &format!("/v1/subscriptions/{id}"), token, None)
@@ -259,6 +283,9 @@ enum Reply {
     RetryAfter(u16, u64),
     /// Answers 200 after a while.
     Slow(u64),
+    /// Answers 200 only after the sender has given up (timed out, or died): recorded at once
+    /// with status 0, as not acknowledged.
+    Stall(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +293,7 @@ struct Delivery {
     id: String,
     timestamp: String,
     signature: String,
+    content_type: String,
     body: Vec<u8>,
     status: u16,
 }
@@ -301,7 +329,30 @@ async fn receive(
             .pop_front()
             .unwrap_or(Reply::Status(s.otherwise.unwrap_or(204)))
     };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let delivery = |status| Delivery {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        content_type: header("content-type"),
+        body: body.to_vec(),
+        status,
+    };
     let (status, retry_after) = match reply {
+        Reply::Stall(ms) => {
+            {
+                let mut s = script.lock().unwrap();
+                s.in_flight -= 1;
+                s.deliveries.push(delivery(0));
+            }
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return HttpResponse::Ok().body("too late");
+        }
         Reply::Status(s) => (s, None),
         Reply::RetryAfter(s, secs) => (s, Some(secs)),
         Reply::Slow(ms) => {
@@ -309,22 +360,10 @@ async fn receive(
             (200, None)
         }
     };
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
     {
         let mut s = script.lock().unwrap();
         s.in_flight -= 1;
-        s.deliveries.push(Delivery {
-            id: header("webhook-id"),
-            timestamp: header("webhook-timestamp"),
-            signature: header("webhook-signature"),
-            body: body.to_vec(),
-            status,
-        });
+        s.deliveries.push(delivery(status));
     }
     let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
     if let Some(secs) = retry_after {
@@ -547,14 +586,7 @@ async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
     assert_eq!(s, 404);
 
     // Pause, then delete.
-    let (s, paused) = hub
-        .call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            &shop,
-            Some(json!({"enabled": false})),
-        )
-        .await;
+    let (s, paused) = hub.patch(&shop, id, json!({"enabled": false})).await;
     assert_eq!((s, paused["enabled"].clone()), (200, json!(false)));
     let (s, _) = hub
         .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
@@ -628,15 +660,7 @@ async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
     assert_eq!(first.status, 500);
     assert!(deliveries.iter().filter(|d| d.id == first.id).count() >= 2);
     assert!(!receiver.overlapped(), "two batches were in flight at once");
-    let (_, log) = hub
-        .call(
-            "GET",
-            &format!("/v1/subscriptions/{id}/attempts"),
-            &shop,
-            None,
-        )
-        .await;
-    let attempts = log["attempts"].as_array().unwrap();
+    let attempts = &attempts_of(&hub, &shop, &id).await;
     assert_eq!(attempts.len(), deliveries.len());
     let oldest = attempts.last().unwrap();
     assert_eq!(oldest["status"], 500);
@@ -734,14 +758,7 @@ async fn failures_alert_the_contact_then_disable_and_enable_resumes_without_loss
     // More edits while disabled, then the endpoint is back and the reseller enables it.
     hub.put_products((2..6).map(|i| format!("DRL-{i}"))).await;
     receiver.set_otherwise(None);
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/enable"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 5).await;
     let (records, _) = replay_deliveries(&receiver.deliveries(), &secret, &start);
@@ -772,25 +789,13 @@ async fn a_410_disables_at_once_and_replay_sends_everything_again() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains(&receiver.url) && mails[0].contains("disabled"));
 
-    let (s, _) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/enable"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
     // Replay from the start: the whole channel again, in a new batch.
     let before = receiver.deliveries().len();
     let (s, replayed) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/replay"),
-            &shop,
-            Some(json!({"since": "start"})),
-        )
+        .act(&shop, &id, "replay", Some(json!({"since": "start"})))
         .await;
     assert_eq!(s, 200, "{replayed}");
     let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
@@ -829,14 +834,7 @@ async fn a_rotated_secret_signs_with_both_until_it_expires() {
             json!({"url": receiver.url, "format": "ndjson"}),
         )
         .await;
-    let (s, rotated) = hub
-        .call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/rotate-secret"),
-            &shop,
-            None,
-        )
-        .await;
+    let (s, rotated) = hub.act(&shop, &id, "rotate-secret", None).await;
     assert_eq!(s, 200);
     let new = rotated["secret"].as_str().unwrap();
     assert_ne!(new, old);
@@ -889,13 +887,20 @@ async fn two_instances_never_deliver_one_subscription_at_once() {
 
 /// A minimal SMTP server: accepts one session after another and keeps each message's DATA.
 async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+    smtp_server(0).await
+}
+
+/// The same, refusing the first `reject` messages with `554` at the end of DATA (not kept).
+async fn smtp_server(reject: usize) -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let store = got.clone();
+    let rejections = Arc::new(Mutex::new(reject));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let store = store.clone();
+            let rejections = rejections.clone();
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read).lines();
@@ -920,8 +925,14 @@ async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
                             data.push_str(&l);
                             data.push('\n');
                         }
-                        store.lock().unwrap().push((rcpt.clone(), data));
-                        b"250 queued\r\n"
+                        let mut left = rejections.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            b"554 5.7.1 message refused\r\n"
+                        } else {
+                            store.lock().unwrap().push((rcpt.clone(), data));
+                            b"250 queued\r\n"
+                        }
                     } else if upper == "QUIT" {
                         write.write_all(b"221 bye\r\n").await.unwrap();
                         break;
@@ -969,5 +980,585 @@ async fn alerts_go_out_over_smtp_when_configured() {
         "{data}"
     );
     assert!(hub.outbox().is_empty(), "SMTP replaces the outbox");
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_is_refused() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    for format in ["google-xml", "google-tsv"] {
+        let (s, problem) = hub
+            .call(
+                "POST",
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                Some(json!({"url": receiver.url, "format": format})),
+            )
+            .await;
+        assert_eq!(s, 422, "{format}: {problem}");
+        let error = &problem["errors"][0];
+        assert_eq!(error["pointer"], "/format", "{problem}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(format) && message.contains("snapshot") && message.contains("bmecat"),
+            "{message}"
+        );
+    }
+    hub.put_products(["DRL-1".to_string(), "DRL-2".to_string()])
+        .await;
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "bmecat", "since": "start"}),
+        )
+        .await;
+    // A snapshot profile cannot be switched to either.
+    let (s, problem) = hub.patch(&shop, &id, json!({"format": "google-tsv"})).await;
+    assert_eq!(
+        (s, problem["errors"][0]["pointer"].clone()),
+        (422, json!("/format"))
+    );
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 2).await;
+    let before = receiver.deliveries().len();
+    let (s, _) = hub
+        .call("DELETE", "/v1/products/DRL-2", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
+
+    let deliveries = receiver.deliveries();
+    for d in &deliveries {
+        assert!(verify(&secret, d), "bad signature on {}", d.id);
+        assert_eq!(d.content_type, "application/xml");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &d.body).unwrap();
+        crate::helpers::xmllint(file.path(), "../shared/schemas/bmecat-2005/bmecat_2005.xsd");
+    }
+    let text = |ds: &[Delivery]| {
+        ds.iter()
+            .map(|d| String::from_utf8(d.body.clone()).unwrap())
+            .collect::<String>()
+    };
+    let first = text(&deliveries[..before]);
+    assert!(
+        first.contains("<T_UPDATE_PRODUCTS") && first.contains("DRL-1") && first.contains("DRL-2")
+    );
+    let after = text(&deliveries[before..]);
+    assert!(
+        after.contains("<PRODUCT mode=\"delete\">") && after.contains("DRL-2"),
+        "{after}"
+    );
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------- transport failures
+
+/// A TCP front for `target` that resets (RST, no response) the connections whose index (from
+/// 0, in accept order) is in `resets`, after reading the start of their request, and pipes the
+/// others through.
+async fn resetting_proxy(target: &str, resets: &'static [usize]) -> String {
+    let target: std::net::SocketAddr = target
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook")
+        .parse()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let reset = resets.contains(&n);
+            n += 1;
+            tokio::spawn(async move {
+                if reset {
+                    let mut start = [0u8; 64];
+                    let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut start).await;
+                    // Linger 0: closing sends RST instead of FIN.
+                    socket.set_zero_linger().unwrap();
+                    drop(socket);
+                    return;
+                }
+                let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await;
+            });
+        }
+    });
+    format!("http://{addr}/hook")
+}
+
+/// The value of one sample of `/metrics`, 0 when absent.
+async fn metric(hub: &Hub, sample: &str) -> f64 {
+    let text = hub
+        .client
+        .get(format!("{}/metrics", hub.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[actix_web::test]
+async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converges() {
+    let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
+    a.batch_changes = Some("4".into());
+    a.timeout = Duration::from_millis(500);
+    let hub = Hub::spawn(a).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    hub.put_products((0..12).map(|i| format!("DRL-{i:03}")))
+        .await;
+    let receiver = Receiver::start(vec![
+        // Within the timeout: delivered.
+        Reply::Slow(200),
+        // Past it: the attempt times out and the batch is sent again.
+        Reply::Stall(2_000),
+        Reply::Status(500),
+        Reply::Slow(100),
+    ])
+    .await;
+    // Connection 0 is reset before anything is answered; so is the one opened after the
+    // timeout dropped connection 1.
+    let url = resetting_proxy(&receiver.url, &[0, 2]).await;
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": url, "format": "json", "since": "start"}),
+        )
+        .await;
+    let start = hub.subscription(&shop, &id).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Edits while the endpoint misbehaves.
+    let (s, _) = hub
+        .call("DELETE", "/v1/products/DRL-003", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    hub.put_products((12..16).map(|i| format!("DRL-{i:03}")))
+        .await;
+
+    let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 15).await;
+    let deliveries = receiver.deliveries();
+    let (records, cursor) = replay_deliveries(&deliveries, &secret, &start);
+    assert_eq!(cursor, digest_now["cursor"].as_str().unwrap());
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert!(!receiver.overlapped(), "two batches were in flight at once");
+    // The timed-out batch was sent again, same id and bytes (checked in replay_deliveries),
+    // and accepted then.
+    let stalled = deliveries.iter().find(|d| d.status == 0).unwrap();
+    assert!(deliveries
+        .iter()
+        .any(|d| d.id == stalled.id && d.status == 200));
+
+    let (_, log) = hub
+        .call(
+            "GET",
+            &format!("/v1/subscriptions/{id}/attempts?limit=1000"),
+            &shop,
+            None,
+        )
+        .await;
+    let attempts = log["attempts"].as_array().unwrap();
+    let errors: Vec<&str> = attempts
+        .iter()
+        .filter_map(|a| a["error"].as_str())
+        .collect();
+    assert_eq!(errors.len(), 3, "two resets and a timeout: {errors:?}");
+    assert!(errors.iter().any(|e| e.contains("timed out")), "{errors:?}");
+    // Every attempt is counted by outcome.
+    let count = |outcome: &'static str| {
+        let hub = &hub;
+        async move {
+            metric(
+                hub,
+                &format!("partnerfeed_webhook_attempts_total{{outcome=\"{outcome}\"}}"),
+            )
+            .await
+        }
+    };
+    assert_eq!(count("timeout").await, 1.0);
+    assert_eq!(count("connection").await, 2.0);
+    assert_eq!(count("failed").await, 1.0);
+    assert_eq!(
+        count("delivered").await,
+        (attempts.len() - 4) as f64,
+        "{attempts:?}"
+    );
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn lag_metrics_follow_each_subscription() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (id, _) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json"}),
+        )
+        .await;
+    let (s, _) = hub.patch(&shop, &id, json!({"enabled": false})).await;
+    assert_eq!(s, 200);
+    hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
+    let changes =
+        format!("partnerfeed_subscription_lag_changes{{subscription=\"{id}\",kind=\"webhook\"}}");
+    let seconds =
+        format!("partnerfeed_subscription_lag_seconds{{subscription=\"{id}\",kind=\"webhook\"}}");
+    // The paused subscription falls behind by three changes, and stays behind for longer and
+    // longer.
+    let started = Instant::now();
+    while metric(&hub, &changes).await != 3.0 || metric(&hub, &seconds).await <= 0.0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no lag shown");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let first = metric(&hub, &seconds).await;
+    let started = Instant::now();
+    while metric(&hub, &seconds).await <= first {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the lag does not age"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Resumed, it catches up: no lag left.
+    let (s, _) = hub.act(&shop, &id, "enable", None).await;
+    assert_eq!(s, 200);
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
+    assert_eq!(metric(&hub, &changes).await, 0.0);
+    assert_eq!(metric(&hub, &seconds).await, 0.0);
+    assert_eq!(
+        metric(
+            &hub,
+            "partnerfeed_webhook_attempts_total{outcome=\"delivered\"}"
+        )
+        .await,
+        1.0
+    );
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------- restart
+
+/// An instance in a thread of its own, as a process: `kill` stops it at once, dropping its
+/// runtime with every task in it (an attempt in flight included).
+struct Process {
+    hub: Hub,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    fn start(db: Arc<TestDb>, admin: String, deliveries: DeliveryArgs) -> Process {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                tx.send(Hub::launch(db, admin, deliveries)).unwrap();
+                let _ = stopped.await;
+            });
+        });
+        Process {
+            hub: rx.recv().unwrap(),
+            stop,
+            thread,
+        }
+    }
+
+    async fn kill(self) {
+        self.hub.server.stop(false).await;
+        self.stop.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn a_restart_during_a_delivery_loses_and_reorders_nothing() {
+    let mut a = args("50ms,50ms,50ms,50ms,50ms");
+    a.batch_changes = Some("3".into());
+    a.timeout = Duration::from_secs(1);
+    a.lease = Duration::from_millis(1500);
+    let db = Arc::new(TestDb::new());
+    let admin = tokens::generate();
+    let first = Process::start(db.clone(), admin.clone(), a.clone());
+    let shop = first.hub.reseller("fr-resellers", "shop-1").await;
+    first
+        .hub
+        .put_products((0..7).map(|i| format!("DRL-{i}")))
+        .await;
+    // The endpoint holds the first batch without answering.
+    let receiver = Receiver::start(vec![Reply::Stall(30_000)]).await;
+    let (id, secret) = first
+        .hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json", "since": "start"}),
+        )
+        .await;
+    let start = first.hub.subscription(&shop, &id).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    while receiver.deliveries().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The instance dies with the batch in flight.
+    first.kill().await;
+    let held = receiver.deliveries()[0].clone();
+
+    // A new instance on the same database resumes the frozen batch once the lease expires.
+    let second = Hub::launch(db, admin, a);
+    let caught = second.wait_caught_up(&shop, &id, "fr-resellers", 7).await;
+    second
+        .put_products((7..12).map(|i| format!("DRL-{i}")))
+        .await;
+    let (s, _) = second
+        .call("DELETE", "/v1/products/DRL-0", &second.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    let digest_now = second.wait_caught_up(&shop, &id, "fr-resellers", 11).await;
+    assert_ne!(caught["cursor"], digest_now["cursor"]);
+
+    let deliveries = receiver.deliveries();
+    let resent = deliveries
+        .iter()
+        .find(|d| (200..300).contains(&d.status))
+        .expect("a delivery after the restart");
+    assert_eq!(resent.id, held.id, "the frozen batch goes first");
+    assert_eq!(resent.body, held.body, "with the same bytes");
+    let (records, cursor) = replay_deliveries(&deliveries, &secret, &start);
+    assert_eq!(cursor, digest_now["cursor"].as_str().unwrap());
+    assert_eq!(digest(&records), digest_now["digest"].as_str().unwrap());
+    assert_eq!(records.len(), 11);
+    second.stop().await;
+}
+
+// ---------------------------------------------------------------- e-mail digests
+
+async fn attempts_of(hub: &Hub, token: &str, id: &str) -> Vec<Value> {
+    let (_, log) = hub
+        .call(
+            "GET",
+            &format!("/v1/subscriptions/{id}/attempts"),
+            token,
+            None,
+        )
+        .await;
+    log["attempts"].as_array().unwrap().clone()
+}
+
+/// The attachment of a mail as the SMTP receiver kept it (base64 part after `filename=`).
+fn attachment(data: &str) -> (String, Vec<u8>) {
+    // `filename="..."`, or its RFC 2231 form `filename*0="..."`.
+    let at = data
+        .find(" filename")
+        .unwrap_or_else(|| panic!("no attachment in {data}"));
+    let line = data[at..].lines().next().unwrap();
+    let name = line[line.find('=').unwrap() + 1..]
+        .trim_matches(|c| c == '"' || c == ';' || c == ' ')
+        .to_string();
+    let part = &data[at..];
+    let body_start = part.find("\n\n").unwrap() + 2;
+    let encoded: String = part[body_start..]
+        .lines()
+        .take_while(|l| !l.starts_with("--"))
+        .collect();
+    (name, STANDARD.decode(encoded.trim()).unwrap())
+}
+
+#[actix_web::test]
+async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed() {
+    // The first message is refused at DATA.
+    let (port, got) = smtp_server(1).await;
+    let mut a = args("30ms");
+    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    let hub = Hub::spawn(a).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let other = hub.reseller("fr-resellers", "shop-2").await;
+
+    // Shapes that are refused, each naming its field.
+    for (body, pointer) in [
+        (
+            json!({"email": "not an address", "every": "daily"}),
+            "/email",
+        ),
+        (
+            json!({"email": "it@shop-1.example", "every": "weekly"}),
+            "/every",
+        ),
+        (
+            json!({"email": "it@shop-1.example", "url": "http://127.0.0.1:9/hook"}),
+            "/email",
+        ),
+        (
+            json!({"email": "it@shop-1.example", "format": "google-tsv"}),
+            "/format",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/hook", "every": "daily"}),
+            "/every",
+        ),
+    ] {
+        let (s, problem) = hub
+            .call(
+                "POST",
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, 422, "{body}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["pointer"], pointer,
+            "{body}: {problem}"
+        );
+    }
+
+    let (s, created) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"email": "digest@shop-1.example", "every": "hourly", "format": "csv"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["kind"], "email");
+    assert_eq!(created["every"], "hourly");
+    assert_eq!(created["email"], "digest@shop-1.example");
+    assert!(created.get("secret").is_none() && created.get("url").is_none());
+    let start = created["cursor"].as_str().unwrap().to_string();
+    let shown = hub.subscription(&shop, &id).await;
+    assert_eq!(shown["kind"], "email");
+    let (s, _) = hub
+        .call("GET", &format!("/v1/subscriptions/{id}"), &other, None)
+        .await;
+    assert_eq!(s, 404, "another reseller's digest is not there");
+    let (s, problem) = hub
+        .patch(&shop, &id, json!({"url": "http://127.0.0.1:9/hook"}))
+        .await;
+    assert_eq!(
+        (s, problem["errors"][0]["pointer"].clone()),
+        (422, json!("/url"))
+    );
+    let (s, _) = hub.act(&shop, &id, "rotate-secret", None).await;
+    assert_eq!(s, 400);
+
+    // An hour with no change: no mail, the next digest is an hour later.
+    let due = shown["next_digest_at"].as_str().unwrap().to_string();
+    hub.clock.set(start_time() + chrono::Duration::minutes(61));
+    let shown = hub
+        .wait_for(&shop, &id, "rescheduled", |s| {
+            s["next_digest_at"] != due.as_str()
+        })
+        .await;
+    assert!(got.lock().unwrap().is_empty());
+    assert_eq!(shown["cursor"], start.as_str());
+
+    // Two edits, then the hour passes: the mail server refuses the digest; the cursor stays.
+    hub.put_products(["DRL-1".to_string(), "DRL-2".to_string()])
+        .await;
+    let settle = Instant::now();
+    loop {
+        let (_, d) = hub
+            .call("GET", "/v1/channels/fr-resellers/digest", &shop, None)
+            .await;
+        if d["count"] == 2 {
+            break;
+        }
+        assert!(settle.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.clock.set(start_time() + chrono::Duration::minutes(122));
+    let started = Instant::now();
+    while attempts_of(&hub, &shop, &id).await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no digest tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = &attempts_of(&hub, &shop, &id).await[0];
+    assert!(
+        refused["error"].as_str().unwrap().contains("554"),
+        "{refused}"
+    );
+    let shown = hub.subscription(&shop, &id).await;
+    assert_eq!(shown["cursor"], start.as_str(), "the cursor did not move");
+    assert!(got.lock().unwrap().is_empty());
+
+    // Next time, it is accepted: the attachment is the changes since the cursor, as a pull
+    // of the same changes in CSV gives them, byte for byte.
+    hub.clock.set(start_time() + chrono::Duration::minutes(123));
+    let started = Instant::now();
+    while got.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no digest mailed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (rcpt, data) = got.lock().unwrap()[0].clone();
+    assert_eq!(rcpt, "<digest@shop-1.example>");
+    assert!(data.contains("multipart/mixed"), "{data}");
+    assert!(data.contains("2 changes in channel fr-resellers"), "{data}");
+    let (name, csv) = attachment(&data);
+    assert!(
+        name.starts_with("fr-resellers-changes-") && name.ends_with(".csv"),
+        "{name}"
+    );
+    let pulled = hub
+        .req(
+            reqwest::Method::GET,
+            &format!("/v1/channels/fr-resellers/changes?format=csv&since={start}"),
+            &shop,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(csv, pulled.to_vec());
+    let digest_now = hub.wait_caught_up(&shop, &id, "fr-resellers", 2).await;
+    let shown = hub.subscription(&shop, &id).await;
+    assert_eq!(shown["cursor"], digest_now["cursor"]);
+    let log = attempts_of(&hub, &shop, &id).await;
+    assert_eq!(log.len(), 2);
+    assert!(log[0]["error"].is_null() && log[0]["from"] == start.as_str());
+
+    // Another hour with nothing new: no second mail.
+    let due = shown["next_digest_at"].as_str().unwrap().to_string();
+    hub.clock.set(start_time() + chrono::Duration::minutes(190));
+    hub.wait_for(&shop, &id, "rescheduled", |s| {
+        s["next_digest_at"] != due.as_str()
+    })
+    .await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(
+        metric(&hub, "partnerfeed_digests_total{outcome=\"sent\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&hub, "partnerfeed_digests_total{outcome=\"failed\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&hub, "partnerfeed_digests_total{outcome=\"empty\"}").await,
+        2.0
+    );
     hub.stop().await;
 }

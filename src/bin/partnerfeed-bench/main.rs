@@ -31,8 +31,9 @@ use serde_json::{json, Value};
 
 mod limits;
 mod references;
+mod webhooks;
 
-const ALL_SCENARIOS: [&str; 9] = [
+const ALL_SCENARIOS: [&str; 10] = [
     "limits",
     "put-latency",
     "import",
@@ -42,6 +43,7 @@ const ALL_SCENARIOS: [&str; 9] = [
     "http-load",
     "copy",
     "dump-diff",
+    "webhooks",
 ];
 
 #[derive(Parser, Debug)]
@@ -887,6 +889,9 @@ fn bench_backend(
 
     if wants(ctx, "delta") {
         bench_delta(ctx, kind, tables)?;
+    }
+    if wants(ctx, "webhooks") {
+        webhooks::bench(ctx, kind, tables)?;
     }
     Ok(())
 }

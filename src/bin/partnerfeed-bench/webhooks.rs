@@ -1,0 +1,309 @@
+//! Scenario `webhooks`: push latency and fan-out, end to end on loopback.
+//!
+//! - **Edit to delivery**: one subscription (JSON format) on a demo channel; `--webhook-edits`
+//!   sequential vendor edits (`PUT /v1/products/{sku}`, each a new SKU), each timed from just
+//!   before the PUT to the moment the receiver has the body naming that SKU. p50 and p99.
+//! - **Fan-out**: 1,000 subscriptions on the same channel; one edit, timed until every one of
+//!   them has received it.
+//!
+//! The server is the real one (`app::start`, background jobs on, `PARTNERFEED_WEBHOOK_ALLOW`
+//! = `127.0.0.0/8`); the receiver is an actix-web server in this process on 127.0.0.1 that
+//! answers 204 and notes when each (subscription, SKU) first arrived.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Condvar, Mutex};
+
+use actix_web::{web, HttpResponse, HttpServer};
+use partnerfeed::config::DeliveryArgs;
+
+use super::{
+    auth, bench_channel, config_for, expect_ok, log, percentile, BenchDb, Ctx, Http, Kind, Server,
+    Tables,
+};
+use super::{demo, json, Arc, Clock, Context, Instant, SystemClock, Value};
+
+/// Subscriptions of the fan-out measurement.
+const FAN_OUT: usize = 1000;
+/// Sequential edits of the latency measurement.
+const EDITS: usize = 300;
+const CHANNEL: &str = "bench-000";
+
+/// What the receiver has seen: per SKU, the subscriptions that have it and when the first and
+/// the latest of them arrived.
+#[derive(Default)]
+struct Seen {
+    by_sku: HashMap<String, (HashSet<String>, Instant)>,
+}
+
+#[derive(Default)]
+struct Arrivals {
+    seen: Mutex<Seen>,
+    changed: Condvar,
+}
+
+impl Arrivals {
+    /// Waits until `n` subscriptions have received `sku`; the time the last one arrived.
+    fn wait(&self, sku: &str, n: usize, limit: std::time::Duration) -> anyhow::Result<Instant> {
+        let started = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some((subs, at)) = seen.by_sku.get(sku) {
+                if subs.len() >= n {
+                    return Ok(*at);
+                }
+            }
+            let left = limit
+                .checked_sub(started.elapsed())
+                .with_context(|| format!("{sku} did not reach {n} subscriptions in {limit:?}"))?;
+            seen = self
+                .changed
+                .wait_timeout(seen, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+async fn receive(body: web::Bytes, arrivals: web::Data<Arc<Arrivals>>) -> HttpResponse {
+    let now = Instant::now();
+    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        let sub = v["subscription"].as_str().unwrap_or_default().to_string();
+        let mut seen = arrivals.seen.lock().unwrap_or_else(|e| e.into_inner());
+        for change in v["changes"].as_array().into_iter().flatten() {
+            if let Some(sku) = change["sku"].as_str() {
+                let entry = seen
+                    .by_sku
+                    .entry(sku.to_string())
+                    .or_insert_with(|| (HashSet::new(), now));
+                if entry.0.insert(sub.clone()) {
+                    entry.1 = now;
+                }
+            }
+        }
+        arrivals.changed.notify_all();
+    }
+    HttpResponse::NoContent().finish()
+}
+
+/// The receiver, on its own actix system thread; its URL.
+fn start_receiver(
+    arrivals: Arc<Arrivals>,
+) -> anyhow::Result<(String, actix_web::dev::ServerHandle)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let data = web::Data::new(arrivals);
+            let server = HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(data.clone())
+                    .app_data(web::PayloadConfig::new(16 << 20))
+                    .route("/hook", web::post().to(receive))
+            })
+            .workers(2)
+            .max_connections(4096)
+            .backlog(4096)
+            .bind("127.0.0.1:0");
+            match server {
+                Ok(server) => {
+                    let addr = server.addrs()[0];
+                    let server = server.run();
+                    let _ = tx.send(Ok((format!("http://{addr}/hook"), server.handle())));
+                    let _ = server.await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    Ok(rx.recv().context("receiver thread died")??)
+}
+
+/// The server under test, with webhooks allowed to loopback.
+fn start_server(bdb: &BenchDb, token: &str) -> anyhow::Result<Server> {
+    let mut config = config_for(bdb, token, true);
+    config.deliveries = DeliveryArgs {
+        webhook_allow: Some("127.0.0.0/8".into()),
+        ..Default::default()
+    };
+    let db = bdb.open()?;
+    partnerfeed::app::bootstrap_admin(&db, &config)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match partnerfeed::app::start(&config, db, Arc::new(SystemClock) as Arc<dyn Clock>) {
+                Ok(running) => {
+                    let _ = tx.send(Ok((running.addr, running.server.handle())));
+                    let _ = running.server.await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    let (addr, handle) = rx.recv().context("server thread died")??;
+    Ok(Server {
+        addr,
+        handle,
+        thread: Some(thread),
+    })
+}
+
+fn call(
+    http: &mut Http,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let r = http.send(
+        method,
+        path,
+        &[
+            ("Authorization", &auth(token)),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+        true,
+    )?;
+    expect_ok(&r, &format!("{method} {path}"))?;
+    if r.body.is_empty() {
+        Ok(Value::Null)
+    } else {
+        r.json()
+    }
+}
+
+/// A product of the channel's assortment under a new SKU.
+fn product(template: &Value, sku: &str) -> Value {
+    let mut p = template.clone();
+    p["sku"] = json!(sku);
+    p
+}
+
+pub fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
+    let b = kind.name();
+    let runs = ctx.args.runs.max(1);
+    let bdb = BenchDb::create(kind, ctx)?;
+    let server = start_server(&bdb, &ctx.token)?;
+    let arrivals = Arc::new(Arrivals::default());
+    let (url, receiver) = start_receiver(arrivals.clone())?;
+    let mut http = Http::new(server.addr);
+    let token = &ctx.token;
+    call(
+        &mut http,
+        token,
+        "PUT",
+        &format!("/v1/channels/{CHANNEL}"),
+        &bench_channel(0),
+    )?;
+    call(
+        &mut http,
+        token,
+        "PUT",
+        "/v1/resellers/bench-shop",
+        &json!({"name": "Bench shop", "email": "it@bench-shop.example", "channels": [CHANNEL]}),
+    )?;
+    // A product the channel carries, to copy under new SKUs.
+    let template = demo::products(200)
+        .find(|p| p["status"] == "active")
+        .context("no active demo product")?;
+    let subscribe = |http: &mut Http| {
+        call(
+            http,
+            token,
+            "POST",
+            &format!("/v1/channels/{CHANNEL}/subscriptions"),
+            &json!({"url": url, "format": "json", "reseller": "bench-shop"}),
+        )
+    };
+    let put = |http: &mut Http, sku: &str| {
+        call(
+            http,
+            token,
+            "PUT",
+            &format!("/v1/products/{sku}"),
+            &product(&template, sku),
+        )
+    };
+    let limit = std::time::Duration::from_secs(60);
+
+    // --- edit to delivery, one subscription.
+    subscribe(&mut http)?;
+    // Warm-up: connections, caches, the first claim.
+    put(&mut http, "WH-WARM")?;
+    arrivals.wait("WH-WARM", 1, limit)?;
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut max = Vec::new();
+    for run in 0..runs {
+        log(format!(
+            "{b}: webhooks, {EDITS} edits to delivery, run {}",
+            run + 1
+        ));
+        let mut latencies = Vec::with_capacity(EDITS);
+        for i in 0..EDITS {
+            let sku = format!("WH-{run}-{i:04}");
+            let t0 = Instant::now();
+            put(&mut http, &sku)?;
+            let at = arrivals.wait(&sku, 1, limit)?;
+            latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+        }
+        latencies.sort_by(f64::total_cmp);
+        p50.push(percentile(&latencies, 50.0));
+        p99.push(percentile(&latencies, 99.0));
+        max.push(*latencies.last().unwrap_or(&0.0));
+    }
+    let t = tables.get("7-webhooks", "webhooks");
+    t.add(
+        b,
+        &format!("vendor edit -> delivered webhook, p50 of {EDITS}"),
+        "ms",
+        p50,
+    );
+    t.add(
+        b,
+        &format!("vendor edit -> delivered webhook, p99 of {EDITS}"),
+        "ms",
+        p99,
+    );
+    t.add(
+        b,
+        &format!("vendor edit -> delivered webhook, max of {EDITS}"),
+        "ms",
+        max,
+    );
+
+    // --- fan-out: 1,000 subscriptions (the first one included).
+    log(format!("{b}: webhooks, creating {FAN_OUT} subscriptions"));
+    for _ in 1..FAN_OUT {
+        subscribe(&mut http)?;
+    }
+    let mut times = Vec::new();
+    for run in 0..runs {
+        log(format!(
+            "{b}: webhooks, one edit to {FAN_OUT} subscriptions, run {}",
+            run + 1
+        ));
+        let sku = format!("WH-FAN-{run}");
+        let t0 = Instant::now();
+        put(&mut http, &sku)?;
+        let at = arrivals.wait(&sku, FAN_OUT, limit)?;
+        times.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+    }
+    t.add(
+        b,
+        &format!("one edit -> received by all of {FAN_OUT} subscriptions"),
+        "ms",
+        times,
+    );
+    t.note(
+        "Webhooks: real server with its background jobs, receiver in the same process on \
+         127.0.0.1 answering 204; latency from just before the PUT to the receiver holding the \
+         body.",
+    );
+    actix_web::rt::System::new().block_on(receiver.stop(true));
+    server.stop();
+    Ok(())
+}
