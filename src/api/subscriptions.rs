@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::channels::visible_channel;
+use super::query::Query;
 use super::{body, ApiError, AppState, Caller};
 use crate::catalog::{FieldError, ValidationErrors};
 use crate::delta::Cursor;
@@ -591,7 +592,7 @@ pub async fn subscription_attempts(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    query: web::Query<AttemptsQuery>,
+    query: Query<AttemptsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

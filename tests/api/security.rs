@@ -45,6 +45,10 @@ async fn other_reseller(app: &TestApp) {
                 batch_attempts: 0,
                 created_at: now,
                 updated_at: now,
+                kind: store::subscriptions::WEBHOOK,
+                email: None,
+                every: None,
+                next_digest_at: None,
             },
         )
         .unwrap();
@@ -337,7 +341,7 @@ fn responder(response: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::
 #[actix_web::test]
 async fn webhook_urls_cannot_reach_private_addresses() {
     let (port, hits) = responder("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
-    let public_only = Sender::new(AllowList::default()).unwrap();
+    let public_only = Sender::new(AllowList::default(), Duration::from_secs(15)).unwrap();
     for url in [
         format!("http://127.0.0.1:{port}/hook"),
         format!("https://127.0.0.1:{port}/hook"),
@@ -361,7 +365,11 @@ async fn webhook_urls_cannot_reach_private_addresses() {
         .into_boxed_str(),
     );
     let (outer, _) = responder(location);
-    let allowed = Sender::new(AllowList::parse("127.0.0.0/8").unwrap()).unwrap();
+    let allowed = Sender::new(
+        AllowList::parse("127.0.0.0/8").unwrap(),
+        Duration::from_secs(15),
+    )
+    .unwrap();
     let r = allowed
         .post(
             &format!("http://127.0.0.1:{outer}/hook"),
