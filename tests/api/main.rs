@@ -5,6 +5,7 @@
 mod channels;
 mod cli;
 mod concurrency;
+mod crash;
 mod helpers;
 mod migrations;
 mod model;
