@@ -1,4 +1,6 @@
 //! Fixtures the targets share: channels to project fuzzed products through.
+// Each target uses part of these fixtures.
+#![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
 use partnerfeed::catalog::Product;
