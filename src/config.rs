@@ -159,6 +159,9 @@ impl From<ConnectionArgs> for ConnectionLimits {
 ///   `5s,5m,30m,2h,5h,10h,14h,20h,24h`); units `ms`, `s`, `m`, `h`, `d`.
 /// - `PARTNERFEED_WEBHOOK_BATCH_CHANGES` (default 500) and `PARTNERFEED_WEBHOOK_BATCH_BYTES`
 ///   (default 1 MiB): the most a batch holds.
+/// - `PARTNERFEED_WEBHOOK_LEASE` (default `60s`): how long an instance's claim on a
+///   subscription lasts; after a crash, its batch is resent once the lease has run out. Keep it
+///   above the 15 s request timeout.
 #[derive(Debug, Clone)]
 pub struct DeliveryArgs {
     pub smtp_url: Option<String>,
@@ -167,6 +170,8 @@ pub struct DeliveryArgs {
     pub retry_schedule: Option<String>,
     pub batch_changes: Option<String>,
     pub batch_bytes: Option<String>,
+    /// `PARTNERFEED_WEBHOOK_LEASE` as written; when set, it replaces `lease`.
+    pub webhook_lease: Option<String>,
     /// Longest sleep between looks for due deliveries.
     pub poll: std::time::Duration,
     /// How long an instance's claim on a subscription lasts (more than the request timeout).
@@ -185,6 +190,7 @@ impl Default for DeliveryArgs {
             retry_schedule: None,
             batch_changes: None,
             batch_bytes: None,
+            webhook_lease: None,
             poll: defaults.poll,
             lease: defaults.lease,
             timeout: defaults.timeout,
@@ -202,6 +208,7 @@ impl DeliveryArgs {
             retry_schedule: var("PARTNERFEED_WEBHOOK_RETRY_SCHEDULE"),
             batch_changes: var("PARTNERFEED_WEBHOOK_BATCH_CHANGES"),
             batch_bytes: var("PARTNERFEED_WEBHOOK_BATCH_BYTES"),
+            webhook_lease: var("PARTNERFEED_WEBHOOK_LEASE"),
             ..Default::default()
         }
     }
@@ -240,13 +247,24 @@ impl DeliveryArgs {
             "PARTNERFEED_WEBHOOK_BATCH_BYTES",
             defaults.max_bytes,
         )?;
+        let lease = match &self.webhook_lease {
+            Some(s) => crate::webhooks::schedule::parse_duration(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!(
+                        "PARTNERFEED_WEBHOOK_LEASE: {s:?} is not a positive duration such as 60s"
+                    )
+                })?,
+            None => self.lease,
+        };
         Ok(Settings {
             allow,
             schedule,
             max_changes: i64::try_from(max_changes).unwrap_or(i64::MAX),
             max_bytes,
             poll: self.poll,
-            lease: self.lease,
+            lease,
             timeout: self.timeout,
         })
     }

@@ -92,7 +92,7 @@ pub enum ImportError {
 }
 
 /// One line of input: its 1-based number and either the parsed product or its problems.
-type Line = (usize, Result<Product, Vec<FieldError>>);
+pub type Line = (usize, Result<Product, Vec<FieldError>>);
 
 /// Imports `path` (or stdin for `-`), `chunk` products per transaction.
 pub fn import_file(
@@ -230,7 +230,9 @@ pub fn import_lines(
     Ok(summary)
 }
 
-fn ndjson_lines(
+/// The lines of an NDJSON file, each parsed and validated; blank lines are skipped. Pure
+/// parsing: nothing is stored (the fuzz target `ndjson_import` drives it).
+pub fn ndjson_lines(
     mut reader: impl BufRead,
     display: String,
 ) -> impl Iterator<Item = Result<Line, ImportError>> {
@@ -274,7 +276,10 @@ fn parse_ndjson_line(line: &str) -> Result<Product, Vec<FieldError>> {
     }
 }
 
-fn csv_lines(
+/// The rows of a CSV file with a header row, each turned into a product and validated; a
+/// malformed row is one failed line. Pure parsing: nothing is stored (the fuzz target
+/// `csv_import` drives it).
+pub fn csv_lines(
     reader: impl Read,
 ) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
     let mut csv = csv::ReaderBuilder::new()

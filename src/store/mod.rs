@@ -11,6 +11,8 @@ pub mod subscriptions;
 pub mod tokens;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -111,10 +113,13 @@ impl Backend {
     }
 }
 
-/// An r2d2 manager that opens the backend named by the URL, never by trial and error.
+/// An r2d2 manager that opens the backend named by the URL, never by trial and error. It
+/// remembers whether its last attempt to connect failed: the database is then away, and
+/// checkouts fail fast instead of queueing for the whole busy wait.
 #[derive(Debug, Clone)]
 pub struct DbManager {
     backend: Backend,
+    away: Arc<AtomicBool>,
 }
 
 impl ManageConnection for DbManager {
@@ -122,6 +127,23 @@ impl ManageConnection for DbManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let conn = self.open();
+        self.away.store(conn.is_err(), Ordering::SeqCst);
+        conn
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+impl DbManager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
             Backend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
@@ -138,18 +160,30 @@ impl ManageConnection for DbManager {
                 .map_err(r2d2::Error::ConnectionError),
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
-    }
 }
 
 type Pool = r2d2::Pool<DbManager>;
+type Pooled = r2d2::PooledConnection<DbManager>;
+
+/// Longest wait for a pooled connection while the database answers (every connection busy).
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+/// Slices of that wait: between two, a checkout gives up as soon as the database is away.
+const AWAY_WAIT: Duration = Duration::from_millis(500);
+
+/// A connection from `pool`: waits while the pool is busy (up to [`BUSY_WAIT`]), but answers
+/// [`StoreError::Unavailable`] within [`AWAY_WAIT`] once connecting to the database fails.
+fn checkout(pool: &Pool, away: &AtomicBool) -> StoreResult<Pooled> {
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        match pool.get_timeout(AWAY_WAIT) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if away.load(Ordering::SeqCst) || std::time::Instant::now() >= deadline => {
+                return Err(StoreError::Unavailable(e.to_string()))
+            }
+            Err(_) => {}
+        }
+    }
+}
 
 /// The database handle: a pool for readers and one for writers. On SQLite the writer pool has a
 /// single connection, so writers queue in-process instead of failing with "database is locked".
@@ -158,6 +192,7 @@ pub struct Db {
     backend: Backend,
     read: Pool,
     write: Pool,
+    away: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -169,8 +204,10 @@ impl Db {
                 })?;
             }
         }
+        let away = Arc::new(AtomicBool::new(false));
         let manager = DbManager {
             backend: backend.clone(),
+            away: away.clone(),
         };
         let (readers, writers) = match backend {
             Backend::Sqlite(_) => (4, 1),
@@ -182,7 +219,7 @@ impl Db {
                 // No idle minimum: r2d2 would top it up from background threads, and a CLI
                 // process that exits while one of them is inside libpq can crash at exit.
                 .min_idle(Some(0))
-                .connection_timeout(Duration::from_secs(5))
+                .connection_timeout(AWAY_WAIT)
                 .build(manager.clone())
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
@@ -192,6 +229,7 @@ impl Db {
             backend,
             read,
             write,
+            away,
         })
     }
 
@@ -206,16 +244,12 @@ impl Db {
         run_migrations(&mut conn)
     }
 
-    pub fn read_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
-        self.read
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    pub fn read_conn(&self) -> StoreResult<Pooled> {
+        checkout(&self.read, &self.away)
     }
 
-    pub fn write_conn(&self) -> StoreResult<r2d2::PooledConnection<DbManager>> {
-        self.write
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    pub fn write_conn(&self) -> StoreResult<Pooled> {
+        checkout(&self.write, &self.away)
     }
 
     /// Runs blocking read work on a pooled connection, off the async executor.
@@ -225,11 +259,9 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.read.clone();
+        let (pool, away) = (self.read.clone(), self.away.clone());
         blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = checkout(&pool, &away)?;
             f(&mut conn)
         })
         .await
@@ -243,11 +275,9 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.write.clone();
+        let (pool, away) = (self.write.clone(), self.away.clone());
         blocking(move || {
-            let mut pooled = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut pooled = checkout(&pool, &away)?;
             transaction(&mut pooled, f)
         })
         .await

@@ -6,6 +6,7 @@ mod channels;
 mod cli;
 mod concurrency;
 mod conformance;
+mod crash;
 mod helpers;
 mod migrations;
 mod model;
