@@ -86,6 +86,16 @@ struct Args {
     /// Directory for SQLite files and the NDJSON catalog (default: the system temp dir).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Formats of the feed scenario.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "json,ndjson,csv,xml,google-xml,google-tsv,bmecat,gdsn-cin"
+    )]
+    feed_formats: Vec<String>,
+    /// Encodings of the feed scenario: identity, gzip.
+    #[arg(long, value_delimiter = ',', default_value = "identity,gzip")]
+    feed_encodings: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1089,16 +1099,15 @@ fn bench_main(
     if wants(ctx, "feed") {
         let base_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(f64::NAN) / 1024.0;
         for gzip in [false, true] {
-            for format in [
-                "json",
-                "ndjson",
-                "csv",
-                "xml",
-                "google-xml",
-                "google-tsv",
-                "bmecat",
-                "gdsn-cin",
-            ] {
+            if !ctx
+                .args
+                .feed_encodings
+                .iter()
+                .any(|e| e == if gzip { "gzip" } else { "identity" })
+            {
+                continue;
+            }
+            for format in ctx.args.feed_formats.iter().map(String::as_str) {
                 let mut pps = Vec::new();
                 let mut mbs = Vec::new();
                 let mut sizes = Vec::new();

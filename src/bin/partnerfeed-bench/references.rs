@@ -313,7 +313,7 @@ pub fn copy(
         ratio.push(dt / pf);
     }
     let t = tables.get(
-        "7-copy",
+        "8-copy",
         "copy (PostgreSQL COPY ... TO STDOUT (FORMAT csv) against the CSV feed)",
     );
     t.add(
@@ -542,7 +542,7 @@ pub fn dump_diff(
     }
     let _ = std::fs::remove_dir_all(&dir);
     let t = tables.get(
-        "8-dump-diff",
+        "9-dump-diff",
         "dump-diff (find what 1,000 edits changed: dump and diff against the delta)",
     );
     t.add(
