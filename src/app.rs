@@ -155,7 +155,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             config
                 .serve
                 .feed_cache
-                .then(|| api::feed_cache::default_dir(&config.storage.data_dir())),
+                .then(|| api::feed_cache::default_dir(config.storage.data_dir())),
         )?),
     });
     let document = openapi();

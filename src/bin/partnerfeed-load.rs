@@ -346,7 +346,7 @@ async fn main() -> anyhow::Result<()> {
                 let base = &bases[(p + round) % bases.len()];
                 round += 1;
                 // Every tenth round, or until it has one, a full feed; otherwise a follow.
-                if replica.cursor.is_empty() || round % 10 == 0 {
+                if replica.cursor.is_empty() || round.is_multiple_of(10) {
                     match load.full_feed(base, &token).await {
                         Ok(r) => replica = r,
                         Err(e) => load.failed("feed", e),

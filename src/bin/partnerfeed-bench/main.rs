@@ -615,7 +615,7 @@ fn clear_feed_cache(data_dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
-            if !path.extension().is_some_and(|e| e == "part") {
+            if path.extension().is_none_or(|e| e != "part") {
                 std::fs::remove_file(path)?;
             }
         }
