@@ -520,7 +520,11 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
 
 impl Server {
     fn start(bdb: &BenchDb, db: &Db, token: &str, jobs: bool) -> anyhow::Result<Server> {
-        let config = config_for(bdb, token, jobs);
+        Server::start_with(config_for(bdb, token, jobs), db)
+    }
+
+    /// The server of `config` on `db`, after making its bootstrap admin.
+    fn start_with(config: Config, db: &Db) -> anyhow::Result<Server> {
         app::bootstrap_admin(db, &config)?;
         let db = db.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -1125,16 +1129,15 @@ fn bench_main(
                     }
                     let h: Vec<(&str, &str)> =
                         headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-                    let t0 = Instant::now();
-                    let r = http.send(
-                        "GET",
-                        &format!("/v1/channels/{channel}/feed?format={format}"),
-                        &h,
-                        b"",
-                        false,
-                    )?;
-                    let dt = t0.elapsed().as_secs_f64();
-                    expect_ok(&r, "feed")?;
+                    let path = format!("/v1/channels/{channel}/feed?format={format}");
+                    let mut timed_get = || -> anyhow::Result<(Response, f64)> {
+                        let t0 = Instant::now();
+                        let r = http.send("GET", &path, &h, b"", false)?;
+                        let dt = t0.elapsed().as_secs_f64();
+                        expect_ok(&r, "feed")?;
+                        Ok((r, dt))
+                    };
+                    let (r, dt) = timed_get()?;
                     if gzip && r.header("Content-Encoding") != Some("gzip") {
                         bail!("feed was not gzipped");
                     }
@@ -1145,16 +1148,7 @@ fn bench_main(
                         peaks.push(proc_status_kb(pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0);
                     }
                     // The same request again is served from the kept rendering.
-                    let t0 = Instant::now();
-                    let again = http.send(
-                        "GET",
-                        &format!("/v1/channels/{channel}/feed?format={format}"),
-                        &h,
-                        b"",
-                        false,
-                    )?;
-                    let dt = t0.elapsed().as_secs_f64();
-                    expect_ok(&again, "feed")?;
+                    let (again, dt) = timed_get()?;
                     if again.header("Content-Length").is_none() || again.body_len != r.body_len {
                         bail!("the repeated {format} feed was not the kept rendering");
                     }

@@ -20,7 +20,7 @@ use super::{
     auth, bench_channel, config_for, expect_ok, log, percentile, BenchDb, Ctx, Http, Kind, Server,
     Tables,
 };
-use super::{demo, json, Arc, Clock, Context, Instant, SystemClock, Value};
+use super::{demo, json, Arc, Context, Instant, Value};
 
 /// Subscriptions of the fan-out measurement.
 const FAN_OUT: usize = 1000;
@@ -126,28 +126,7 @@ fn start_server(bdb: &BenchDb, token: &str) -> anyhow::Result<Server> {
         webhook_allow: Some("127.0.0.0/8".into()),
         ..Default::default()
     };
-    let db = bdb.open()?;
-    partnerfeed::app::bootstrap_admin(&db, &config)?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            match partnerfeed::app::start(&config, db, Arc::new(SystemClock) as Arc<dyn Clock>) {
-                Ok(running) => {
-                    let _ = tx.send(Ok((running.addr, running.server.handle())));
-                    let _ = running.server.await;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        });
-    });
-    let (addr, handle) = rx.recv().context("server thread died")??;
-    Ok(Server {
-        addr,
-        handle,
-        thread: Some(thread),
-    })
+    Server::start_with(config, &bdb.open()?)
 }
 
 fn call(
