@@ -340,6 +340,7 @@ where
         + 'static,
 {
     let (writer, body) = stream::channel();
+    let abort = writer.abort_handle();
     let (head_tx, head_rx) = oneshot::channel::<Result<Head, ApiError>>();
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || {
@@ -362,8 +363,12 @@ where
                 Some(tx) => {
                     let _ = tx.send(Err(e.into()));
                 }
-                // The client went away, or the database failed mid-body.
-                None => tracing::debug!(error = %e, "feed stream ended early"),
+                // The client went away, or the database failed mid-body: the client must see
+                // a cut transfer, never a body that ends cleanly but short.
+                None => {
+                    tracing::debug!(error = %e, "feed stream ended early");
+                    abort.fail(e.to_string());
+                }
             }
         }
     });

@@ -1238,8 +1238,24 @@ impl Tally {
             }
         };
         if (200..300).contains(&status) {
-            self.ok += 1;
-            return Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            if body.is_empty() {
+                self.ok += 1;
+                return Some(Value::Null);
+            }
+            // A body that ends cleanly must be whole: a cut one is a transport error above.
+            return match serde_json::from_slice(&body) {
+                Ok(value) => {
+                    self.ok += 1;
+                    Some(value)
+                }
+                Err(e) => {
+                    self.bad.push(format!(
+                        "{what}: {status} with a body that ended cleanly but is not whole ({e}): {}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                    None
+                }
+            };
         }
         if status == 503 && problem {
             self.unavailable += 1;
