@@ -2,10 +2,10 @@
 //! per item, carried fields flattened into fixed columns, every cell guarded against formula
 //! injection.
 
+use std::borrow::Cow;
 use std::io::Write;
 
-use serde_json::{Map, Value};
-
+use super::view::{Node, View};
 use super::{Change, Doc, FeedError, Field};
 
 /// The columns a carried field flattens into, in order.
@@ -52,12 +52,13 @@ const GUARDED: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
 
 /// Prefixes a cell that a spreadsheet would read as a formula with `'`. Valid numbers in our
 /// feeds are never negative, so numeric cells never start with a guarded character.
-pub(crate) fn guard(cell: String) -> String {
+pub(crate) fn guard<'a>(cell: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
+    let cell = cell.into();
     if cell.starts_with(GUARDED) {
         let mut guarded = String::with_capacity(cell.len() + 1);
         guarded.push('\'');
         guarded.push_str(&cell);
-        guarded
+        Cow::Owned(guarded)
     } else {
         cell
     }
@@ -65,44 +66,50 @@ pub(crate) fn guard(cell: String) -> String {
 
 /// A value as one cell: strings as they are, numbers and booleans as JSON writes them, objects
 /// and arrays as compact JSON text, absent or null as an empty cell.
-fn text(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(v @ (Value::Array(_) | Value::Object(_))) => v.to_string(),
+fn text(value: Option<Node<'_>>) -> Cow<'_, str> {
+    match value.filter(|v| !v.is_null()) {
+        None => Cow::Borrowed(""),
+        Some(v) => v.text(),
     }
 }
 
 /// `price_tiers` as `min_qty:amount` pairs joined by `|`, e.g. `1:79.80|10:75.00`.
-fn tiers(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::Array(tiers)) => tiers
-            .iter()
-            .map(|t| format!("{}:{}", text(t.get("min_qty")), text(t.get("amount"))))
-            .collect::<Vec<_>>()
-            .join("|"),
-        other => text(other),
+fn tiers(value: Option<Node<'_>>) -> Cow<'_, str> {
+    match value.and_then(|v| v.array()) {
+        Some(tiers) => {
+            let mut cell = String::new();
+            for (i, tier) in tiers.iter().enumerate() {
+                if i > 0 {
+                    cell.push('|');
+                }
+                cell.push_str(&text(tier.member("min_qty")));
+                cell.push(':');
+                cell.push_str(&text(tier.member("amount")));
+            }
+            Cow::Owned(cell)
+        }
+        None => text(value),
     }
 }
 
 /// Appends the cells of `field` taken from `record` (or empty cells when there is no record).
-fn push_cells(row: &mut Vec<String>, field: Field, record: Option<&Map<String, Value>>) {
+fn push_cells<'a>(row: &mut Vec<Cow<'a, str>>, field: Field, record: Option<&View<'a>>) {
     let top = |name: &str| record.and_then(|r| r.get(name));
-    let sub = |name: &str, key: &str| top(name).and_then(|v| v.get(key));
     match field {
         Field::Price => {
-            row.push(text(sub("price", "amount")));
-            row.push(text(sub("price", "currency")));
-            row.push(text(sub("price", "min_qty")));
+            let price = top("price").and_then(|v| v.object());
+            let sub = |key| price.as_ref().and_then(|p| p.value(key));
+            row.push(text(sub("amount")));
+            row.push(text(sub("currency")));
+            row.push(text(sub("min_qty")));
             row.push(tiers(top("price_tiers")));
         }
         Field::Dimensions | Field::Weight => {
             let name = field.as_str();
+            let object = top(name).and_then(|v| v.object());
             for column in columns(field) {
                 let key = &column[name.len() + 1..];
-                row.push(text(sub(name, key)));
+                row.push(text(object.as_ref().and_then(|o| o.value(key))));
             }
         }
         _ => row.push(text(top(field.as_str()))),
@@ -132,22 +139,48 @@ impl<W: Write> CsvEncoder<W> {
     }
 
     pub(super) fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
-        let mut row = Vec::with_capacity(3 + self.fields.len() * 2);
-        let (op, sku, hash, record) = match *change {
-            Change::Upsert { sku, hash, record } => ("upsert", sku, hash, Some(record)),
-            Change::Delete { sku } => ("delete", sku, "", None),
-        };
-        if self.doc == Doc::Changes {
-            row.push(op.to_owned());
+        match *change {
+            Change::Upsert { sku, hash, record } => {
+                let text = serde_json::to_string(record).map_err(std::io::Error::from)?;
+                let record = View::parse(&text).map_err(std::io::Error::from)?;
+                self.row("upsert", sku, hash, Some(&record))
+            }
+            Change::Delete { sku } => self.row("delete", sku, "", None),
         }
-        row.push(sku.to_owned());
-        row.push(hash.to_owned());
+    }
+
+    /// Writes one product (a full feed) or upsert (a change page) from its stored record.
+    pub(super) fn upsert(
+        &mut self,
+        sku: &str,
+        hash: &str,
+        record: &View<'_>,
+    ) -> Result<(), FeedError> {
+        self.row("upsert", sku, hash, Some(record))
+    }
+
+    fn row(
+        &mut self,
+        op: &str,
+        sku: &str,
+        hash: &str,
+        record: Option<&View<'_>>,
+    ) -> Result<(), FeedError> {
+        let mut row = Vec::with_capacity(3 + self.fields.len() * 2);
+        if self.doc == Doc::Changes {
+            row.push(Cow::Borrowed(op));
+        }
+        row.push(Cow::Borrowed(sku));
+        row.push(Cow::Borrowed(hash));
         for field in &self.fields {
             push_cells(&mut row, *field, record);
         }
-        self.w
-            .write_record(row.into_iter().map(guard))
-            .map_err(csv_error)
+        for cell in row {
+            self.w
+                .write_field(guard(cell).as_bytes())
+                .map_err(csv_error)?;
+        }
+        self.w.write_record(None::<&[u8]>).map_err(csv_error)
     }
 
     pub(super) fn finish(self) -> Result<W, FeedError> {

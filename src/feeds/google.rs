@@ -263,18 +263,22 @@ impl<W: Write> TabularEncoder<W> {
             .delimiter(u8::try_from(delimiter).unwrap_or(b','))
             .terminator(::csv::Terminator::CRLF)
             .from_writer(w);
-        w.write_record(profile.columns.iter().map(|c| guard(c.header.clone())))
-            .map_err(csv_error)?;
+        for column in &profile.columns {
+            w.write_field(guard(column.header.as_str()).as_bytes())
+                .map_err(csv_error)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(csv_error)?;
         Ok(TabularEncoder { w, profile })
     }
 
     pub(super) fn row(&mut self, values: &BTreeMap<String, String>) -> Result<(), FeedError> {
-        let cells = self
-            .profile
-            .columns
-            .iter()
-            .map(|c| guard(values.get(&c.value).cloned().unwrap_or_default()));
-        self.w.write_record(cells).map_err(csv_error)
+        for column in &self.profile.columns {
+            let value = values.get(&column.value).map_or("", String::as_str);
+            self.w
+                .write_field(guard(value).as_bytes())
+                .map_err(csv_error)?;
+        }
+        self.w.write_record(None::<&[u8]>).map_err(csv_error)
     }
 
     pub(super) fn finish(self) -> Result<W, FeedError> {

@@ -17,6 +17,7 @@ mod google;
 mod json;
 pub mod profile;
 mod units;
+mod view;
 mod xml;
 
 #[cfg(test)]
@@ -374,12 +375,14 @@ impl<W: Write> Encoder<W> {
     /// An upsert whose record is compact JSON text: JSON and NDJSON copy it as it is, the other
     /// formats parse it.
     fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> Result<(), FeedError> {
+        let invalid = |e| FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         match self {
             Encoder::Json(e) => e.upsert_raw(sku, hash, record),
-            _ => {
-                let record: Map<String, Value> = serde_json::from_str(record).map_err(|e| {
-                    FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                })?;
+            // CSV and XML read the record in place.
+            Encoder::Xml(e) => e.upsert(sku, hash, &view::View::parse(record).map_err(invalid)?),
+            Encoder::Csv(e) => e.upsert(sku, hash, &view::View::parse(record).map_err(invalid)?),
+            Encoder::Profile(_) => {
+                let record: Map<String, Value> = serde_json::from_str(record).map_err(invalid)?;
                 self.entry(&Change::Upsert {
                     sku,
                     hash,

@@ -4,11 +4,10 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+use super::view::{Kind, Node, View};
+use super::{Change, Doc, FeedError, Field, XML_NAMESPACE};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
-use serde_json::{Map, Value};
-
-use super::{Change, Doc, FeedError, Field, XML_NAMESPACE};
 
 /// Whether XML 1.0 allows `c` at all (its `Char` production). C0 controls other than TAB, LF and
 /// CR, and U+FFFE/U+FFFF, are not allowed even as character references.
@@ -25,7 +24,9 @@ pub(crate) fn escape(s: &str, attr: bool) -> Cow<'_, str> {
             || (attr && matches!(c, '"' | '\t' | '\n'))
             || !allowed(c)
     };
-    if !s.contains(needs) {
+    // Bytes that may need work: markup, C0 controls, and the lead byte of U+FFFE/U+FFFF.
+    let suspect = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | 0xEF) || b < 0x20;
+    if !s.bytes().any(suspect) || !s.contains(needs) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -45,27 +46,16 @@ pub(crate) fn escape(s: &str, attr: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A scalar as XML text: strings as they are, numbers and booleans as JSON writes them, anything
-/// else as compact JSON text.
-fn text(value: &Value) -> Cow<'_, str> {
-    match value {
-        Value::String(s) => Cow::Borrowed(s),
-        Value::Number(n) => Cow::Owned(n.to_string()),
-        Value::Bool(b) => Cow::Owned(b.to_string()),
-        other => Cow::Owned(other.to_string()),
-    }
-}
-
 /// The attributes `(xml name, json key)` present (and not null) in `object`, in the given order.
 fn attrs_of<'v>(
-    object: &'v Value,
+    object: Option<&View<'v>>,
     keys: &[(&'static str, &str)],
 ) -> Vec<(&'static str, Cow<'v, str>)> {
+    let Some(object) = object else {
+        return Vec::new();
+    };
     keys.iter()
-        .filter_map(|(name, key)| match object.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some((*name, text(v))),
-        })
+        .filter_map(|(name, key)| object.value(key).map(|v| (*name, v.text())))
         .collect()
 }
 
@@ -147,15 +137,14 @@ impl<W: Write> XmlEncoder<W> {
     }
 
     /// `<name>` holding one `child` per element of `items`, each rendered by `each`.
-    fn list(
+    fn list<'v>(
         &mut self,
         name: &str,
-        items: &Value,
-        each: impl Fn(&mut Self, &Value) -> Result<(), FeedError>,
+        items: Node<'v>,
+        each: impl Fn(&mut Self, Node<'v>) -> Result<(), FeedError>,
     ) -> Result<(), FeedError> {
-        let items = match items {
-            Value::Array(items) => items,
-            _ => return Ok(()),
+        let Some(items) = items.array() else {
+            return Ok(());
         };
         if items.is_empty() {
             return self.start(name, &[], true);
@@ -167,7 +156,7 @@ impl<W: Write> XmlEncoder<W> {
         self.end(name)
     }
 
-    fn field(&mut self, field: Field, record: &Map<String, Value>) -> Result<(), FeedError> {
+    fn field(&mut self, field: Field, record: &View<'_>) -> Result<(), FeedError> {
         let name = field.as_str();
         match field {
             Field::Gtin
@@ -176,28 +165,25 @@ impl<W: Write> XmlEncoder<W> {
             | Field::Category
             | Field::Title
             | Field::Description => {
-                if let Some(v) = record.get(name).filter(|v| !v.is_null()) {
-                    self.text_element(name, &[], &text(v))?;
+                if let Some(v) = record.value(name) {
+                    self.text_element(name, &[], &v.text())?;
                 }
             }
             Field::Attributes => {
-                if let Some(Value::Object(attributes)) = record.get(name) {
+                if let Some(attributes) = record.get(name).and_then(|v| v.object()) {
                     if attributes.is_empty() {
                         return self.start(name, &[], true);
                     }
                     self.start(name, &[], false)?;
-                    for (key, value) in attributes {
-                        let kind = match value {
-                            Value::String(_) => "string",
-                            Value::Number(_) => "number",
-                            Value::Bool(_) => "boolean",
+                    for (key, value) in attributes.iter() {
+                        let kind = match value.kind() {
+                            Kind::String => "string",
+                            Kind::Number => "number",
+                            Kind::Bool => "boolean",
                             _ => "json",
                         };
-                        let attrs = [
-                            ("name", Cow::Borrowed(key.as_str())),
-                            ("type", Cow::Borrowed(kind)),
-                        ];
-                        self.text_element("attribute", &attrs, &text(value))?;
+                        let attrs = [("name", Cow::Borrowed(key)), ("type", Cow::Borrowed(kind))];
+                        self.text_element("attribute", &attrs, &value.text())?;
                     }
                     self.end(name)?;
                 }
@@ -205,39 +191,37 @@ impl<W: Write> XmlEncoder<W> {
             Field::Media => {
                 if let Some(media) = record.get(name) {
                     self.list(name, media, |enc, item| {
-                        enc.start(
-                            "item",
-                            &attrs_of(item, &[("role", "role"), ("url", "url")]),
-                            true,
-                        )
+                        let attrs =
+                            attrs_of(item.object().as_ref(), &[("role", "role"), ("url", "url")]);
+                        enc.start("item", &attrs, true)
                     })?;
                 }
             }
             Field::Price => {
-                if let Some(price) = record.get("price").filter(|v| v.is_object()) {
+                if let Some(price) = record.get("price").and_then(|v| v.object()) {
                     let keys = [
                         ("amount", "amount"),
                         ("currency", "currency"),
                         ("min_qty", "min_qty"),
                     ];
-                    self.start("price", &attrs_of(price, &keys), true)?;
+                    self.start("price", &attrs_of(Some(&price), &keys), true)?;
                 }
                 if let Some(tiers) = record.get("price_tiers") {
                     self.list("price_tiers", tiers, |enc, tier| {
                         let keys = [("min_qty", "min_qty"), ("amount", "amount")];
-                        enc.start("tier", &attrs_of(tier, &keys), true)
+                        enc.start("tier", &attrs_of(tier.object().as_ref(), &keys), true)
                     })?;
                 }
             }
             Field::Dimensions => {
-                if let Some(d) = record.get(name).filter(|v| v.is_object()) {
-                    self.start(name, &attrs_of(d, &MEASURES), true)?;
+                if let Some(d) = record.get(name).and_then(|v| v.object()) {
+                    self.start(name, &attrs_of(Some(&d), &MEASURES), true)?;
                 }
             }
             Field::Weight => {
-                if let Some(w) = record.get(name).filter(|v| v.is_object()) {
+                if let Some(w) = record.get(name).and_then(|v| v.object()) {
                     let keys = [("net", "net"), ("gross", "gross"), ("unit", "unit")];
-                    self.start(name, &attrs_of(w, &keys), true)?;
+                    self.start(name, &attrs_of(Some(&w), &keys), true)?;
                 }
             }
             Field::Packaging => {
@@ -249,29 +233,33 @@ impl<W: Write> XmlEncoder<W> {
         Ok(())
     }
 
-    fn packaging_level(&mut self, level: &Value) -> Result<(), FeedError> {
+    fn packaging_level(&mut self, level: Node<'_>) -> Result<(), FeedError> {
         let keys = [
             ("name", "level"),
             ("quantity", "quantity"),
             ("gtin", "gtin"),
             ("type", "type"),
         ];
-        let attrs = attrs_of(level, &keys);
-        let dimensions = level.get("dimensions").filter(|v| v.is_object());
-        let gross_weight = level.get("gross_weight").filter(|v| v.is_object());
+        let level = level.object();
+        let attrs = attrs_of(level.as_ref(), &keys);
+        let member = |key| {
+            level
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .and_then(|v| v.object())
+        };
+        let dimensions = member("dimensions");
+        let gross_weight = member("gross_weight");
         if dimensions.is_none() && gross_weight.is_none() {
             return self.start("level", &attrs, true);
         }
         self.start("level", &attrs, false)?;
         if let Some(d) = dimensions {
-            self.start("dimensions", &attrs_of(d, &MEASURES), true)?;
+            self.start("dimensions", &attrs_of(Some(&d), &MEASURES), true)?;
         }
         if let Some(g) = gross_weight {
-            self.start(
-                "gross_weight",
-                &attrs_of(g, &[("value", "value"), ("unit", "unit")]),
-                true,
-            )?;
+            let keys = [("value", "value"), ("unit", "unit")];
+            self.start("gross_weight", &attrs_of(Some(&g), &keys), true)?;
         }
         self.end("level")
     }
@@ -279,28 +267,40 @@ impl<W: Write> XmlEncoder<W> {
     pub(super) fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
         match *change {
             Change::Upsert { sku, hash, record } => {
-                let name = match self.doc {
-                    Doc::Feed => "product",
-                    Doc::Changes => "upsert",
-                };
-                let attrs = [("sku", Cow::Borrowed(sku)), ("hash", Cow::Borrowed(hash))];
-                let fields = std::mem::take(&mut self.fields);
-                let carries_any = fields.iter().any(|f| {
-                    record.contains_key(f.as_str())
-                        || (*f == Field::Price && record.contains_key("price_tiers"))
-                });
-                let result = if carries_any {
-                    self.start(name, &attrs, false)
-                        .and_then(|()| fields.iter().try_for_each(|f| self.field(*f, record)))
-                        .and_then(|()| self.end(name))
-                } else {
-                    self.start(name, &attrs, true)
-                };
-                self.fields = fields;
-                result
+                let text = serde_json::to_string(record).map_err(std::io::Error::from)?;
+                let record = View::parse(&text).map_err(std::io::Error::from)?;
+                self.upsert(sku, hash, &record)
             }
             Change::Delete { sku } => self.start("delete", &[("sku", Cow::Borrowed(sku))], true),
         }
+    }
+
+    /// Writes one product (a full feed) or upsert (a change page) from its stored record.
+    pub(super) fn upsert(
+        &mut self,
+        sku: &str,
+        hash: &str,
+        record: &View<'_>,
+    ) -> Result<(), FeedError> {
+        let name = match self.doc {
+            Doc::Feed => "product",
+            Doc::Changes => "upsert",
+        };
+        let attrs = [("sku", Cow::Borrowed(sku)), ("hash", Cow::Borrowed(hash))];
+        let fields = std::mem::take(&mut self.fields);
+        let carries_any = fields.iter().any(|f| {
+            record.contains_key(f.as_str())
+                || (*f == Field::Price && record.contains_key("price_tiers"))
+        });
+        let result = if carries_any {
+            self.start(name, &attrs, false)
+                .and_then(|()| fields.iter().try_for_each(|f| self.field(*f, record)))
+                .and_then(|()| self.end(name))
+        } else {
+            self.start(name, &attrs, true)
+        };
+        self.fields = fields;
+        result
     }
 
     pub(super) fn finish(mut self, tail: Option<(&str, bool)>) -> Result<W, FeedError> {

@@ -72,11 +72,14 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     pg_url: String,
-    /// Largest catalog of the delta scenario (default: --scale). The scenario also runs at a
-    /// tenth of it. Channel creation re-evaluates the whole catalog once per channel, so at
-    /// 100 channels this dominates the run time.
-    #[arg(long)]
-    delta_max: Option<usize>,
+    /// Catalog sizes of the delta scenario, comma-separated (default: a tenth of --scale, and
+    /// --scale). Channel creation re-evaluates the whole catalog once per channel, and every
+    /// channel keeps its projected records, so size x channels bounds the run time and disk.
+    #[arg(long, value_delimiter = ',')]
+    delta_sizes: Vec<usize>,
+    /// Channel counts of the delta scenario, comma-separated and rising (default: 10,100).
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize, 100])]
+    delta_channels: Vec<usize>,
     /// Products sent through the batch endpoint per run (default: min(scale, 100,000)).
     #[arg(long)]
     batch_products: Option<usize>,
@@ -1202,8 +1205,11 @@ fn which(name: &str) -> Option<PathBuf> {
 fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
     let b = kind.name();
     let runs = ctx.args.runs.max(1);
-    let big = ctx.args.delta_max.unwrap_or(ctx.args.scale);
-    let sizes = [(big / 10).max(1000), big];
+    let sizes = if ctx.args.delta_sizes.is_empty() {
+        vec![(ctx.args.scale / 10).max(1000), ctx.args.scale]
+    } else {
+        ctx.args.delta_sizes.clone()
+    };
     for size in sizes {
         let catalog = write_catalog(&ctx.work_dir, size)?;
         let bdb = BenchDb::create(kind, ctx)?;
@@ -1215,7 +1221,7 @@ fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()>
         let mut http = Http::new(server.addr);
         let edits = sample(size, 1000);
         let mut made = 0;
-        for channels in [10usize, 100] {
+        for &channels in &ctx.args.delta_channels {
             log(format!(
                 "{b}: delta catalog of {size}: creating channels {made}..{channels}"
             ));
