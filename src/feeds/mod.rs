@@ -277,21 +277,22 @@ impl<W: Write> ProfileEncoder<W> {
             Change::Upsert { sku, record, .. } => (sku, record),
             Change::Delete { sku } => return self.delete(sku, None),
         };
-        let problems = self.format.check(sku, record, &self.publication);
-        let excluded = profile::excludes(&problems);
+        // Google's values and their problems come from one pass over the record; `None` when
+        // the product cannot be rendered and is left out of the snapshot.
+        let google = || {
+            let (values, mut problems) =
+                google::values(sku, record, self.profile, &self.publication);
+            problems.extend(profile::missing_settings(self.profile, &self.publication));
+            (!profile::excludes(&problems)).then_some(values)
+        };
+        let excluded = || profile::excludes(&self.format.check(sku, record, &self.publication));
         match &mut self.renderer {
-            // A product that cannot be rendered is left out of the snapshot.
-            ProfileRenderer::Rss(_) | ProfileRenderer::Tabular(_) if excluded => Ok(()),
-            ProfileRenderer::Rss(e) => {
-                e.item(&google::values(sku, record, self.profile, &self.publication).0)
-            }
-            ProfileRenderer::Tabular(e) => {
-                e.row(&google::values(sku, record, self.profile, &self.publication).0)
-            }
+            ProfileRenderer::Rss(e) => google().map_or(Ok(()), |values| e.item(&values)),
+            ProfileRenderer::Tabular(e) => google().map_or(Ok(()), |values| e.row(&values)),
             // In a change page it leaves the partner's copy: a delete keeps both in step.
-            ProfileRenderer::Bmecat(e) if excluded => e.excluded(sku),
+            ProfileRenderer::Bmecat(e) if excluded() => e.excluded(sku),
             ProfileRenderer::Bmecat(e) => e.product(sku, record, &self.publication),
-            ProfileRenderer::Gdsn(e) if excluded => e.excluded(record, &self.publication),
+            ProfileRenderer::Gdsn(e) if excluded() => e.excluded(record, &self.publication),
             ProfileRenderer::Gdsn(e) => e.product(record, &self.publication),
         }
     }
