@@ -46,7 +46,7 @@ impl BodyWriter {
 
     /// Ends the body with an error, so the client sees a truncated transfer, not a short feed.
     pub fn fail(self, error: String) {
-        let _ = self.tx.blocking_send(Err(io::Error::other(error)));
+        self.abort_handle().fail(error);
     }
 
     /// A handle that can still cut the body after this writer was handed to a renderer and

@@ -82,9 +82,11 @@ fn tiers(value: Option<Node<'_>>) -> Cow<'_, str> {
                 if i > 0 {
                     cell.push('|');
                 }
-                cell.push_str(&text(tier.member("min_qty")));
+                let tier = tier.object();
+                let value = |key| tier.as_ref().and_then(|t| t.value(key));
+                cell.push_str(&text(value("min_qty")));
                 cell.push(':');
-                cell.push_str(&text(tier.member("amount")));
+                cell.push_str(&text(value("amount")));
             }
             Cow::Owned(cell)
         }

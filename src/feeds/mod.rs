@@ -376,14 +376,22 @@ impl<W: Write> Encoder<W> {
     /// An upsert whose record is compact JSON text: JSON and NDJSON copy it as it is, the other
     /// formats parse it.
     fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> Result<(), FeedError> {
-        let invalid = |e| FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         match self {
             Encoder::Json(e) => e.upsert_raw(sku, hash, record),
             // CSV and XML read the record in place.
-            Encoder::Xml(e) => e.upsert(sku, hash, &view::View::parse(record).map_err(invalid)?),
-            Encoder::Csv(e) => e.upsert(sku, hash, &view::View::parse(record).map_err(invalid)?),
+            Encoder::Xml(e) => e.upsert(
+                sku,
+                hash,
+                &view::View::parse(record).map_err(invalid_record)?,
+            ),
+            Encoder::Csv(e) => e.upsert(
+                sku,
+                hash,
+                &view::View::parse(record).map_err(invalid_record)?,
+            ),
             Encoder::Profile(_) => {
-                let record: Map<String, Value> = serde_json::from_str(record).map_err(invalid)?;
+                let record: Map<String, Value> =
+                    serde_json::from_str(record).map_err(invalid_record)?;
                 self.entry(&Change::Upsert {
                     sku,
                     hash,
@@ -399,10 +407,10 @@ impl<W: Write> Encoder<W> {
     fn delete_json(&mut self, sku: &str, last: Option<&str>) -> Result<(), FeedError> {
         match self {
             Encoder::Profile(e) if e.deletes_need_record() => {
-                let last: Option<Map<String, Value>> =
-                    last.map(serde_json::from_str).transpose().map_err(|e| {
-                        FeedError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                    })?;
+                let last: Option<Map<String, Value>> = last
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(invalid_record)?;
                 e.delete(sku, last.as_ref())
             }
             _ => self.entry(&Change::Delete { sku }),
@@ -417,6 +425,11 @@ impl<W: Write> Encoder<W> {
             Encoder::Profile(e) => e.finish(),
         }
     }
+}
+
+/// A stored record that is not the JSON object it should be.
+fn invalid_record(e: serde_json::Error) -> FeedError {
+    FeedError::Io(io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Streams a channel's full feed: `begin`, one `product` per record (in sku order, as the store

@@ -112,11 +112,6 @@ impl<'a> Node<'a> {
             .ok()
             .map(|items| items.into_iter().map(Node).collect())
     }
-
-    /// The member `key` of this object, when it is one and has it (not null).
-    pub(crate) fn member(&self, key: &str) -> Option<Node<'a>> {
-        self.object().and_then(|o| o.value(key))
-    }
 }
 
 /// A member name: borrowed from the text unless it holds escapes.
@@ -180,7 +175,10 @@ mod tests {
         let items = view.get("a").unwrap().array().unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].kind(), Kind::Number);
-        assert_eq!(items[1].member("q").unwrap().text(), "2.50");
+        assert_eq!(
+            items[1].object().unwrap().value("q").unwrap().text(),
+            "2.50"
+        );
         assert!(view.get("b").unwrap().object().is_none());
         assert!(View::parse("[1]").is_err());
     }
