@@ -1,6 +1,6 @@
 //! BMEcat 2005 (`http://www.bmecat.org/bmecat/2005fd`): the full feed as `T_NEW_CATALOG`, a
 //! change page as `T_UPDATE_PRODUCTS` whose `prev_version` is the channel seq the page follows.
-//! Every document validates against `bmecat_2005.xsd` (the tests run xmllint on each).
+//! Every document validates against `bmecat_2005.xsd` (the tests validate each with libxml2).
 
 use std::io::Write;
 

@@ -2,7 +2,7 @@
 //! one `transaction` per product, whose `catalogueItem` tree runs from the highest packaging
 //! level down to the base unit. The full feed is all `ADD`; a change page is `ADD` (from the
 //! start of the channel) or `CHANGE_BY_REFRESH`, and `DELETE` for products that left. Every
-//! document validates against `CatalogueItemNotification.xsd` (the tests run xmllint on each);
+//! document validates against `CatalogueItemNotification.xsd` (the tests validate each with libxml2);
 //! the GS1 business rules the XSD does not check (check digits, hierarchy arithmetic) are
 //! checked here, and a product that breaks one is left out and reported.
 

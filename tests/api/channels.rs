@@ -666,7 +666,7 @@ async fn feeds_come_in_every_format_with_etag_and_gzip() {
             "xml" => {
                 let path = dir.path().join("feed.xml");
                 std::fs::write(&path, &body).unwrap();
-                crate::helpers::xmllint(&path, "feeds/partnerfeed-feed.xsd");
+                crate::helpers::validate_xml(&path, "feeds/partnerfeed-feed.xsd");
             }
             _ => {}
         }
@@ -695,7 +695,7 @@ async fn feeds_come_in_every_format_with_etag_and_gzip() {
         .unwrap();
     let path = dir.path().join("changes.xml");
     std::fs::write(&path, r.text().await.unwrap()).unwrap();
-    crate::helpers::xmllint(&path, "feeds/partnerfeed-feed.xsd");
+    crate::helpers::validate_xml(&path, "feeds/partnerfeed-feed.xsd");
     let r = app
         .get("/v1/channels/fr-resellers/feed?format=yaml", &token)
         .send()

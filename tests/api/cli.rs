@@ -188,7 +188,7 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
             let path = dir.join(format!("{channel}.{format}"));
             assert!(export(channel, format, &path).contains("cursor: "));
             if format == "xml" {
-                crate::helpers::xmllint(&path, "feeds/partnerfeed-feed.xsd");
+                crate::helpers::validate_xml(&path, "feeds/partnerfeed-feed.xsd");
             }
         }
         let feed: serde_json::Value =
@@ -209,7 +209,7 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
         // Every demo product renders in GS1 GDSN: a valid CIN with one transaction each.
         let path = dir.join(format!("{channel}.gdsn.xml"));
         export(channel, "gdsn-cin", &path);
-        crate::helpers::xmllint(
+        crate::helpers::validate_xml(
             &path,
             "../shared/schemas/gdsn-3.1/gs1/gdsn/CatalogueItemNotification.xsd",
         );

@@ -283,20 +283,25 @@ pub fn drill(sku: &str) -> Value {
     })
 }
 
-/// Validates an XML file against an XSD of the repository with xmllint.
-pub fn xmllint(file: &std::path::Path, xsd: &str) {
-    let xsd = format!("{}/{xsd}", env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema", &xsd])
-        .arg(file)
-        .output()
-        .expect("xmllint is required (Debian package libxml2-utils)");
-    assert!(
-        out.status.success(),
-        "{} is invalid:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Validates an XML file against an XSD (relative to the crate) with libxml2, in-process. A
+/// published schema (under `../shared/schemas`, which CI provides beside the repository) that
+/// is absent is reported loudly on the terminal, naming the file left unchecked.
+pub fn validate_xml(file: &std::path::Path, xsd: &str) {
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(xsd);
+    if !schema.exists() && xsd.starts_with("../") {
+        use std::io::Write as _;
+        // Past the test harness's capture, so that it is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "WARNING: NOT CHECKED: {} against the published schema {xsd} (not found)",
+            file.display()
+        );
+        return;
+    }
+    let doc = std::fs::read(file).expect("read the XML file");
+    if let Err(errors) = xsd_check::validate(&schema, &doc) {
+        panic!("{} is invalid:\n{}", file.display(), errors.join("\n"));
+    }
 }
 
 impl TestApp {

@@ -142,7 +142,7 @@ async fn an_edit_comes_out_as_a_valid_bmecat_update() {
     assert_eq!(r.status(), 200);
     let cursor = r.headers()["feed-cursor"].to_str().unwrap().to_string();
     let feed = r.bytes().await.unwrap();
-    crate::helpers::xmllint(write_temp(&feed).path(), BMECAT_XSD);
+    crate::helpers::validate_xml(write_temp(&feed).path(), BMECAT_XSD);
     let feed = String::from_utf8(feed.to_vec()).unwrap();
     assert!(feed.contains("<T_NEW_CATALOG>") && feed.contains("DRL-2002"));
     // The feed says which channel seq it is at; the next update names it as prev_version.
@@ -182,7 +182,7 @@ async fn an_edit_comes_out_as_a_valid_bmecat_update() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let page = r.bytes().await.unwrap();
-    crate::helpers::xmllint(write_temp(&page).path(), BMECAT_XSD);
+    crate::helpers::validate_xml(write_temp(&page).path(), BMECAT_XSD);
     let page = String::from_utf8(page.to_vec()).unwrap();
     assert!(
         page.contains(&format!("<T_UPDATE_PRODUCTS prev_version=\"{seq}\">")),
@@ -240,7 +240,7 @@ async fn gdsn_feed_and_changes_are_valid_and_leave_out_what_breaks_gs1_rules() {
     assert_eq!(r.headers()["content-type"], "application/xml");
     let cursor = r.headers()["feed-cursor"].to_str().unwrap().to_string();
     let feed = r.bytes().await.unwrap();
-    crate::helpers::xmllint(write_temp(&feed).path(), GDSN_XSD);
+    crate::helpers::validate_xml(write_temp(&feed).path(), GDSN_XSD);
     let feed = String::from_utf8(feed.to_vec()).unwrap();
     assert_eq!(commands(&feed), ["ADD", "ADD", "ADD"], "{feed}");
     for gtin in ["03700123456018", "13700123456022", "53700123456037"] {
@@ -319,7 +319,7 @@ async fn gdsn_feed_and_changes_are_valid_and_leave_out_what_breaks_gs1_rules() {
     let r = changes(cursor).await.unwrap();
     assert_eq!(r.status(), 200);
     let page = r.bytes().await.unwrap();
-    crate::helpers::xmllint(write_temp(&page).path(), GDSN_XSD);
+    crate::helpers::validate_xml(write_temp(&page).path(), GDSN_XSD);
     let page = String::from_utf8(page.to_vec()).unwrap();
     assert_eq!(
         commands(&page),

@@ -1035,7 +1035,7 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
         assert_eq!(d.content_type, "application/xml");
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &d.body).unwrap();
-        crate::helpers::xmllint(file.path(), "../shared/schemas/bmecat-2005/bmecat_2005.xsd");
+        crate::helpers::validate_xml(file.path(), "../shared/schemas/bmecat-2005/bmecat_2005.xsd");
     }
     let text = |ds: &[Delivery]| {
         ds.iter()
