@@ -801,6 +801,7 @@ pub fn failed_for_good(
 pub fn newly_behind(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
     Ok(subscriptions::table
         .inner_join(channels::table)
+        .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::behind_since.is_null())
         .filter(subscriptions::cursor_seq.lt(channels::last_seq))
         .select(subscriptions::id)
@@ -830,10 +831,11 @@ pub struct Lag {
     pub behind_since: Option<NaiveDateTime>,
 }
 
-/// Every subscription's lag, in one query.
+/// Every live subscription's lag, in one query (an ended one has no lag: nothing is owed).
 pub fn lags(conn: &mut DbConnection) -> StoreResult<Vec<Lag>> {
     Ok(subscriptions::table
         .inner_join(channels::table)
+        .filter(subscriptions::ended_reason.is_null())
         .order(subscriptions::id.asc())
         .select((
             subscriptions::id,
