@@ -464,7 +464,6 @@ pub async fn create_subscription(
     let id = new_id();
     let sid = id.clone();
     let limit = state.digests.per_reseller;
-    let confirm_at = state.clock.now().naive_utc();
     let token = state
         .db
         .write(move |c| -> Result<Option<String>, ApiError> {
@@ -525,7 +524,7 @@ pub async fn create_subscription(
                 },
             )?;
             Ok(match &target {
-                Target::Digest { .. } => Some(confirmation(c, &sid, confirm_at)?),
+                Target::Digest { .. } => Some(confirmation(c, &sid, now)?),
                 Target::Webhook { .. } => None,
             })
         })
