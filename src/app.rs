@@ -150,6 +150,12 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         wake_deliveries,
         webhook_allow: Arc::new(webhook_settings.allow),
         deliverer,
+        digests: Arc::new(
+            config
+                .digests
+                .settings(config.serve.bind)
+                .map_err(anyhow::Error::msg)?,
+        ),
         rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
         feed_cache: Arc::new(api::feed_cache::FeedCache::new(
             config

@@ -276,6 +276,57 @@ impl DeliveryArgs {
     }
 }
 
+/// E-mail digest settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct DigestArgs {
+    /// E-mail digest subscriptions one reseller may have at once (ended ones do not count).
+    #[arg(long, env = "PARTNERFEED_DIGESTS_PER_RESELLER", default_value_t = 5)]
+    pub digests_per_reseller: u32,
+    /// This service's base URL as mail recipients reach it (`https://feeds.vendor.example`),
+    /// for the link that confirms a digest address; default `http://<bind>`.
+    #[arg(long, env = "PARTNERFEED_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl Default for DigestArgs {
+    fn default() -> Self {
+        DigestArgs {
+            digests_per_reseller: 5,
+            public_url: None,
+        }
+    }
+}
+
+/// `DigestArgs`, resolved.
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    pub per_reseller: u32,
+    /// Without a trailing slash.
+    pub public_url: String,
+}
+
+impl DigestArgs {
+    /// The settings in force; a bad URL names its variable.
+    pub fn settings(&self, bind: SocketAddr) -> Result<DigestSettings, String> {
+        let public_url = match &self.public_url {
+            Some(u) => {
+                let parsed = reqwest::Url::parse(u.trim())
+                    .ok()
+                    .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+                    .ok_or_else(|| {
+                        format!("PARTNERFEED_PUBLIC_URL: {u:?} is not an http(s) URL")
+                    })?;
+                parsed.as_str().trim_end_matches('/').to_string()
+            }
+            None => format!("http://{bind}"),
+        };
+        Ok(DigestSettings {
+            per_reseller: self.digests_per_reseller,
+            public_url,
+        })
+    }
+}
+
 /// Everything `serve` needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -285,6 +336,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     pub delta: crate::jobs::delta::Settings,
     pub deliveries: DeliveryArgs,
+    /// E-mail digest limits and the public URL of confirmation links.
+    pub digests: DigestArgs,
     /// Whether `serve` runs the background jobs (tests that inspect the outbox turn them off).
     pub run_jobs: bool,
 }
@@ -301,6 +354,7 @@ impl Config {
             connections: ConnectionLimits::default(),
             delta,
             deliveries: DeliveryArgs::from_env(),
+            digests: DigestArgs::default(),
             run_jobs: true,
         }
     }

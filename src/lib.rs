@@ -12,9 +12,11 @@
 //! - [`store`]: the only module that knows diesel and SQL.
 //! - [`config`]: typed configuration.
 //! - [`jobs`]: background loops.
+//! - [`access`]: withdrawal of access; the one place where subscriptions end.
 //! - [`api`]: actix-web handlers.
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod catalog;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use partnerfeed::config::{Config, ConnectionArgs, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, ConnectionArgs, DigestArgs, ServeArgs, StorageArgs};
 use partnerfeed::tokens::Role;
 use partnerfeed::{api, app, import};
 
@@ -29,6 +29,8 @@ enum Command {
         serve: ServeArgs,
         #[command(flatten)]
         connections: ConnectionArgs,
+        #[command(flatten)]
+        digests: DigestArgs,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -87,9 +89,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     partnerfeed::init_tracing();
     match cli.command {
-        Command::Serve { serve, connections } => {
+        Command::Serve {
+            serve,
+            connections,
+            digests,
+        } => {
             let mut config = Config::new(cli.storage, serve);
             config.connections = connections.into();
+            config.digests = digests;
             actix_web::rt::System::new().block_on(app::serve(config))
         }
         Command::Migrate => {

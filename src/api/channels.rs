@@ -191,7 +191,9 @@ pub async fn list_channels(
 }
 
 /// Delete a channel and its change log. Its cursors answer 410 from then on, even if a
-/// channel with the same code is created again.
+/// channel with the same code is created again; its grants go with it (a re-created channel
+/// starts with none), its subscriptions end (`channel_deleted`) and each reseller concerned
+/// gets one notice.
 #[utoipa::path(
     tag = "channels",
     params(("code" = String, Path, description = "Channel code")),
@@ -206,13 +208,13 @@ pub async fn delete_channel(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let code = code.into_inner();
-    let deleted = state
+    let inflight = state.deliverer.inflight.clone();
+    let notices = state
         .db
-        .write(move |conn| channels::delete(conn, &code))
-        .await?;
-    if !deleted {
-        return Err(ApiError::not_found("no channel with this code"));
-    }
+        .write(move |conn| crate::access::delete_channel(conn, &inflight, &code))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
+    crate::access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -27,6 +27,8 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("gone")]
     Gone { detail: String },
+    #[error("conflict")]
+    Conflict { detail: String },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("the request body stalled")]
@@ -73,6 +75,13 @@ impl ApiError {
         }
     }
 
+    /// 409: the request does not fit the resource's state (an ended subscription, a limit).
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            detail: detail.into(),
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError::NotFound {
             detail: detail.into(),
@@ -108,6 +117,7 @@ impl ApiError {
                 format!("this path accepts {allow}"),
             ),
             ApiError::Gone { detail } => ("cursor-expired", "Gone", detail.clone()),
+            ApiError::Conflict { detail } => ("conflict", "Conflict", detail.clone()),
             ApiError::PreconditionFailed => (
                 "precondition-failed",
                 "Precondition failed",
@@ -165,6 +175,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Gone { .. } => StatusCode::GONE,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

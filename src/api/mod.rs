@@ -44,6 +44,8 @@ pub struct AppState {
     pub webhook_allow: Arc<crate::webhooks::AllowList>,
     /// The delivery worker (tests drive it with `jobs::deliveries::run_once`).
     pub deliverer: Arc<crate::jobs::deliveries::Deliverer>,
+    /// Digest limits and the public URL of confirmation links.
+    pub digests: Arc<crate::config::DigestSettings>,
     pub rate_limit: Arc<ratelimit::RateLimiter>,
     /// Rendered full feeds kept on disk per ETag (`<data dir>/feed-cache`).
     pub feed_cache: Arc<feed_cache::FeedCache>,
@@ -76,6 +78,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resellers::delete_reseller)
         .service(resellers::create_reseller_token)
         .service(subscriptions::create_subscription)
+        .service(subscriptions::confirm_digest)
         .service(subscriptions::list_subscriptions)
         .service(subscriptions::get_subscription)
         .service(subscriptions::patch_subscription)

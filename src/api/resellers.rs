@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::channels::validate_code;
 use super::tokens::{issue, validate_name, IssuedToken};
 use super::{body, ApiError, AppState, Caller};
+use crate::access;
 use crate::catalog::{FieldError, ValidationErrors};
 use crate::store::{self, StoreError};
 use crate::tokens::Role;
@@ -122,7 +123,8 @@ fn reseller_json(
     })
 }
 
-/// Create or replace a reseller.
+/// Create or replace a reseller. Subscriptions on a channel left out of `channels` end
+/// (`access_revoked`) in the same transaction; the contact gets one notice listing them.
 #[utoipa::path(
     tag = "resellers",
     params(("code" = String, Path, description = "Reseller code")),
@@ -153,7 +155,8 @@ pub async fn put_reseller(
     }
     let (name, email, channels) = parse_reseller(&value)?;
     let code = code.into_inner();
-    let (created, reseller) = state
+    let inflight = state.deliverer.inflight.clone();
+    let (created, reseller, notices) = state
         .db
         .write(move |conn| -> Result<_, ApiError> {
             let existing: Vec<String> = store::channels::list(conn, Some(&channels))?
@@ -172,7 +175,9 @@ pub async fn put_reseller(
             if !missing.is_empty() {
                 return Err(ApiError::Invalid(ValidationErrors { errors: missing }));
             }
-            let created = store::resellers::put(conn, &code, &name, &email, &channels)?;
+            // A grant this withdraws ends the reseller's subscriptions on that channel.
+            let (created, notices) =
+                access::put_reseller(conn, &inflight, &code, &name, &email, &channels)?;
             Ok((
                 created,
                 Reseller {
@@ -181,9 +186,11 @@ pub async fn put_reseller(
                     email,
                     channels,
                 },
+                notices,
             ))
         })
         .await?;
+    access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -240,7 +247,8 @@ pub async fn list_resellers(
     Ok(HttpResponse::Ok().json(ResellerList { resellers }))
 }
 
-/// Delete a reseller and revoke its tokens.
+/// Delete a reseller and revoke its tokens; its subscriptions end (`reseller_deleted`) and its
+/// contact gets one notice listing them.
 #[utoipa::path(
     tag = "resellers",
     params(("code" = String, Path, description = "Reseller code")),
@@ -255,13 +263,13 @@ pub async fn delete_reseller(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let code = code.into_inner();
-    if !state
+    let inflight = state.deliverer.inflight.clone();
+    let notices = state
         .db
-        .write(move |conn| store::resellers::delete(conn, &code))
+        .write(move |conn| access::delete_reseller(conn, &inflight, &code))
         .await?
-    {
-        return Err(ApiError::not_found("no reseller with this code"));
-    }
+        .ok_or_else(|| ApiError::not_found("no reseller with this code"))?;
+    access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

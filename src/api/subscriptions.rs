@@ -3,6 +3,13 @@
 //! deletes its subscriptions, reads the delivery log, and recovers (`replay`, `enable`,
 //! `rotate-secret`). Another reseller's subscription answers 404, exactly like one that does
 //! not exist.
+//!
+//! A subscription whose reseller lost the grant on its channel has ended (see `crate::access`):
+//! it is still shown (`"state": "ended"`, `"reason"`) and can be deleted, but every change
+//! (`PATCH`, `replay`, `enable`, `rotate-secret`) answers 409, checked again on the locked row
+//! in the transaction that would make the change. A digest's address gets a one-time
+//! confirmation link (`GET /v1/subscriptions/confirm?token=...`) and no digest before it is
+//! confirmed; a reseller has at most `PARTNERFEED_DIGESTS_PER_RESELLER` digests.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
@@ -27,6 +34,8 @@ use crate::webhooks::{client, signing};
 const OLD_SECRET_HOURS: i64 = 24;
 const URL_MAX: usize = 2048;
 const EMAIL_MAX: usize = 254;
+/// How long a digest confirmation link stays valid.
+const CONFIRM_DAYS: i64 = 7;
 
 #[derive(Serialize, ToSchema)]
 pub struct PendingBatch {
@@ -57,6 +66,17 @@ pub struct SubscriptionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     next_digest_at: Option<String>,
     format: String,
+    /// `active`, `disabled` (paused or stopped by failures; see `disabled_reason`) or `ended`
+    /// (access withdrawn: nothing is sent again; see `reason`).
+    state: String,
+    /// Why an ended subscription ended: `access_revoked`, `channel_deleted` or
+    /// `reseller_deleted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// A digest's address was confirmed through the link mailed to it; no digest goes out
+    /// before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<bool>,
     enabled: bool,
     disabled_reason: Option<String>,
     /// Everything up to this cursor was delivered.
@@ -127,6 +147,12 @@ fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionVie
         _ => None,
     };
     let digest = r.kind == subs::EMAIL;
+    let reason = s.ended().map(str::to_string);
+    let state = match (&reason, r.enabled) {
+        (Some(_), _) => "ended",
+        (None, true) => "active",
+        (None, false) => "disabled",
+    };
     SubscriptionView {
         id: r.id.clone(),
         kind: r.kind.clone(),
@@ -136,7 +162,10 @@ fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionVie
         every: r.every.clone(),
         next_digest_at: r.next_digest_at.map(time),
         format: r.format.clone(),
-        enabled: r.enabled,
+        state: state.to_string(),
+        reason,
+        confirmed: digest.then_some(r.email_confirmed),
+        enabled: r.enabled && s.ended().is_none(),
         disabled_reason: r.disabled_reason.clone(),
         cursor: cursor(r.channel_id, r.cursor_seq, key),
         failures: r.failures,
@@ -164,6 +193,60 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscripti
         .read(move |c| subs::get(c, &id, reseller.as_deref()))
         .await?
         .ok_or_else(|| ApiError::not_found("no subscription with this id"))
+}
+
+/// 409 for a change to an ended subscription.
+fn require_live(sub: &Subscription) -> Result<(), ApiError> {
+    match sub.ended() {
+        Some(reason) => Err(ApiError::conflict(format!(
+            "this subscription has ended ({reason}): nothing is sent for it any more; it can \
+             be read and deleted, not changed"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The subscription `id`, its row locked for the rest of the transaction, if it has not ended:
+/// the check a change makes in the transaction that writes it.
+fn lock_live(c: &mut store::DbConnection, id: &str) -> Result<Subscription, ApiError> {
+    let sub =
+        subs::lock(c, id)?.ok_or_else(|| ApiError::not_found("no subscription with this id"))?;
+    require_live(&sub)?;
+    Ok(sub)
+}
+
+/// A new confirmation token for a digest address: the token (for the link) and its hash
+/// (stored), valid [`CONFIRM_DAYS`].
+fn confirmation(
+    c: &mut store::DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<String, StoreError> {
+    let token = crate::tokens::generate();
+    subs::await_confirmation(
+        c,
+        id,
+        &crate::tokens::hash(&token),
+        now + chrono::Duration::days(CONFIRM_DAYS),
+    )?;
+    Ok(token)
+}
+
+/// Mails the confirmation link to a digest's new address (after the commit).
+async fn send_confirmation(state: &AppState, sub: &Subscription, token: &str) {
+    let link = format!(
+        "{}/v1/subscriptions/confirm?token={token}",
+        state.digests.public_url
+    );
+    let to = sub.row.email.clone().unwrap_or_default();
+    let mail = crate::mail::confirm_digest(
+        &to,
+        &sub.row.reseller_code,
+        &sub.channel_code,
+        &link,
+        CONFIRM_DAYS,
+    );
+    state.deliverer.mail(&mail).await;
 }
 
 async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
@@ -329,7 +412,7 @@ fn since_seq(
     tag = "webhooks",
     params(("code" = String, Path, description = "Channel code")),
     request_body(content = Object, description = "{url, format, since?} or {email, every, format, since?}"),
-    responses((status = 201, body = SubscriptionView), (status = 404), (status = 422)),
+    responses((status = 201, body = SubscriptionView), (status = 404), (status = 409, description = "The reseller has the most e-mail digests allowed"), (status = 422)),
     security(("bearer" = []))
 )]
 #[post("/v1/channels/{code}/subscriptions")]
@@ -380,19 +463,30 @@ pub async fn create_subscription(
     };
     let id = new_id();
     let sid = id.clone();
-    state
+    let limit = state.digests.per_reseller;
+    let token = state
         .db
-        .write(move |c| -> Result<(), ApiError> {
+        .write(move |c| -> Result<Option<String>, ApiError> {
             // Read the channel again inside the transaction: the cursor is its position now.
             let channel = channels::get_by_id(c, channel.id)?
                 .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
+            // The grant is held (PostgreSQL: FOR SHARE) until this commits: a withdrawal waits
+            // and then ends the new subscription with the others.
             if store::resellers::get(c, &reseller)?.is_none()
-                || !store::resellers::channels_of(c, &reseller)?.contains(&channel.code)
+                || !store::resellers::lock_grant(c, &reseller, channel.id)?
             {
                 return Err(ApiError::invalid(
                     "/reseller",
                     "no reseller with access to this channel",
                 ));
+            }
+            if matches!(target, Target::Digest { .. })
+                && subs::count_digests(c, &reseller)? >= i64::from(limit)
+            {
+                return Err(ApiError::conflict(format!(
+                    "this reseller has {limit} e-mail digest subscriptions already, the most \
+                     allowed (PARTNERFEED_DIGESTS_PER_RESELLER); delete one first"
+                )));
             }
             let seq = since_seq(since.as_ref(), &channel, &key)?;
             let at = store::now();
@@ -425,13 +519,21 @@ pub async fn create_subscription(
                     email,
                     every,
                     next_digest_at,
+                    channel_code: &channel.code,
+                    email_confirmed: false,
                 },
             )?;
-            Ok(())
+            Ok(match &target {
+                Target::Digest { .. } => Some(confirmation(c, &sid, now)?),
+                Target::Webhook { .. } => None,
+            })
         })
         .await?;
     state.wake_deliveries.notify_one();
     let sub = reload(&state, &id).await?;
+    if let Some(token) = token {
+        send_confirmation(&state, &sub, &token).await;
+    }
     Ok(HttpResponse::Created().json(view(&sub, &state.cursor_key, shown)))
 }
 
@@ -481,7 +583,7 @@ pub async fn get_subscription(
     tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
     request_body(content = Object, description = "{enabled?, url?, email?, every?, format?}"),
-    responses((status = 200, body = SubscriptionView), (status = 404), (status = 422)),
+    responses((status = 200, body = SubscriptionView), (status = 404), (status = 409, description = "The subscription has ended"), (status = 422)),
     security(("bearer" = []))
 )]
 #[patch("/v1/subscriptions/{id}")]
@@ -496,6 +598,7 @@ pub async fn patch_subscription(
     let value = body::json(&body::read(payload, state.body_limit).await?)?;
     let obj = object(&value, &["enabled", "url", "email", "every", "format"])?;
     let sub = owned(&state, &caller, &id).await?;
+    require_live(&sub)?;
     let digest = sub.row.kind == subs::EMAIL;
     let (foreign, own): (&[&str], &str) = if digest {
         (&["url"], "email and every")
@@ -525,15 +628,22 @@ pub async fn patch_subscription(
     let every = obj.get("every").map(parse_every).transpose()?;
     let now = state.clock.now().naive_utc();
     let sid = sub.row.id.clone();
-    state
+    let token = state
         .db
-        .write(move |c| -> Result<(), StoreError> {
+        .write(move |c| -> Result<Option<String>, ApiError> {
+            let sub = lock_live(c, &sid)?;
             if let Some(url) = &url {
                 subs::set_url(c, &sid, url)?;
             }
-            if let Some(email) = &email {
-                subs::set_email(c, &sid, email)?;
-            }
+            // A new address (or the same one given again) is unconfirmed until its link is
+            // opened.
+            let token = match &email {
+                Some(email) => {
+                    subs::set_email(c, &sid, email)?;
+                    Some(confirmation(c, &sid, now)?)
+                }
+                None => None,
+            };
             if let Some(every) = every.filter(|e| sub.row.every.as_deref() != Some(e.as_str())) {
                 subs::set_every(c, &sid, every.as_str(), now + every.period())?;
             }
@@ -545,11 +655,14 @@ pub async fn patch_subscription(
                 Some(true) if !sub.row.enabled => subs::enable(c, &sid)?,
                 _ => {}
             }
-            Ok(())
+            Ok(token)
         })
         .await?;
     state.wake_deliveries.notify_one();
     let sub = reload(&state, &id).await?;
+    if let Some(token) = token {
+        send_confirmation(&state, &sub, &token).await;
+    }
     Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
 }
 
@@ -629,7 +742,7 @@ pub async fn subscription_attempts(
     tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
     request_body(content = Object, description = "{since: CURSOR | \"start\"}"),
-    responses((status = 200, body = SubscriptionView), (status = 404), (status = 422)),
+    responses((status = 200, body = SubscriptionView), (status = 404), (status = 409, description = "The subscription has ended"), (status = 422)),
     security(("bearer" = []))
 )]
 #[post("/v1/subscriptions/{id}/replay")]
@@ -646,10 +759,12 @@ pub async fn replay_subscription(
         .cloned()
         .ok_or_else(|| ApiError::invalid("/since", "since is \"start\" or a cursor"))?;
     let sub = owned(&state, &caller, &id).await?;
+    require_live(&sub)?;
     let key = state.cursor_key.clone();
     state
         .db
         .write(move |c| -> Result<(), ApiError> {
+            lock_live(c, &sub.row.id)?;
             let channel = channels::get_by_id(c, sub.row.channel_id)?
                 .ok_or_else(|| ApiError::not_found("no subscription with this id"))?;
             let seq = since_seq(Some(&since), &channel, &key)?;
@@ -666,7 +781,7 @@ pub async fn replay_subscription(
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
-    responses((status = 200, body = SubscriptionView), (status = 404)),
+    responses((status = 200, body = SubscriptionView), (status = 404), (status = 409, description = "The subscription has ended")),
     security(("bearer" = []))
 )]
 #[post("/v1/subscriptions/{id}/enable")]
@@ -676,9 +791,13 @@ pub async fn enable_subscription(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = owned(&state, &caller, &id).await?;
+    require_live(&sub)?;
     state
         .db
-        .write(move |c| subs::enable(c, &sub.row.id))
+        .write(move |c| -> Result<(), ApiError> {
+            lock_live(c, &sub.row.id)?;
+            Ok(subs::enable(c, &sub.row.id)?)
+        })
         .await?;
     state.wake_deliveries.notify_one();
     let sub = reload(&state, &id).await?;
@@ -689,7 +808,7 @@ pub async fn enable_subscription(
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
-    responses((status = 200, body = RotatedSecret), (status = 404)),
+    responses((status = 200, body = RotatedSecret), (status = 404), (status = 409, description = "The subscription has ended")),
     security(("bearer" = []))
 )]
 #[post("/v1/subscriptions/{id}/rotate-secret")]
@@ -699,6 +818,7 @@ pub async fn rotate_subscription_secret(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let sub = owned(&state, &caller, &id).await?;
+    require_live(&sub)?;
     if sub.row.kind == subs::EMAIL {
         return Err(ApiError::bad_request(
             "an e-mail digest is not signed: it has no secret to rotate",
@@ -709,11 +829,61 @@ pub async fn rotate_subscription_secret(
     let (sid, new, old) = (sub.row.id.clone(), secret.clone(), sub.row.secret.clone());
     state
         .db
-        .write(move |c| subs::rotate_secret(c, &sid, &new, &old, until))
+        .write(move |c| -> Result<(), ApiError> {
+            lock_live(c, &sid)?;
+            Ok(subs::rotate_secret(c, &sid, &new, &old, until)?)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(RotatedSecret {
         id: sub.row.id,
         secret,
         previous_secret_valid_until: time(until),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConfirmQuery {
+    /// The one-time token from the confirmation mail.
+    token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Confirmed {
+    /// The digest subscription now confirmed.
+    id: String,
+    email: String,
+    confirmed: bool,
+}
+
+/// Confirm a digest address with the one-time link mailed to it (no token needed: the link is
+/// the proof). The token is used up; an unknown, used or expired token answers 404.
+#[utoipa::path(
+    tag = "webhooks",
+    params(ConfirmQuery),
+    responses((status = 200, body = Confirmed), (status = 404, description = "Unknown, used or expired link"))
+)]
+#[get("/v1/subscriptions/confirm")]
+pub async fn confirm_digest(
+    state: web::Data<AppState>,
+    query: Query<ConfirmQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("this confirmation link is unknown, used or expired");
+    let token = query
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or_else(not_found)?;
+    let hash = crate::tokens::hash(token);
+    let at = state.clock.now().naive_utc();
+    let id = state
+        .db
+        .write(move |c| subs::confirm(c, &hash, at))
+        .await?
+        .ok_or_else(not_found)?;
+    let sub = reload(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(Confirmed {
+        id: sub.row.id,
+        email: sub.row.email.unwrap_or_default(),
+        confirmed: true,
     }))
 }

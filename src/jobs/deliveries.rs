@@ -5,6 +5,12 @@
 //! advance the cursor, schedule a retry of the same bytes, or disable. Alerts go out by mail
 //! after the outcome commits.
 //!
+//! Right before the bytes leave, one statement ([`subs::begin_send`]) checks again that the
+//! subscription has not ended and its reseller still holds the grant on the channel; the send
+//! then runs under a cancellation ([`super::inflight`]) that a withdrawal on this instance
+//! triggers before it commits, and that a poll of the subscription triggers for withdrawals
+//! committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
+//!
 //! Subscriptions are served concurrently, each by its own task; a slow endpoint delays only its
 //! own subscription. The lease (longer than the 15 s request timeout) keeps a second instance
 //! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
@@ -42,7 +48,12 @@ pub struct Deliverer {
     pub attempts: Counters,
     /// Digests by outcome (`digests::OUTCOMES`), since this instance started.
     pub digests: Counters,
+    /// Sends in flight on this instance, cancelled by a withdrawal of access.
+    pub inflight: Arc<super::inflight::InFlight>,
 }
+
+/// How often a send in flight looks whether its subscription ended on another instance.
+const ENDED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Counters by name, for the metrics; a name outside the list is not counted.
 pub struct Counters {
@@ -115,7 +126,58 @@ impl Deliverer {
             owner,
             attempts: Counters::new(&delivery::OUTCOMES),
             digests: Counters::new(&super::digests::OUTCOMES),
+            inflight: Arc::default(),
         })
+    }
+
+    /// Runs `send` for subscription `id` if the statement that starts it ([`subs::begin_send`],
+    /// with the frozen `batch_id` of a webhook) still allows it, cancelled as soon as the
+    /// subscription ends: `None` when it was not started or was cancelled.
+    pub async fn guarded<T>(
+        &self,
+        id: &str,
+        batch_id: Option<&str>,
+        send: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, StoreError> {
+        // Registered before the check: a withdrawal committing after it cancels this send.
+        let mut guard = self.inflight.start(id);
+        let (sid, owner, bid) = (
+            id.to_string(),
+            self.owner.clone(),
+            batch_id.map(str::to_string),
+        );
+        let allowed = self
+            .db
+            .write(move |c| subs::begin_send(c, &sid, &owner, bid.as_deref()))
+            .await?;
+        if !allowed {
+            return Ok(None);
+        }
+        tokio::select! {
+            out = send => Ok(Some(out)),
+            _ = guard.cancelled() => {
+                tracing::info!(subscription = %id, "send cancelled: the subscription ended");
+                Ok(None)
+            }
+            _ = self.ended_elsewhere(id) => {
+                tracing::info!(subscription = %id, "send cancelled: the subscription ended");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Resolves once the subscription has ended (or is gone), looking every [`ENDED_POLL`].
+    async fn ended_elsewhere(&self, id: &str) {
+        loop {
+            tokio::time::sleep(ENDED_POLL).await;
+            let sid = id.to_string();
+            match self.db.read(move |c| subs::get(c, &sid, None)).await {
+                Ok(Some(sub)) if sub.ended().is_none() => {}
+                Ok(_) => return,
+                // The database is away: the send goes on; its outcome is checked on record.
+                Err(_) => {}
+            }
+        }
     }
 
     fn lease_until(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
@@ -208,7 +270,12 @@ impl Deliverer {
                 }
             },
         };
-        let response = self.send(&sub, &batch).await;
+        let Some(response) = self
+            .guarded(id, Some(&batch.id), self.send(&sub, &batch))
+            .await?
+        else {
+            return Ok(None);
+        };
         let delivered = self.record(&sub, &batch, response).await?;
         Ok(delivered.then_some(batch.more))
     }
@@ -384,10 +451,10 @@ impl Deliverer {
         match next {
             Next::Advance => Ok(true),
             Next::Retry { alert, .. } => {
-                if alert {
+                if let (true, Some(contact)) = (alert, &sub.contact) {
                     let failures = u32::try_from(sub.row.failures).unwrap_or(0) + 1;
                     let mail = mail::endpoint_failing(
-                        &sub.contact,
+                        contact,
                         &sub.row.id,
                         &sub.channel_code,
                         &sub.row.url,
@@ -406,8 +473,11 @@ impl Deliverer {
     }
 
     async fn alert_disabled(&self, sub: &Subscription, reason: &str) {
+        let Some(contact) = &sub.contact else {
+            return;
+        };
         let mail = mail::endpoint_disabled(
-            &sub.contact,
+            contact,
             &sub.row.id,
             &sub.channel_code,
             &sub.row.url,
@@ -416,7 +486,7 @@ impl Deliverer {
         self.mail(&mail).await;
     }
 
-    async fn mail(&self, mail: &mail::Mail) {
+    pub async fn mail(&self, mail: &mail::Mail) {
         match self.mailer.send(mail).await {
             Ok(()) => tracing::info!(to = %mail.to, subject = %mail.subject, "alert mailed"),
             Err(e) => tracing::warn!(error = %e, to = %mail.to, "cannot send an alert mail"),

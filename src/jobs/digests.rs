@@ -5,6 +5,13 @@
 //! where it was and is tried again after the retry schedule's delays (at most one period
 //! later). Nothing changed: no mail, the next digest is simply scheduled.
 //!
+//! Only confirmed addresses get digests (`due_digests`, and again [`subs::begin_send`] right
+//! before the mail goes, with the same grant check and cancellation as webhooks). A refusal
+//! the transport calls permanent (an SMTP 5xx, an address it cannot send to) disables the
+//! digest at once; transient refusals follow the retry schedule and, when it runs out,
+//! disable it too. Either way the reseller's contact gets an alert. Each retry renders the
+//! changes again: the retries are bounded by the schedule, not kept forever.
+//!
 //! A digest carries at most [`MAX_DIGEST_CHANGES`] changes, so memory stays bounded; when more
 //! are waiting, the next digest is due at once.
 
@@ -175,7 +182,10 @@ impl Digester {
             },
         );
         let started = std::time::Instant::now();
-        let sent = d.mailer.send(&mail).await;
+        let Some(sent) = d.guarded(id, None, d.mailer.send(&mail)).await? else {
+            // Ended (or no longer allowed) before or while it was being sent: nothing recorded.
+            return Ok(());
+        };
         let attempt = AttemptRow {
             id: 0,
             subscription_id: sub.row.id.clone(),
@@ -211,14 +221,45 @@ impl Digester {
             }
             Err(e) => {
                 self.deliverer.digests.add("failed");
-                tracing::warn!(subscription = %id, error = %e, "digest refused; retrying later");
                 let failed = u32::try_from(sub.row.batch_attempts).unwrap_or(0) + 1;
                 let delay = d
                     .settings
                     .schedule
-                    .delay_after(failed, rand::random::<f64>() * 2.0 - 1.0)
-                    .unwrap_or(d.settings.schedule.longest());
-                let delay = chrono::Duration::from_std(delay)
+                    .delay_after(failed, rand::random::<f64>() * 2.0 - 1.0);
+                let reason = if e.is_permanent() {
+                    Some(format!(
+                        "the mail transport refused the digest for good: {e}"
+                    ))
+                } else if delay.is_none() {
+                    Some(format!(
+                        "the mail transport refused every attempt of the retry schedule; last: {e}"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    tracing::warn!(subscription = %id, error = %e, "digest refused; disabled");
+                    let r = reason.clone();
+                    let disabled =
+                        d.db.write(move |c| -> Result<bool, StoreError> {
+                            subs::log_attempt(c, &attempt)?;
+                            subs::digest_failed_for_good(c, &sid, &owner, &r)
+                        })
+                        .await?;
+                    if let (true, Some(contact)) = (disabled, &sub.contact) {
+                        let alert = mail::digest_disabled(
+                            contact,
+                            &sub.row.id,
+                            &sub.channel_code,
+                            &recipient,
+                            &reason,
+                        );
+                        d.mail(&alert).await;
+                    }
+                    return Ok(());
+                }
+                tracing::warn!(subscription = %id, error = %e, "digest refused; retrying later");
+                let delay = chrono::Duration::from_std(delay.unwrap_or_default())
                     .unwrap_or(every.period())
                     .min(every.period());
                 let retry = now + delay;

@@ -4,3 +4,4 @@
 pub mod deliveries;
 pub mod delta;
 pub mod digests;
+pub mod inflight;

@@ -4,7 +4,9 @@
 
 mod templates;
 
-pub use templates::{digest, endpoint_disabled, endpoint_failing};
+pub use templates::{
+    access_ended, confirm_digest, digest, digest_disabled, endpoint_disabled, endpoint_failing,
+};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -43,10 +45,23 @@ pub enum MailError {
     Build(String),
     #[error("the SMTP server refused or failed: {0}")]
     Smtp(String),
+    #[error("the SMTP server refused the message for good: {0}")]
+    Refused(String),
     #[error("cannot write the outbox file: {0}")]
     File(#[from] std::io::Error),
     #[error("invalid SMTP URL: {0}")]
     Config(String),
+}
+
+impl MailError {
+    /// Whether sending the same message again cannot succeed: an address the mailer cannot
+    /// use, a message it cannot build, or a permanent (5xx) SMTP refusal.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            MailError::Address(_) | MailError::Build(_) | MailError::Refused(_)
+        )
+    }
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
@@ -87,12 +102,33 @@ fn message(from: &str, mail: &Mail) -> Result<Message, MailError> {
     built.map_err(|e| MailError::Build(e.to_string()))
 }
 
-/// Checks an e-mail address (`local@domain`) as the mailer will need it.
+/// Checks a recipient address (`local@domain`) with the parser the sender uses (lettre's
+/// `Mailbox`, as [`message`] parses `Mail::to`), and refuses what the sender would parse but
+/// must not mail catalog data to: display names or anything but the bare address, domain
+/// literals (`x@[10.0.0.1]`) and single-label domains (`x@localhost`).
 pub fn check_address(address: &str) -> Result<(), MailError> {
-    address
-        .parse::<lettre::Address>()
-        .map(|_| ())
-        .map_err(|e| MailError::Address(format!("{address}: {e}")))
+    let refuse = |why: &str| Err(MailError::Address(format!("{address}: {why}")));
+    let mailbox: Mailbox = match address.parse() {
+        Ok(m) => m,
+        Err(e) => return refuse(&format!("the mailer cannot send to it ({e})")),
+    };
+    if mailbox.name.is_some() || mailbox.email.to_string() != address {
+        return refuse("give the bare address, like it@shop.example");
+    }
+    let domain = mailbox.email.domain();
+    if domain.starts_with('[') {
+        return refuse("a domain literal (an IP address) is not accepted");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return refuse("the domain must be a fully qualified name, like shop.example");
+    }
+    // The bytes the SMTP envelope will carry: no whitespace, quotes or control characters.
+    let user = mailbox.email.user();
+    if user.starts_with('"') || address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("the mailer cannot send to a quoted or spaced local part");
+    }
+    Ok(())
 }
 
 /// Writes each message as an RFC 5322 `.eml` file into a directory.
@@ -153,10 +189,13 @@ impl Mailer for SmtpMailer {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
         Box::pin(async move {
             let message = message(&self.from, mail)?;
-            self.transport
-                .send(message)
-                .await
-                .map_err(|e| MailError::Smtp(e.to_string()))?;
+            self.transport.send(message).await.map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Refused(e.to_string())
+                } else {
+                    MailError::Smtp(e.to_string())
+                }
+            })?;
             Ok(())
         })
     }
@@ -199,4 +238,27 @@ pub fn from_config(
         Some(url) => Arc::new(SmtpMailer::new(url, from)?),
         None => Arc::new(FileMailer::new(outbox, from)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_the_sender_cannot_or_must_not_mail_are_refused() {
+        for bad in [
+            "x@[10.0.0.1]",
+            "x@localhost",
+            "\"x y\"@a.example",
+            "x y@a.example",
+            "Shop <x@a.example>",
+            "x@a..example",
+            "not an address",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad} was accepted");
+        }
+        for good in ["it@shop-1.example", "digest+fr@mail.shop.example"] {
+            check_address(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+    }
 }

@@ -88,3 +88,77 @@ pub fn digest(
         attachments: vec![attachment],
     }
 }
+
+/// When a digest is disabled because the mail transport refused it for good.
+pub fn digest_disabled(
+    to: &str,
+    subscription: &str,
+    channel: &str,
+    recipient: &str,
+    reason: &str,
+) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: format!("[partnerfeed] E-mail digest to {recipient} was disabled"),
+        body: format!(
+            "Hello,\n\n\
+             E-mail digests of channel {channel} to {recipient} have been stopped.\n\n\
+             Subscription:  {subscription}\n\
+             Reason:        {reason}\n\n\
+             No change is lost: fix the address with PATCH /v1/subscriptions/{subscription}\n\
+             (a new address is confirmed again) or call POST /v1/subscriptions/{subscription}/enable,\n\
+             and digests resume from where they stopped.\n"
+        ),
+        attachments: Vec::new(),
+    }
+}
+
+/// The confirmation of a new digest address: a one-time link, no catalog data.
+pub fn confirm_digest(to: &str, reseller: &str, channel: &str, link: &str, days: i64) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "[partnerfeed] Confirm e-mail digests to this address".to_string(),
+        body: format!(
+            "Hello,\n\n\
+             The partner account {reseller} asked to send e-mail digests of its channel {channel}\n\
+             to this address. Nothing is sent until the address is confirmed. To confirm, open\n\
+             this link (valid {days} days, once):\n\n\
+             {link}\n\n\
+             If you did not expect this, ignore this mail: no digest will be sent.\n"
+        ),
+        attachments: Vec::new(),
+    }
+}
+
+/// The notice of one withdrawal of access: the subscriptions it ended, `(id, channel, kind,
+/// target)` each (the target is the webhook URL or the digest address).
+pub fn access_ended(
+    to: &str,
+    reseller: &str,
+    reason: &str,
+    ended: &[(&str, &str, &str, &str)],
+) -> Mail {
+    let why = match reason {
+        "channel_deleted" => "the channel was deleted",
+        "reseller_deleted" => "your partner account was deleted",
+        _ => "your access to the channel was withdrawn",
+    };
+    let lines: String = ended
+        .iter()
+        .map(|(id, channel, kind, target)| format!("  {id}  channel {channel}  {kind}  {target}\n"))
+        .collect();
+    Mail {
+        to: to.to_string(),
+        subject: format!(
+            "[partnerfeed] {} subscription(s) of {reseller} ended",
+            ended.len()
+        ),
+        body: format!(
+            "Hello,\n\n\
+             The following subscriptions of {reseller} ended because {why} ({reason}).\n\
+             Nothing more is sent for them; they can be read and deleted, not resumed.\n\n\
+             {lines}"
+        ),
+        attachments: Vec::new(),
+    }
+}

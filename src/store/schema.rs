@@ -82,14 +82,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    reseller_channels (reseller_code, channel_code) {
+    reseller_channels (reseller_code, channel_id) {
         reseller_code -> Text,
-        channel_code -> Text,
+        channel_id -> BigInt,
     }
 }
 
 diesel::joinable!(channel_records -> channels (channel_id));
 diesel::joinable!(reseller_channels -> resellers (reseller_code));
+diesel::joinable!(reseller_channels -> channels (channel_id));
 diesel::allow_tables_to_appear_in_same_query!(
     products,
     product_history,
@@ -137,6 +138,18 @@ diesel::table! {
         every -> Nullable<Text>,
         next_digest_at -> Nullable<Timestamp>,
         behind_since -> Nullable<Timestamp>,
+        ended_reason -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+        channel_code -> Text,
+        email_confirmed -> Bool,
+    }
+}
+
+diesel::table! {
+    digest_confirmations (subscription_id) {
+        subscription_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -161,3 +174,6 @@ diesel::joinable!(delivery_attempts -> subscriptions (subscription_id));
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, channels);
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, resellers);
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, delivery_attempts);
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, reseller_channels);
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, digest_confirmations);
+diesel::joinable!(digest_confirmations -> subscriptions (subscription_id));

@@ -6,11 +6,20 @@
 //! Every write the delivery job makes is conditioned on its lease (`lease_owner`) and, for an
 //! outcome, on the batch it sent (`batch_id`): a claim taken over after expiry, a replay or a
 //! format change in the meantime make a late outcome a no-op instead of a corruption.
+//!
+//! A subscription ends (`ended_reason`: `access_revoked`, `channel_deleted`,
+//! `reseller_deleted`) in the transaction that withdraws its reseller's grant: the row stays,
+//! with its channel's code, and nothing is sent for it again. Every statement that starts a
+//! send ([`claim`], [`freeze`], [`begin_send`]) and every outcome ([`delivered`], ...) requires
+//! it not ended and the grant still held.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{channel_records, channels, delivery_attempts, resellers, subscriptions};
+use super::schema::{
+    channel_records, channels, delivery_attempts, digest_confirmations, reseller_channels,
+    resellers, subscriptions,
+};
 use super::{now, DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -45,17 +54,43 @@ pub struct SubscriptionRow {
     pub every: Option<String>,
     pub next_digest_at: Option<NaiveDateTime>,
     pub behind_since: Option<NaiveDateTime>,
+    /// `access_revoked`, `channel_deleted` or `reseller_deleted` once ended.
+    pub ended_reason: Option<String>,
+    pub ended_at: Option<NaiveDateTime>,
+    /// The channel's code, kept once the channel is gone.
+    pub channel_code: String,
+    /// A digest's address was confirmed.
+    pub email_confirmed: bool,
 }
 
 pub const WEBHOOK: &str = "webhook";
 pub const EMAIL: &str = "email";
 
-/// A subscription with its channel's code and its owner's contact address.
+pub const ACCESS_REVOKED: &str = "access_revoked";
+pub const CHANNEL_DELETED: &str = "channel_deleted";
+pub const RESELLER_DELETED: &str = "reseller_deleted";
+
+/// A subscription with its channel's code, its owner's contact address (none once the reseller
+/// is deleted) and whether the owner holds a grant on the channel now.
 #[derive(Debug, Clone)]
 pub struct Subscription {
     pub row: SubscriptionRow,
     pub channel_code: String,
-    pub contact: String,
+    pub contact: Option<String>,
+    pub granted: bool,
+}
+
+impl Subscription {
+    /// Why the subscription ended, if it did. One without a grant counts as ended
+    /// (`access_revoked`) even if no withdrawal marked it (the ending and the withdrawal commit
+    /// together, so this is only a second line).
+    pub fn ended(&self) -> Option<&str> {
+        match &self.row.ended_reason {
+            Some(reason) => Some(reason),
+            None if !self.granted => Some(ACCESS_REVOKED),
+            None => None,
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -77,6 +112,8 @@ pub struct NewSubscription<'a> {
     pub email: Option<&'a str>,
     pub every: Option<&'a str>,
     pub next_digest_at: Option<NaiveDateTime>,
+    pub channel_code: &'a str,
+    pub email_confirmed: bool,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewSubscription<'_>) -> StoreResult<()> {
@@ -86,59 +123,240 @@ pub fn insert(conn: &mut DbConnection, new: &NewSubscription<'_>) -> StoreResult
     Ok(())
 }
 
-type Joined = (SubscriptionRow, String, String);
+type Joined = (SubscriptionRow, Option<String>, Option<i64>);
 
 fn joined(rows: Vec<Joined>) -> Vec<Subscription> {
     rows.into_iter()
-        .map(|(row, channel_code, contact)| Subscription {
+        .map(|(row, contact, grant)| Subscription {
+            channel_code: row.channel_code.clone(),
             row,
-            channel_code,
             contact,
+            granted: grant.is_some(),
         })
         .collect()
 }
 
-/// One subscription; with `reseller`, only if it belongs to that reseller.
+/// Subscriptions with their owner's contact and grant (left joins: an ended subscription's
+/// reseller or channel may be gone).
+macro_rules! with_owner {
+    () => {
+        subscriptions::table
+            .left_join(resellers::table)
+            .left_join(
+                reseller_channels::table.on(reseller_channels::reseller_code
+                    .eq(subscriptions::reseller_code)
+                    .and(reseller_channels::channel_id.eq(subscriptions::channel_id))),
+            )
+            .select((
+                SubscriptionRow::as_select(),
+                resellers::email.nullable(),
+                reseller_channels::channel_id.nullable(),
+            ))
+            .into_boxed()
+    };
+}
+
+/// One subscription; with `reseller`, only if it belongs to that reseller (a reseller never
+/// sees the subscriptions ended by the deletion of a reseller that had the same code).
 pub fn get(
     conn: &mut DbConnection,
     id: &str,
     reseller: Option<&str>,
 ) -> StoreResult<Option<Subscription>> {
-    let mut query = subscriptions::table
-        .inner_join(channels::table)
-        .inner_join(resellers::table)
-        .filter(subscriptions::id.eq(id))
-        .select((
-            SubscriptionRow::as_select(),
-            channels::code,
-            resellers::email,
-        ))
-        .into_boxed();
+    let mut query = with_owner!().filter(subscriptions::id.eq(id));
     if let Some(reseller) = reseller {
-        query = query.filter(subscriptions::reseller_code.eq(reseller));
+        query = query
+            .filter(subscriptions::reseller_code.eq(reseller))
+            .filter(
+                subscriptions::ended_reason
+                    .is_null()
+                    .or(subscriptions::ended_reason.ne(RESELLER_DELETED)),
+            );
     }
     Ok(joined(query.load(conn)?).into_iter().next())
 }
 
+/// One subscription, its row locked for this transaction (PostgreSQL `FOR UPDATE`; SQLite has
+/// one writer): a withdrawal that would end it waits, or has committed and shows.
+pub fn lock(conn: &mut DbConnection, id: &str) -> StoreResult<Option<Subscription>> {
+    let query = subscriptions::table.find(id).select(subscriptions::id);
+    let found = match conn {
+        DbConnection::Postgres(c) => query.for_update().first::<String>(c).optional()?,
+        DbConnection::Sqlite(c) => query.first::<String>(c).optional()?,
+    };
+    match found {
+        Some(id) => get(conn, &id, None),
+        None => Ok(None),
+    }
+}
+
 /// Every subscription (or a reseller's), by id.
 pub fn list(conn: &mut DbConnection, reseller: Option<&str>) -> StoreResult<Vec<Subscription>> {
+    let mut query = with_owner!().order(subscriptions::id.asc());
+    if let Some(reseller) = reseller {
+        query = query
+            .filter(subscriptions::reseller_code.eq(reseller))
+            .filter(
+                subscriptions::ended_reason
+                    .is_null()
+                    .or(subscriptions::ended_reason.ne(RESELLER_DELETED)),
+            );
+    }
+    Ok(joined(query.load(conn)?))
+}
+
+/// What the notice of an ending lists about one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub id: String,
+    pub reseller_code: String,
+    pub channel_code: String,
+    pub kind: String,
+    /// The webhook URL or the digest address.
+    pub target: String,
+}
+
+/// Ends every live subscription of `reseller` (on `channel_ids` only, when given) or of the
+/// channels `channel_ids` (any reseller): `ended_reason`, disabled, frozen batch and claim
+/// dropped, pending confirmation deleted. Returns what ended. Call it in the transaction that
+/// withdraws the grant, after [`super::resellers::lock_grants`].
+pub fn end(
+    conn: &mut DbConnection,
+    reseller: Option<&str>,
+    channel_ids: Option<&[i64]>,
+    reason: &str,
+) -> StoreResult<Vec<Ended>> {
     let mut query = subscriptions::table
-        .inner_join(channels::table)
-        .inner_join(resellers::table)
+        .filter(subscriptions::ended_reason.is_null())
         .order(subscriptions::id.asc())
         .select((
-            SubscriptionRow::as_select(),
-            channels::code,
-            resellers::email,
+            subscriptions::id,
+            subscriptions::reseller_code,
+            subscriptions::channel_code,
+            subscriptions::kind,
+            subscriptions::url,
+            subscriptions::email,
         ))
         .into_boxed();
     if let Some(reseller) = reseller {
         query = query.filter(subscriptions::reseller_code.eq(reseller));
     }
-    Ok(joined(query.load(conn)?))
+    if let Some(ids) = channel_ids {
+        query = query.filter(subscriptions::channel_id.eq_any(ids));
+    }
+    let rows: Vec<(String, String, String, String, String, Option<String>)> = query.load(conn)?;
+    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = now();
+    diesel::update(
+        subscriptions::table
+            .filter(subscriptions::id.eq_any(&ids))
+            .filter(subscriptions::ended_reason.is_null()),
+    )
+    .set((
+        subscriptions::ended_reason.eq(Some(reason)),
+        subscriptions::ended_at.eq(Some(at)),
+        subscriptions::enabled.eq(false),
+        subscriptions::lease_owner.eq(None::<String>),
+        subscriptions::lease_until.eq(None::<NaiveDateTime>),
+        subscriptions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    for id in &ids {
+        drop_batch(conn, id)?;
+    }
+    diesel::delete(
+        digest_confirmations::table.filter(digest_confirmations::subscription_id.eq_any(&ids)),
+    )
+    .execute(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, reseller_code, channel_code, kind, url, email)| Ended {
+                target: if kind == EMAIL {
+                    email.unwrap_or_default()
+                } else {
+                    url
+                },
+                id,
+                reseller_code,
+                channel_code,
+                kind,
+            },
+        )
+        .collect())
+}
+
+/// Digest subscriptions of a reseller that have not ended.
+pub fn count_digests(conn: &mut DbConnection, reseller: &str) -> StoreResult<i64> {
+    Ok(subscriptions::table
+        .filter(subscriptions::reseller_code.eq(reseller))
+        .filter(subscriptions::kind.eq(EMAIL))
+        .filter(subscriptions::ended_reason.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// A digest's new address waits for confirmation: `token_hash` until `expires_at`.
+pub fn await_confirmation(
+    conn: &mut DbConnection,
+    id: &str,
+    token_hash: &str,
+    expires_at: NaiveDateTime,
+) -> StoreResult<()> {
+    diesel::delete(digest_confirmations::table.find(id)).execute(conn)?;
+    diesel::insert_into(digest_confirmations::table)
+        .values((
+            digest_confirmations::subscription_id.eq(id),
+            digest_confirmations::token_hash.eq(token_hash),
+            digest_confirmations::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    diesel::update(subscriptions::table.find(id))
+        .set(subscriptions::email_confirmed.eq(false))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Confirms the digest whose pending token hashes to `token_hash`, if it has not expired at
+/// `at` and the subscription has not ended; the token is used up. Returns the subscription id.
+pub fn confirm(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    at: NaiveDateTime,
+) -> StoreResult<Option<String>> {
+    let found: Option<(String, NaiveDateTime)> = digest_confirmations::table
+        .filter(digest_confirmations::token_hash.eq(token_hash))
+        .select((
+            digest_confirmations::subscription_id,
+            digest_confirmations::expires_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, expires_at)) = found else {
+        return Ok(None);
+    };
+    if expires_at <= at {
+        return Ok(None);
+    }
+    diesel::delete(digest_confirmations::table.find(&id)).execute(conn)?;
+    let n = diesel::update(
+        subscriptions::table
+            .find(&id)
+            .filter(subscriptions::ended_reason.is_null()),
+    )
+    .set((
+        subscriptions::email_confirmed.eq(true),
+        subscriptions::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok((n == 1).then_some(id))
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> StoreResult<bool> {
+    diesel::delete(digest_confirmations::table.find(id)).execute(conn)?;
     diesel::delete(delivery_attempts::table.filter(delivery_attempts::subscription_id.eq(id)))
         .execute(conn)?;
     Ok(diesel::delete(subscriptions::table.find(id)).execute(conn)? > 0)
@@ -272,6 +490,7 @@ pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResul
         .inner_join(channels::table)
         .filter(subscriptions::kind.eq(WEBHOOK))
         .filter(subscriptions::enabled.eq(true))
+        .filter(subscriptions::ended_reason.is_null())
         .filter(
             subscriptions::lease_until
                 .is_null()
@@ -293,8 +512,33 @@ pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResul
         .load(conn)?)
 }
 
-/// Takes (or extends) the claim on a subscription until `until`, if it is enabled and free
-/// (or already ours). One statement: of two instances, exactly one gets it.
+/// The owner of a subscription (it never changes).
+fn reseller_of(conn: &mut DbConnection, id: &str) -> StoreResult<Option<String>> {
+    Ok(subscriptions::table
+        .find(id)
+        .select(subscriptions::reseller_code)
+        .first(conn)
+        .optional()?)
+}
+
+/// The channel ids `reseller` holds a grant on, as a subquery.
+fn granted(
+    reseller: &str,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<
+        reseller_channels::table,
+        diesel::dsl::Eq<reseller_channels::reseller_code, &str>,
+    >,
+    reseller_channels::channel_id,
+> {
+    reseller_channels::table
+        .filter(reseller_channels::reseller_code.eq(reseller))
+        .select(reseller_channels::channel_id)
+}
+
+/// Takes (or extends) the claim on a subscription until `until`, if it is enabled, not ended,
+/// its owner still holds the grant on its channel, and it is free (or already ours). One
+/// statement: of two instances, exactly one gets it.
 pub fn claim(
     conn: &mut DbConnection,
     id: &str,
@@ -302,10 +546,15 @@ pub fn claim(
     at: NaiveDateTime,
     until: NaiveDateTime,
 ) -> StoreResult<bool> {
+    let Some(reseller) = reseller_of(conn, id)? else {
+        return Ok(false);
+    };
     let n = diesel::update(
         subscriptions::table
             .find(id)
             .filter(subscriptions::enabled.eq(true))
+            .filter(subscriptions::ended_reason.is_null())
+            .filter(subscriptions::channel_id.eq_any(granted(&reseller)))
             .filter(
                 subscriptions::lease_until
                     .is_null()
@@ -350,6 +599,7 @@ pub fn freeze(
         subscriptions::table
             .find(id)
             .filter(subscriptions::lease_owner.eq(owner))
+            .filter(subscriptions::ended_reason.is_null())
             .filter(subscriptions::batch_id.is_null())
             .filter(subscriptions::cursor_seq.eq(from)),
     )
@@ -408,10 +658,54 @@ pub fn attempts(
     Ok(query.load(conn)?)
 }
 
-/// Whether `owner` still holds the claim and `batch_id` is still the frozen batch.
+/// The statement that starts a send, run right before the bytes leave: true when `owner` still
+/// holds the claim, `batch_id` (a webhook's frozen batch; `None` for a digest) is still the
+/// batch, the subscription is enabled and not ended, a digest's address is confirmed, and the
+/// owner holds the grant on the channel. An `UPDATE` (of nothing), so that on PostgreSQL it
+/// waits for the row lock of a withdrawal in progress and then sees it committed; on SQLite it
+/// is a write, serialised with every withdrawal.
+pub fn begin_send(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    batch_id: Option<&str>,
+) -> StoreResult<bool> {
+    let Some(reseller) = reseller_of(conn, id)? else {
+        return Ok(false);
+    };
+    let target = subscriptions::table
+        .filter(subscriptions::id.eq(id))
+        .filter(subscriptions::lease_owner.eq(owner))
+        .filter(subscriptions::enabled.eq(true))
+        .filter(subscriptions::ended_reason.is_null())
+        .filter(subscriptions::channel_id.eq_any(granted(&reseller)));
+    let touch = subscriptions::lease_owner.eq(Some(owner));
+    // A webhook sends its frozen batch; a digest (no batch) needs a confirmed address.
+    let n = match batch_id {
+        Some(batch_id) => diesel::update(
+            target
+                .filter(subscriptions::kind.eq(WEBHOOK))
+                .filter(subscriptions::batch_id.eq(batch_id)),
+        )
+        .set(touch)
+        .execute(conn)?,
+        None => diesel::update(
+            target
+                .filter(subscriptions::kind.eq(EMAIL))
+                .filter(subscriptions::email_confirmed.eq(true)),
+        )
+        .set(touch)
+        .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Whether `owner` still holds the claim, `batch_id` is still the frozen batch and the
+/// subscription has not ended.
 fn holds(conn: &mut DbConnection, id: &str, owner: &str, batch_id: &str) -> StoreResult<bool> {
     let n: i64 = subscriptions::table
         .find(id)
+        .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::lease_owner.eq(owner))
         .filter(subscriptions::batch_id.eq(batch_id))
         .count()
@@ -507,6 +801,7 @@ pub fn failed_for_good(
 pub fn newly_behind(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
     Ok(subscriptions::table
         .inner_join(channels::table)
+        .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::behind_since.is_null())
         .filter(subscriptions::cursor_seq.lt(channels::last_seq))
         .select(subscriptions::id)
@@ -536,10 +831,11 @@ pub struct Lag {
     pub behind_since: Option<NaiveDateTime>,
 }
 
-/// Every subscription's lag, in one query.
+/// Every live subscription's lag, in one query (an ended one has no lag: nothing is owed).
 pub fn lags(conn: &mut DbConnection) -> StoreResult<Vec<Lag>> {
     Ok(subscriptions::table
         .inner_join(channels::table)
+        .filter(subscriptions::ended_reason.is_null())
         .order(subscriptions::id.asc())
         .select((
             subscriptions::id,
@@ -562,6 +858,8 @@ pub fn due_digests(
     Ok(subscriptions::table
         .filter(subscriptions::kind.eq(EMAIL))
         .filter(subscriptions::enabled.eq(true))
+        .filter(subscriptions::ended_reason.is_null())
+        .filter(subscriptions::email_confirmed.eq(true))
         .filter(subscriptions::next_digest_at.le(at))
         .filter(
             subscriptions::lease_until
@@ -601,6 +899,7 @@ pub fn digest_sent(
 ) -> StoreResult<bool> {
     let n: i64 = subscriptions::table
         .find(id)
+        .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::lease_owner.eq(owner))
         .filter(subscriptions::cursor_seq.eq(from))
         .count()
@@ -628,12 +927,38 @@ pub fn digest_failed(
     let n = diesel::update(
         subscriptions::table
             .find(id)
+            .filter(subscriptions::ended_reason.is_null())
             .filter(subscriptions::lease_owner.eq(owner)),
     )
     .set((
         subscriptions::batch_attempts.eq(subscriptions::batch_attempts + 1),
         subscriptions::failures.eq(subscriptions::failures + 1),
         subscriptions::next_digest_at.eq(Some(retry_at)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A digest the mail transport refused for good (or whose retries ran out): disabled with
+/// `reason`, if the claim is still ours and it has not ended.
+pub fn digest_failed_for_good(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    reason: &str,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::ended_reason.is_null())
+            .filter(subscriptions::lease_owner.eq(owner)),
+    )
+    .set((
+        subscriptions::failures.eq(subscriptions::failures + 1),
+        subscriptions::enabled.eq(false),
+        subscriptions::disabled_reason.eq(Some(reason)),
+        subscriptions::batch_attempts.eq(0),
+        subscriptions::updated_at.eq(now()),
     ))
     .execute(conn)?;
     Ok(n == 1)

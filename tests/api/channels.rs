@@ -414,7 +414,8 @@ async fn bad_and_expired_cursors_are_told_what_to_do() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
-    // The channel deleted and created again: old cursors are gone.
+    // The channel deleted and created again: old cursors are gone. (The new channel starts
+    // with no grants: the reseller is granted it again.)
     app.delete("/v1/channels/fr-resellers").await;
     app.put_json(
         "/v1/channels/fr-resellers",
@@ -424,6 +425,16 @@ async fn bad_and_expired_cursors_are_told_what_to_do() {
     .send()
     .await
     .unwrap();
+    let r = app
+        .put_json(
+            "/v1/resellers/shop-42",
+            &app.admin_token,
+            &json!({"name": "shop-42", "email": "it@shop-42.example", "channels": ["fr-resellers"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     app.drain().await;
     let r = app
         .get(

@@ -43,3 +43,75 @@ fn an_unknown_database_scheme_is_refused_with_a_clear_message() {
         "{err}"
     );
 }
+
+/// Applies migrations up to (not including) `version`: all of them, then reverts the last until
+/// `version` is no longer applied.
+fn migrate_below(conn: &mut DbConnection, version: &str) {
+    let is_it =
+        |v: &diesel::migration::MigrationVersion<'_>| v.to_string().replace('-', "") == version;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            c.run_pending_migrations(store::SQLITE_MIGRATIONS).unwrap();
+            while c.applied_migrations().unwrap().iter().any(is_it) {
+                c.revert_last_migration(store::SQLITE_MIGRATIONS).unwrap();
+            }
+        }
+        DbConnection::Postgres(c) => {
+            c.run_pending_migrations(store::POSTGRES_MIGRATIONS)
+                .unwrap();
+            while c.applied_migrations().unwrap().iter().any(is_it) {
+                c.revert_last_migration(store::POSTGRES_MIGRATIONS).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn grants_move_to_channel_ids_in_place_and_ungranted_subscriptions_end() {
+    use diesel::RunQueryDsl;
+    let test_db = crate::helpers::TestDb::new();
+    let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
+    let mut conn = db.write_conn().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    migrate_below(conn, "20261205000020");
+    let at = "'2026-01-01 00:00:00'";
+    for sql in [
+        format!("INSERT INTO channels (code, definition, definition_hash, last_seq, purged_seq, created_at, updated_at) VALUES ('ch-a', '{{}}', 'h', 0, 0, {at}, {at})"),
+        format!("INSERT INTO channels (code, definition, definition_hash, last_seq, purged_seq, created_at, updated_at) VALUES ('ch-b', '{{}}', 'h', 0, 0, {at}, {at})"),
+        format!("INSERT INTO resellers (code, name, email, created_at, updated_at) VALUES ('shop', 'Shop', 'it@shop.example', {at}, {at})"),
+        "INSERT INTO reseller_channels (reseller_code, channel_code) VALUES ('shop', 'ch-a')".into(),
+        "INSERT INTO reseller_channels (reseller_code, channel_code) VALUES ('shop', 'gone-ch')".into(),
+        format!("INSERT INTO subscriptions (id, reseller_code, channel_id, url, format, secret, enabled, cursor_seq, failures, batch_attempts, created_at, updated_at, kind, email, every) VALUES ('sub-a', 'shop', (SELECT id FROM channels WHERE code = 'ch-a'), '', 'csv', '', TRUE, 0, 0, 0, {at}, {at}, 'email', 'd@shop.example', 'daily')"),
+        format!("INSERT INTO subscriptions (id, reseller_code, channel_id, url, format, secret, enabled, cursor_seq, failures, batch_attempts, created_at, updated_at, batch_id, batch_from, batch_to, batch_body) VALUES ('sub-b', 'shop', (SELECT id FROM channels WHERE code = 'ch-b'), 'https://hook.example/', 'json', 'whsec_x', TRUE, 0, 0, 0, {at}, {at}, 'msg_1', 0, 1, '{{}}')"),
+        format!("INSERT INTO delivery_attempts (subscription_id, at, webhook_id, from_seq, to_seq, latency_ms) VALUES ('sub-a', {at}, 'dig_1', 0, 1, 5)"),
+    ] {
+        diesel::sql_query(sql).execute(conn).unwrap();
+    }
+    store::run_migrations(conn).unwrap();
+
+    assert_eq!(
+        store::resellers::channels_of(conn, "shop").unwrap(),
+        ["ch-a"]
+    );
+    let a = store::subscriptions::get(conn, "sub-a", None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.ended(), None);
+    assert_eq!(a.channel_code, "ch-a");
+    assert!(
+        !a.row.email_confirmed,
+        "a digest from before confirmation starts unconfirmed"
+    );
+    assert_eq!(
+        store::subscriptions::attempts(conn, "sub-a", None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    let b = store::subscriptions::get(conn, "sub-b", None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.ended(), Some("access_revoked"));
+    assert!(b.row.batch_body.is_none(), "its frozen batch is dropped");
+    assert_eq!(b.contact.as_deref(), Some("it@shop.example"));
+}

@@ -49,6 +49,8 @@ async fn other_reseller(app: &TestApp) {
                 email: None,
                 every: None,
                 next_digest_at: None,
+                channel_code: SECRET_CHANNEL,
+                email_confirmed: false,
             },
         )
         .unwrap();

@@ -404,6 +404,11 @@ impl Receiver {
         self.script.lock().unwrap().otherwise = status;
     }
 
+    /// Requests being answered now.
+    fn in_flight(&self) -> usize {
+        self.script.lock().unwrap().in_flight
+    }
+
     fn overlapped(&self) -> bool {
         self.script.lock().unwrap().overlapped
     }
@@ -887,16 +892,22 @@ async fn two_instances_never_deliver_one_subscription_at_once() {
 
 /// A minimal SMTP server: accepts one session after another and keeps each message's DATA.
 async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
-    smtp_server(0).await
+    let (port, got, _) = smtp_server().await;
+    (port, got)
 }
 
-/// The same, refusing the first `reject` messages with `554` at the end of DATA (not kept).
-async fn smtp_server(reject: usize) -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+/// Replies the SMTP server gives at the end of DATA, in order, instead of `250` (the message
+/// is not kept then), e.g. `"554 5.7.1 message refused"`.
+type Refusals = Arc<Mutex<VecDeque<&'static str>>>;
+
+/// The same, refusing messages as scripted in the returned [`Refusals`].
+async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>, Refusals) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let store = got.clone();
-    let rejections = Arc::new(Mutex::new(reject));
+    let refusals: Refusals = Arc::default();
+    let rejections = refusals.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let store = store.clone();
@@ -925,13 +936,19 @@ async fn smtp_server(reject: usize) -> (u16, Arc<Mutex<Vec<(String, String)>>>) 
                             data.push_str(&l);
                             data.push('\n');
                         }
-                        let mut left = rejections.lock().unwrap();
-                        if *left > 0 {
-                            *left -= 1;
-                            b"554 5.7.1 message refused\r\n"
-                        } else {
-                            store.lock().unwrap().push((rcpt.clone(), data));
-                            b"250 queued\r\n"
+                        let refusal = rejections.lock().unwrap().pop_front();
+                        match refusal {
+                            Some(r) => {
+                                write
+                                    .write_all(format!("{r}\r\n").as_bytes())
+                                    .await
+                                    .unwrap();
+                                continue;
+                            }
+                            None => {
+                                store.lock().unwrap().push((rcpt.clone(), data));
+                                b"250 queued\r\n"
+                            }
                         }
                     } else if upper == "QUIT" {
                         write.write_all(b"221 bye\r\n").await.unwrap();
@@ -944,7 +961,23 @@ async fn smtp_server(reject: usize) -> (u16, Arc<Mutex<Vec<(String, String)>>>) 
             });
         }
     });
-    (port, got)
+    (port, got, refusals)
+}
+
+/// The confirmation link in a mail (plain or quoted-printable), as a path and query.
+fn confirm_link(mail: &str) -> String {
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let at = text
+        .find("/v1/subscriptions/confirm?token=")
+        .unwrap_or_else(|| panic!("no confirmation link in {mail}"));
+    text[at..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[actix_web::test]
@@ -1380,8 +1413,7 @@ fn attachment(data: &str) -> (String, Vec<u8>) {
 
 #[actix_web::test]
 async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed() {
-    // The first message is refused at DATA.
-    let (port, got) = smtp_server(1).await;
+    let (port, got, refusals) = smtp_server().await;
     let mut a = args("30ms");
     a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     let hub = Hub::spawn(a).await;
@@ -1436,6 +1468,15 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
         .await;
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
+    // The address confirms through the link mailed to it; the confirmation is the only mail.
+    assert_eq!(created["confirmed"], false);
+    let (rcpt, confirmation) = got.lock().unwrap().remove(0);
+    assert_eq!(rcpt, "<digest@shop-1.example>");
+    let (s, confirmed) = hub
+        .call("GET", &confirm_link(&confirmation), "", None)
+        .await;
+    assert_eq!(s, 200, "{confirmed}");
+    assert_eq!(hub.subscription(&shop, &id).await["confirmed"], true);
     assert_eq!(created["kind"], "email");
     assert_eq!(created["every"], "hourly");
     assert_eq!(created["email"], "digest@shop-1.example");
@@ -1468,7 +1509,12 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
     assert!(got.lock().unwrap().is_empty());
     assert_eq!(shown["cursor"], start.as_str());
 
-    // Two edits, then the hour passes: the mail server refuses the digest; the cursor stays.
+    // Two edits, then the hour passes: the mail server refuses the digest for now (a transient
+    // 4xx); the cursor stays.
+    refusals
+        .lock()
+        .unwrap()
+        .push_back("451 4.3.0 try again later");
     hub.put_products(["DRL-1".to_string(), "DRL-2".to_string()])
         .await;
     let settle = Instant::now();
@@ -1493,7 +1539,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
     }
     let refused = &attempts_of(&hub, &shop, &id).await[0];
     assert!(
-        refused["error"].as_str().unwrap().contains("554"),
+        refused["error"].as_str().unwrap().contains("451"),
         "{refused}"
     );
     let shown = hub.subscription(&shop, &id).await;
@@ -1560,5 +1606,486 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
         metric(&hub, "partnerfeed_digests_total{outcome=\"empty\"}").await,
         2.0
     );
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------- access withdrawn
+
+/// Waits (bounded) until fr-resellers holds `live` products.
+async fn published(hub: &Hub, token: &str, live: u64) {
+    let started = Instant::now();
+    loop {
+        let (_, d) = hub
+            .call("GET", "/v1/channels/fr-resellers/digest", token, None)
+            .await;
+        if d["count"] == live {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The mails in the outbox whose text contains `needle`.
+fn mails_with(hub: &Hub, needle: &str) -> Vec<String> {
+    hub.outbox()
+        .into_iter()
+        .filter(|m| m.contains(needle))
+        .collect()
+}
+
+/// `PUT /v1/resellers/{code}` with these channels (the contact stays `it@{code}.example`).
+async fn grant(hub: &Hub, reseller: &str, channels: Value) {
+    let (s, body) = hub
+        .call(
+            "PUT",
+            &format!("/v1/resellers/{reseller}"),
+            &hub.admin,
+            Some(json!({"name": reseller, "email": format!("it@{reseller}.example"), "channels": channels})),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{s} {body}");
+}
+
+/// A confirmed digest of `channel` to `email`; its id.
+async fn confirmed_digest(hub: &Hub, token: &str, channel: &str, email: &str) -> String {
+    let (s, created) = hub
+        .call(
+            "POST",
+            &format!("/v1/channels/{channel}/subscriptions"),
+            token,
+            Some(json!({"email": email, "every": "hourly"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let mail = mails_with(hub, &format!("To: {email}"))
+        .pop()
+        .expect("a confirmation mail");
+    let (s, body) = hub.call("GET", &confirm_link(&mail), "", None).await;
+    assert_eq!(s, 200, "{body}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn a_withdrawn_grant_ends_the_subscriptions_and_nothing_more_leaves() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, _) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json"}),
+        )
+        .await;
+    let digest = confirmed_digest(&hub, &shop, "fr-resellers", "digest@shop-1.example").await;
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_caught_up(&shop, &hook, "fr-resellers", 1).await;
+
+    // The endpoint fails for a while: a batch stays frozen, retried with the same bytes.
+    receiver.set_otherwise(Some(500));
+    hub.put_products(["DRL-2".to_string()]).await;
+    hub.wait_for(&shop, &hook, "a frozen batch retried", |s| {
+        !s["pending"].is_null() && s["failures"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+
+    // The vendor cuts the reseller off.
+    grant(&hub, "shop-1", json!([])).await;
+    let sent = receiver.deliveries().len();
+    receiver.set_otherwise(None);
+    hub.put_products(["DRL-3".to_string()]).await;
+    hub.clock.set(start_time() + chrono::Duration::hours(3));
+
+    let sub = hub.subscription(&shop, &hook).await;
+    assert_eq!(sub["state"], "ended", "{sub}");
+    assert_eq!(sub["reason"], "access_revoked", "{sub}");
+    assert!(
+        sub["pending"].is_null(),
+        "the frozen batch is dropped: {sub}"
+    );
+    let shown = hub.subscription(&shop, &digest).await;
+    assert_eq!(
+        (shown["state"].as_str(), shown["reason"].as_str()),
+        (Some("ended"), Some("access_revoked"))
+    );
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &shop, None).await;
+    let states: Vec<&str> = list["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["ended", "ended"], "{list}");
+
+    // No change of an ended subscription: the reproduction (a new address, then a
+    // replay from the start) and every other change answer 409.
+    let (s, problem) = hub
+        .patch(&shop, &digest, json!({"email": "thief@elsewhere.example"}))
+        .await;
+    assert_eq!(s, 409, "{problem}");
+    for id in [&hook, &digest] {
+        let (s, problem) = hub
+            .act(&shop, id, "replay", Some(json!({"since": "start"})))
+            .await;
+        assert_eq!(s, 409, "{problem}");
+        let (s, _) = hub.act(&shop, id, "enable", None).await;
+        assert_eq!(s, 409);
+        let (s, _) = hub.patch(&shop, id, json!({"enabled": true})).await;
+        assert_eq!(s, 409);
+    }
+    let (s, _) = hub.act(&shop, &hook, "rotate-secret", None).await;
+    assert_eq!(s, 409);
+    let (s, _) = hub
+        .call("GET", "/v1/channels/fr-resellers/feed", &shop, None)
+        .await;
+    assert_eq!(s, 404);
+
+    // Whatever the jobs do meanwhile, nothing of the channel leaves again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.deliveries().len(), sent, "a webhook batch left");
+    assert!(
+        mails_with(&hub, "changes in channel").is_empty(),
+        "a digest left"
+    );
+    assert!(mails_with(&hub, "thief@elsewhere.example").is_empty());
+    let notices = mails_with(&hub, "subscription(s) of shop-1 ended");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("To: it@shop-1.example")
+            && notices[0].contains(&hook)
+            && notices[0].contains(&digest)
+            && notices[0].contains("access_revoked"),
+        "{}",
+        notices[0]
+    );
+
+    // Granting the channel again does not revive them; deleting still works.
+    grant(&hub, "shop-1", json!(["fr-resellers"])).await;
+    assert_eq!(hub.subscription(&shop, &hook).await["state"], "ended");
+    let (s, _) = hub
+        .call("DELETE", &format!("/v1/subscriptions/{hook}"), &shop, None)
+        .await;
+    assert_eq!(s, 204);
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_post_in_flight_when_access_is_withdrawn_is_aborted_and_advances_nothing() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    hub.put_products(["DRL-1".to_string()]).await;
+    let receiver = Receiver::start(vec![Reply::Slow(4000)]).await;
+    let (hook, _) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "json", "since": "start"}),
+        )
+        .await;
+    let started = Instant::now();
+    while receiver.in_flight() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no POST");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = hub.subscription(&shop, &hook).await;
+    grant(&hub, "shop-1", json!([])).await;
+    // Past the moment the endpoint would have answered 200.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let after = hub.subscription(&shop, &hook).await;
+    assert_eq!(after["state"], "ended");
+    assert_eq!(after["cursor"], before["cursor"], "the cursor moved");
+    assert!(after["pending"].is_null(), "{after}");
+    assert!(
+        attempts_of(&hub, &shop, &hook).await.is_empty(),
+        "the aborted POST has no outcome"
+    );
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_channel_deleted_and_created_again_starts_without_grants() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("tmp-ch", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, _) = hub
+        .subscribe(&shop, "tmp-ch", json!({"url": receiver.url}))
+        .await;
+    let (s, _) = hub
+        .call("DELETE", "/v1/channels/tmp-ch", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    let sub = hub.subscription(&shop, &hook).await;
+    assert_eq!(
+        (
+            sub["state"].as_str(),
+            sub["reason"].as_str(),
+            sub["channel"].as_str()
+        ),
+        (Some("ended"), Some("channel_deleted"), Some("tmp-ch")),
+        "{sub}"
+    );
+    let (s, _) = hub
+        .call(
+            "PUT",
+            "/v1/channels/tmp-ch",
+            &hub.admin,
+            Some(fr_resellers()),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = hub
+        .call("GET", "/v1/channels/tmp-ch/feed", &shop, None)
+        .await;
+    assert_eq!(s, 404, "the re-created channel has no grants");
+    let (_, reseller) = hub
+        .call("GET", "/v1/resellers/shop-1", &hub.admin, None)
+        .await;
+    assert_eq!(reseller["channels"], json!([]));
+    let (s, _) = hub
+        .call(
+            "POST",
+            "/v1/channels/tmp-ch/subscriptions",
+            &shop,
+            Some(json!({"url": receiver.url})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(hub.subscription(&shop, &hook).await["state"], "ended");
+    let notices = mails_with(&hub, "subscription(s) of shop-1 ended");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains(&hook) && notices[0].contains("channel_deleted"));
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_deleted_reseller_ends_its_subscriptions_with_a_notice() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, _) = hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    let (s, _) = hub
+        .call("DELETE", "/v1/resellers/shop-1", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    // No owner token remains; the admin still reads it.
+    let sub = hub.subscription(&hub.admin, &hook).await;
+    assert_eq!(
+        (sub["state"].as_str(), sub["reason"].as_str()),
+        (Some("ended"), Some("reseller_deleted"))
+    );
+    let notices = mails_with(&hub, "subscription(s) of shop-1 ended");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("To: it@shop-1.example")
+            && notices[0].contains(&hook)
+            && notices[0].contains("reseller_deleted")
+    );
+    // A new reseller with the same code does not inherit them.
+    let again = hub.reseller("fr-resellers", "shop-1").await;
+    let (s, _) = hub
+        .call("GET", &format!("/v1/subscriptions/{hook}"), &again, None)
+        .await;
+    assert_eq!(s, 404);
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &again, None).await;
+    assert_eq!(list["subscriptions"], json!([]));
+    hub.put_products(["DRL-1".to_string()]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.deliveries().is_empty());
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+
+    // Addresses the mailer cannot or must not send to, at subscribe time and on PATCH.
+    for email in ["x@[10.0.0.1]", "x@localhost", "\"x y\"@a.example"] {
+        let (s, problem) = hub
+            .call(
+                "POST",
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                Some(json!({"email": email})),
+            )
+            .await;
+        assert_eq!(s, 422, "{email}: {problem}");
+        assert_eq!(problem["errors"][0]["pointer"], "/email", "{problem}");
+    }
+
+    let (s, created) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"email": "buyer@shop-1.example", "every": "hourly"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["confirmed"], false);
+    let id = created["id"].as_str().unwrap().to_string();
+    let (s, problem) = hub.patch(&shop, &id, json!({"email": "x@localhost"})).await;
+    assert_eq!(
+        (s, problem["errors"][0]["pointer"].clone()),
+        (422, json!("/email"))
+    );
+    let confirmations = mails_with(&hub, "To: buyer@shop-1.example");
+    assert_eq!(confirmations.len(), 1);
+    assert!(
+        !confirmations[0].contains("multipart/mixed") && !confirmations[0].contains("DRL-"),
+        "no catalog data in a confirmation"
+    );
+
+    // Unconfirmed: changes and a due digest send nothing.
+    hub.put_products(["DRL-1".to_string()]).await;
+    published(&hub, &shop, 1).await;
+    hub.clock.set(start_time() + chrono::Duration::hours(2));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(mails_with(&hub, "changes in channel").is_empty());
+
+    let (s, _) = hub
+        .call(
+            "GET",
+            "/v1/subscriptions/confirm?token=not-the-token",
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let link = confirm_link(&confirmations[0]);
+    let (s, body) = hub.call("GET", &link, "", None).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = hub.call("GET", &link, "", None).await;
+    assert_eq!(s, 404, "the link works once");
+    assert_eq!(hub.subscription(&shop, &id).await["confirmed"], true);
+    hub.clock.set(start_time() + chrono::Duration::hours(4));
+    let started = Instant::now();
+    while mails_with(&hub, "changes in channel").is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no digest");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A new address is unconfirmed again, with its own link.
+    let (s, patched) = hub
+        .patch(&shop, &id, json!({"email": "other@shop-1.example"}))
+        .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(patched["confirmed"], false);
+    assert_eq!(mails_with(&hub, "To: other@shop-1.example").len(), 1);
+
+    // A link expires after 7 days.
+    hub.clock
+        .set(start_time() + chrono::Duration::hours(4) + chrono::Duration::days(8));
+    let link = confirm_link(&mails_with(&hub, "To: other@shop-1.example")[0]);
+    let (s, _) = hub.call("GET", &link, "", None).await;
+    assert_eq!(s, 404, "expired");
+
+    // Five digests per reseller at most (PARTNERFEED_DIGESTS_PER_RESELLER's default).
+    for i in 2..=5 {
+        let (s, body) = hub
+            .call(
+                "POST",
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                Some(json!({"email": format!("d{i}@shop-1.example")})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let (s, problem) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"email": "d6@shop-1.example"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PARTNERFEED_DIGESTS_PER_RESELLER"),
+        "{problem}"
+    );
+    assert!(mails_with(&hub, "To: d6@shop-1.example").is_empty());
+    let (s, _) = hub
+        .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"email": "d6@shop-1.example"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
+    let (port, got, refusals) = smtp_server().await;
+    let mut a = args("30ms");
+    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    let hub = Hub::spawn(a).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let (s, created) = hub
+        .call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            Some(json!({"email": "gone@shop-1.example", "every": "hourly"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (_, confirmation) = got.lock().unwrap().remove(0);
+    let (s, _) = hub
+        .call("GET", &confirm_link(&confirmation), "", None)
+        .await;
+    assert_eq!(s, 200);
+    hub.put_products(["DRL-1".to_string()]).await;
+    published(&hub, &shop, 1).await;
+    refusals
+        .lock()
+        .unwrap()
+        .push_back("550 5.1.1 no such mailbox");
+    hub.clock.set(start_time() + chrono::Duration::hours(2));
+    let sub = hub
+        .wait_for(&shop, &id, "disabled", |s| s["enabled"] == false)
+        .await;
+    assert_eq!(sub["state"], "disabled");
+    assert!(
+        sub["disabled_reason"].as_str().unwrap().contains("550"),
+        "{sub}"
+    );
+    assert_eq!(attempts_of(&hub, &shop, &id).await.len(), 1, "no retry");
+    let started = Instant::now();
+    loop {
+        let alert = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(rcpt, _)| rcpt == "<it@shop-1.example>")
+            .cloned();
+        if let Some((_, data)) = alert {
+            assert!(
+                data.contains("gone@shop-1.example") && data.contains("disabled"),
+                "{data}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no alert");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     hub.stop().await;
 }
