@@ -371,14 +371,17 @@ pub async fn create_subscription(
     let since = obj.get("since").cloned();
     let key = state.cursor_key.clone();
     let now = state.clock.now().naive_utc();
+    let id = new_id();
     let (secret, shown) = match target {
         Target::Webhook { .. } => {
             let secret = signing::generate_secret();
-            (secret.clone(), Some(secret))
+            let stored = state
+                .secret_key
+                .seal(&crate::secrets::subscription_row(&id), &secret);
+            (stored, Some(secret))
         }
         Target::Digest { .. } => (String::new(), None),
     };
-    let id = new_id();
     let sid = id.clone();
     state
         .db
@@ -706,7 +709,11 @@ pub async fn rotate_subscription_secret(
     }
     let secret = signing::generate_secret();
     let until = store::now() + chrono::Duration::hours(OLD_SECRET_HOURS);
-    let (sid, new, old) = (sub.row.id.clone(), secret.clone(), sub.row.secret.clone());
+    // The previous secret keeps its stored (encrypted) form: both belong to this row.
+    let sealed = state
+        .secret_key
+        .seal(&crate::secrets::subscription_row(&sub.row.id), &secret);
+    let (sid, new, old) = (sub.row.id.clone(), sealed, sub.row.secret.clone());
     state
         .db
         .write(move |c| subs::rotate_secret(c, &sid, &new, &old, until))

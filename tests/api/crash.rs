@@ -422,12 +422,6 @@ fn change_log(db: &Db, channel: &str) -> (Vec<SeqRow>, i64) {
     })
 }
 
-fn cursor_key(db: &Db) -> Vec<u8> {
-    let mut conn = db.write_conn().unwrap();
-    let key = partnerfeed::store::service_key(&mut conn, "cursor", String::new).unwrap();
-    hex::decode(key).unwrap()
-}
-
 /// A replica as it stood at some moment, kept to compare with the log after the crash.
 pub struct Snapshot {
     pub what: &'static str,
@@ -494,7 +488,7 @@ pub async fn assert_consistent(
 
     // The change log: unique seqs, `last_seq` their maximum.
     let db = d.db();
-    let key = cursor_key(&db);
+    let key = crate::helpers::cursor_key(&db, &d.data_dir);
     let (log, last_seq) = change_log(&db, channel);
     let mut seen = std::collections::HashSet::new();
     for row in &log {

@@ -153,6 +153,8 @@ impl TestApp {
                 tombstone_retention_days: 30,
                 rate_limit: options.rate_limit,
                 feed_cache: true,
+                metrics_token: None,
+                metrics_bind: None,
             },
         );
         config.run_jobs = options.jobs;
@@ -309,6 +311,10 @@ impl TestApp {
             _dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
         };
+        // Instances of one deployment share the key that encrypts the stored secrets.
+        let key = partnerfeed::secrets::KEY_FILE;
+        std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
+            .expect("copy the secret key");
         Self::launch(
             test_db,
             first.admin_token.clone(),
@@ -362,4 +368,11 @@ impl TestApp {
         }
         panic!("the delta generators never settled");
     }
+}
+
+/// The cursor key of a deployment whose data directory is `data_dir`, read from the database.
+pub fn cursor_key(db: &Db, data_dir: &std::path::Path) -> Vec<u8> {
+    let key = partnerfeed::secrets::load_key(None, data_dir).expect("secret key");
+    let mut conn = db.write_conn().expect("connection");
+    partnerfeed::secrets::cursor_key(&mut conn, &key).expect("cursor key")
 }

@@ -90,6 +90,8 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
             tombstone_retention_days: 30,
             rate_limit: 100,
             feed_cache: true,
+            metrics_token: None,
+            metrics_bind: None,
         },
     );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();
