@@ -215,13 +215,15 @@ fn parse_format(value: &Value) -> Result<Format, ApiError> {
 async fn check_url(state: &AppState, value: &Value) -> Result<String, ApiError> {
     let url = value
         .as_str()
-        .map(str::trim)
+        .map(|u| u.trim_matches(' '))
         .filter(|u| !u.is_empty() && u.len() <= URL_MAX)
         .ok_or_else(|| ApiError::invalid("/url", "url is required: an https URL"))?;
-    client::check_url(url, &state.webhook_allow)
+    let invalid = |e: crate::webhooks::guard::GuardError| ApiError::invalid("/url", e.to_string());
+    let url = crate::webhooks::guard::normalize(url).map_err(invalid)?;
+    client::check_url(&url, &state.webhook_allow)
         .await
-        .map_err(|e| ApiError::invalid("/url", e.to_string()))?;
-    Ok(url.to_string())
+        .map_err(invalid)?;
+    Ok(url)
 }
 
 /// A digest's recipient.
