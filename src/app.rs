@@ -122,6 +122,9 @@ pub fn open_stored_secrets(db: &Db, key: &SecretKey) -> anyhow::Result<Vec<u8>> 
 pub struct Running {
     pub addr: std::net::SocketAddr,
     pub server: actix_web::dev::Server,
+    /// The metrics listener (`PARTNERFEED_METRICS_BIND`): its address and server, which the
+    /// caller runs and stops beside `server`.
+    pub metrics: Option<(std::net::SocketAddr, actix_web::dev::Server)>,
 }
 
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
@@ -182,7 +185,15 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .feed_cache
                 .then(|| api::feed_cache::default_dir(config.storage.data_dir())),
         )?),
+        metrics: Arc::new(api::ops::MetricsAccess {
+            token: config.serve.metrics_token.clone().filter(|t| !t.is_empty()),
+            separate: config.serve.metrics_bind.is_some(),
+        }),
     });
+    let metrics = match config.serve.metrics_bind {
+        Some(bind) => Some(metrics_listener(state.clone(), bind)?),
+        None => None,
+    };
     let document = openapi();
     let routes = web::Data::new(api::openapi::Routes::from_doc(&document));
     let doc = web::Data::new(serde_json::to_string(&document)?);
@@ -230,7 +241,34 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     Ok(Running {
         addr,
         server: server.run(),
+        metrics,
     })
+}
+
+/// `/metrics` alone on `bind` (`PARTNERFEED_METRICS_BIND`), one worker, stopped with the main
+/// server (see [`serve`]).
+fn metrics_listener(
+    state: web::Data<AppState>,
+    bind: std::net::SocketAddr,
+) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(api::ops::metrics_listener))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found("only /metrics is served here"))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(bind)
+    .with_context(|| format!("cannot listen on {bind} (PARTNERFEED_METRICS_BIND)"))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no metrics listening address")?;
+    Ok((addr, server.run()))
 }
 
 /// A request no route took: 405 with `Allow` when the path exists under other methods, 404
@@ -262,8 +300,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_db(&config.storage)?;
     bootstrap_admin(&db, &config)?;
     let running = start(&config, db.clone(), Arc::new(SystemClock))?;
+    let metrics = running.metrics.map(|(addr, server)| {
+        tracing::info!(%addr, "metrics listening");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        handle
+    });
     tracing::info!(addr = %running.addr, database = db.backend().name(), "partnerfeed listening");
     running.server.await?;
+    if let Some(metrics) = metrics {
+        metrics.stop(true).await;
+    }
     tracing::info!("partnerfeed stopped");
     Ok(())
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub rate_limit: Arc<ratelimit::RateLimiter>,
     /// Rendered full feeds kept on disk per ETag (`<data dir>/feed-cache`).
     pub feed_cache: Arc<feed_cache::FeedCache>,
+    /// Who may read `/metrics`, and whether it has its own listener.
+    pub metrics: Arc<ops::MetricsAccess>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.

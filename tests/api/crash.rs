@@ -194,7 +194,8 @@ impl Deployment {
     pub async fn settle(&self, i: &Instance) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(r) = self.client.get(format!("{}/metrics", i.base)).send().await {
+            let metrics = self.client.get(format!("{}/metrics", i.base));
+            if let Ok(r) = metrics.bearer_auth(&self.admin).send().await {
                 let text = r.text().await.unwrap_or_default();
                 let idle = text.lines().any(|l| l == "partnerfeed_outbox_backlog 0")
                     && !text.lines().any(|l| {
@@ -214,6 +215,7 @@ impl Deployment {
         let text = self
             .client
             .get(format!("{}/metrics", i.base))
+            .bearer_auth(&self.admin)
             .send()
             .await
             .ok()?

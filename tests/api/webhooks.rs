@@ -1096,6 +1096,7 @@ async fn metric(hub: &Hub, sample: &str) -> f64 {
     let text = hub
         .client
         .get(format!("{}/metrics", hub.address))
+        .bearer_auth(&hub.admin)
         .send()
         .await
         .unwrap()
@@ -1198,7 +1199,7 @@ async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converg
 }
 
 #[actix_web::test]
-async fn lag_metrics_follow_each_subscription() {
+async fn lag_metrics_follow_the_subscriptions_by_kind_and_state() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
@@ -1212,20 +1213,18 @@ async fn lag_metrics_follow_each_subscription() {
     let (s, _) = hub.patch(&shop, &id, json!({"enabled": false})).await;
     assert_eq!(s, 200);
     hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
-    let changes =
-        format!("partnerfeed_subscription_lag_changes{{subscription=\"{id}\",kind=\"webhook\"}}");
-    let seconds =
-        format!("partnerfeed_subscription_lag_seconds{{subscription=\"{id}\",kind=\"webhook\"}}");
+    let changes = "partnerfeed_subscription_lag_changes_max{kind=\"webhook\",state=\"disabled\"}";
+    let seconds = "partnerfeed_subscription_lag_seconds_max{kind=\"webhook\",state=\"disabled\"}";
     // The paused subscription falls behind by three changes, and stays behind for longer and
     // longer.
     let started = Instant::now();
-    while metric(&hub, &changes).await != 3.0 || metric(&hub, &seconds).await <= 0.0 {
+    while metric(&hub, changes).await != 3.0 || metric(&hub, seconds).await <= 0.0 {
         assert!(started.elapsed() < Duration::from_secs(30), "no lag shown");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let first = metric(&hub, &seconds).await;
+    let first = metric(&hub, seconds).await;
     let started = Instant::now();
-    while metric(&hub, &seconds).await <= first {
+    while metric(&hub, seconds).await <= first {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the lag does not age"
@@ -1236,8 +1235,28 @@ async fn lag_metrics_follow_each_subscription() {
     let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
-    assert_eq!(metric(&hub, &changes).await, 0.0);
-    assert_eq!(metric(&hub, &seconds).await, 0.0);
+    for state in ["enabled", "disabled"] {
+        let labels = format!("{{kind=\"webhook\",state=\"{state}\"}}");
+        for name in [
+            "partnerfeed_subscription_lag_changes_max",
+            "partnerfeed_subscription_lag_seconds_max",
+            "partnerfeed_subscriptions_behind",
+        ] {
+            assert_eq!(
+                metric(&hub, &format!("{name}{labels}")).await,
+                0.0,
+                "{name}{labels}"
+            );
+        }
+    }
+    assert_eq!(
+        metric(
+            &hub,
+            "partnerfeed_subscriptions{kind=\"webhook\",state=\"enabled\"}"
+        )
+        .await,
+        1.0
+    );
     assert_eq!(
         metric(
             &hub,
