@@ -21,6 +21,10 @@ use crate::tokens::{self, Role};
 /// Opens the configured database and applies migrations.
 pub fn open_db(storage: &StorageArgs) -> anyhow::Result<Db> {
     let backend = storage.backend().map_err(anyhow::Error::msg)?;
+    // An existing data directory is tightened to 0700 by every command; `serve` creates it.
+    if storage.data_dir().is_dir() {
+        private_data_dir(storage)?;
+    }
     let db = Db::connect(backend).context("cannot open the database")?;
     db.migrate().context("cannot apply migrations")?;
     Ok(db)

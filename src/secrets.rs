@@ -206,27 +206,30 @@ pub fn load_key(configured: Option<&str>, data_dir: &Path) -> Result<SecretKey, 
         error,
     };
     let source = path.display().to_string();
+    let existing = || -> Result<SecretKey, SecretError> {
+        crate::files::restrict(&path, crate::files::FILE_MODE).map_err(file_error)?;
+        let text = std::fs::read_to_string(&path).map_err(file_error)?;
+        SecretKey::parse(&text, &source)
+    };
+    if path.exists() {
+        return existing();
+    }
     let fresh = SecretKey::generate(&source);
-    match create_private(&path) {
-        Ok(mut file) => {
-            file.write_all(format!("{}\n", fresh.encoded()).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(file_error)?;
+    // Written whole under a temporary name, then linked to `secret.key` only if no other
+    // instance made it first: a reader never sees half a key, and exactly one key wins.
+    let temp = data_dir.join(format!(".{KEY_FILE}.{}.tmp", fresh.id()));
+    let written = create_private(&temp).and_then(|mut file| {
+        file.write_all(format!("{}\n", fresh.encoded()).as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, &path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "secret key created: back it up apart from the database");
             Ok(fresh)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            crate::files::restrict(&path, crate::files::FILE_MODE).map_err(file_error)?;
-            // Another instance may be between creating the file and writing the key.
-            for _ in 0..50 {
-                let text = std::fs::read_to_string(&path).map_err(file_error)?;
-                if !text.trim().is_empty() {
-                    return SecretKey::parse(&text, &source);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            SecretKey::parse("", &source)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => existing(),
         Err(e) => Err(file_error(e)),
     }
 }
@@ -350,6 +353,37 @@ mod tests {
         ));
         // A fresh nonce each time: the same secret never gives the same stored value.
         assert_ne!(sealed, k.seal("subscriptions:a", "whsec_abc"));
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_0600_and_shared_by_instances_starting_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let ids: Vec<String> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || load_key(None, &path).unwrap().id().to_string())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        assert_eq!(load_key(None, &path).unwrap().id(), ids[0]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path.join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Only the key file is left, no temporary one.
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 1);
+        // The variable wins over the file; a damaged file is named.
+        let k = key();
+        assert_eq!(load_key(Some(&k.encoded()), &path).unwrap().id(), k.id());
+        std::fs::write(path.join(KEY_FILE), "damaged").unwrap();
+        let e = load_key(None, &path).unwrap_err().to_string();
+        assert!(e.contains("secret.key: the secret key must be"), "{e}");
     }
 
     #[test]

@@ -162,16 +162,19 @@ impl DbManager {
     }
 }
 
-/// Makes the SQLite database private before SQLite opens it: its directory 0700 (created if
-/// missing), the file created empty with mode 0600 (SQLite gives its `-wal` and `-shm` files the
-/// database file's mode), and looser modes of existing files tightened.
+/// Makes the SQLite database private before SQLite opens it: a missing directory created 0700
+/// (an existing one is left as it is: it may be shared; the data directory is tightened by the
+/// app), the file created empty with mode 0600 (SQLite gives its `-wal` and `-shm` files the
+/// database file's mode), and looser modes of existing database files tightened.
 fn private_sqlite_files(path: &std::path::Path) -> StoreResult<()> {
     use crate::files::{private_dir, private_options, restrict, FILE_MODE};
     let fail = |p: &std::path::Path, e: std::io::Error| {
         StoreError::Unavailable(format!("cannot prepare {}: {e}", p.display()))
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        private_dir(dir).map_err(|e| fail(dir, e))?;
+        if !dir.exists() {
+            private_dir(dir).map_err(|e| fail(dir, e))?;
+        }
     }
     private_options()
         .append(true)
