@@ -373,7 +373,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path.join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(path.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // Only the key file is left, no temporary one.

@@ -1650,17 +1650,18 @@ async fn stored_webhook_secrets_and_the_cursor_key_are_encrypted_and_still_sign(
 async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start() {
     let testdb = Arc::new(TestDb::new());
     let admin = tokens::generate();
-    let hub = Hub::launch(testdb.clone(), admin.clone(), args("30ms"));
-    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let shop = first.hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
-    let (id, secret) = hub
+    let (id, secret) = first
+        .hub
         .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
         .await;
-    let cursor = hub.subscription(&shop, &id).await["cursor"].clone();
-    let data_dir = hub.data_dir.clone();
-    let db = raw_db(&hub);
+    let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
+    let data_dir = first.hub.data_dir.clone();
+    let db = raw_db(&first.hub);
     let cursor_hex = hex::encode(crate::helpers::cursor_key(&db, &data_dir));
-    hub.stop().await;
+    first.kill().await;
 
     // The database as the previous version left it: secret and cursor key in plaintext.
     {
@@ -1764,15 +1765,17 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
 async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     let testdb = Arc::new(TestDb::new());
     let admin = tokens::generate();
-    let hub = Hub::launch(testdb.clone(), admin.clone(), args("30ms"));
-    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    // Every instance is stopped before a rotation, background jobs included: a process.
+    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let shop = first.hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
-    let (id, secret) = hub
+    let (id, secret) = first
+        .hub
         .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
         .await;
-    let cursor = hub.subscription(&shop, &id).await["cursor"].clone();
-    let data_dir = hub.data_dir.clone();
-    hub.stop().await;
+    let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
+    let data_dir = first.hub.data_dir.clone();
+    first.kill().await;
     let old = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
 
     let cli = |args: &[&str]| {
