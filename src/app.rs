@@ -1,6 +1,5 @@
 //! Builds the HTTP server and the background workers from a `Config`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use actix_web::dev::Service;
@@ -13,14 +12,19 @@ use utoipa_actix_web::AppExt;
 
 use crate::api::{self, ApiError, AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Redacted, StorageArgs};
 use crate::jobs;
+use crate::secrets::{self, SecretKey};
 use crate::store::{self, Db};
 use crate::tokens::{self, Role};
 
 /// Opens the configured database and applies migrations.
-pub fn open_db(storage: &crate::config::StorageArgs) -> anyhow::Result<Db> {
+pub fn open_db(storage: &StorageArgs) -> anyhow::Result<Db> {
     let backend = storage.backend().map_err(anyhow::Error::msg)?;
+    // An existing data directory is tightened to 0700 by every command; `serve` creates it.
+    if storage.data_dir().is_dir() {
+        private_data_dir(storage)?;
+    }
     let db = Db::connect(backend).context("cannot open the database")?;
     db.migrate().context("cannot apply migrations")?;
     Ok(db)
@@ -47,7 +51,7 @@ pub fn openapi() -> OpenApi {
 }
 
 /// Makes sure an admin can log in: the configured bootstrap token, or at first start a new one
-/// written to `<data dir>/admin.token` (mode 0600) and printed once.
+/// written to `<data dir>/admin.token` (mode 0600). The log says where it is, never what it is.
 pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     let mut conn = db.write_conn()?;
     if let Some(token) = &config.serve.admin_token {
@@ -70,42 +74,68 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let issued = api::tokens::issue(&mut conn, Role::Admin, "admin", None)?;
-    let dir = config.storage.data_dir();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = private_data_dir(&config.storage)?;
     let path = dir.join("admin.token");
-    write_secret_file(&path, &issued.token)
+    crate::files::write_private(&path, format!("{}\n", issued.token).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
-        "Admin token (shown once, also saved to {}):\n{}",
-        path.display(),
-        issued.token
+    tracing::info!(
+        path = %path.display(),
+        "bootstrap admin token written (mode 0600); read it from that file"
     );
     Ok(())
 }
 
-fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// The data directory, created with mode 0700 or tightened to it.
+pub fn private_data_dir(storage: &StorageArgs) -> anyhow::Result<&std::path::Path> {
+    let dir = storage.data_dir();
+    crate::files::private_dir(dir).with_context(|| format!("cannot prepare {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The key that encrypts the secrets stored in the database: `configured`
+/// (`PARTNERFEED_SECRET_KEY`), or `<data dir>/secret.key` (made at first start).
+pub fn secret_key(
+    storage: &StorageArgs,
+    configured: Option<&Redacted>,
+) -> anyhow::Result<SecretKey> {
+    let dir = private_data_dir(storage)?;
+    Ok(secrets::load_key(configured.map(|k| k.0.as_str()), dir)?)
+}
+
+/// Opens the secrets stored in the database with `key`: seals the ones an older version stored
+/// in plaintext, checks that every sealed one opens (a wrong key stops the start here, before
+/// anything is changed), and answers the cursor key.
+pub fn open_stored_secrets(db: &Db, key: &SecretKey) -> anyhow::Result<Vec<u8>> {
+    let mut conn = db.write_conn()?;
+    let (cursor_key, sealed) =
+        store::transaction(&mut conn, |c| -> Result<_, secrets::SecretError> {
+            let cursor_key = secrets::cursor_key(c, key)?;
+            Ok((cursor_key, secrets::seal_stored_secrets(c, key)?))
+        })
+        .context("cannot open the secrets stored in the database")?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "webhook secrets stored in plaintext are now encrypted"
+        );
     }
-    let mut file = options.open(path)?;
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")
+    Ok(cursor_key)
 }
 
 /// A running server: its address, and a handle to stop it.
 pub struct Running {
     pub addr: std::net::SocketAddr,
     pub server: actix_web::dev::Server,
+    /// The metrics listener (`PARTNERFEED_METRICS_BIND`): its address and server, which the
+    /// caller runs and stops beside `server`.
+    pub metrics: Option<(std::net::SocketAddr, actix_web::dev::Server)>,
 }
 
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let cursor_key = Arc::new(crate::pull::cursor_key(&mut *db.write_conn()?)?);
+    let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
+    let cursor_key = Arc::new(open_stored_secrets(&db, &secret_key)?);
     let wake = Arc::new(Notify::new());
     let webhook_settings = config.deliveries.settings().map_err(anyhow::Error::msg)?;
     let mailer = crate::mail::from_config(
@@ -120,6 +150,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             webhook_settings.clone(),
             mailer,
             cursor_key.clone(),
+            secret_key.clone(),
         )
         .map_err(anyhow::Error::msg)?,
     );
@@ -146,6 +177,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         clock,
         body_limit: config.serve.body_limit,
         cursor_key,
+        secret_key,
         wake,
         wake_deliveries,
         webhook_allow: Arc::new(webhook_settings.allow),
@@ -163,7 +195,15 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .feed_cache
                 .then(|| api::feed_cache::default_dir(config.storage.data_dir())),
         )?),
+        metrics: Arc::new(api::ops::MetricsAccess {
+            token: config.serve.metrics_token.clone().filter(|t| !t.is_empty()),
+            separate: config.serve.metrics_bind.is_some(),
+        }),
     });
+    let metrics = match config.serve.metrics_bind {
+        Some(bind) => Some(metrics_listener(state.clone(), bind)?),
+        None => None,
+    };
     let document = openapi();
     let routes = web::Data::new(api::openapi::Routes::from_doc(&document));
     let doc = web::Data::new(serde_json::to_string(&document)?);
@@ -211,7 +251,34 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     Ok(Running {
         addr,
         server: server.run(),
+        metrics,
     })
+}
+
+/// `/metrics` alone on `bind` (`PARTNERFEED_METRICS_BIND`), one worker, stopped with the main
+/// server (see [`serve`]).
+fn metrics_listener(
+    state: web::Data<AppState>,
+    bind: std::net::SocketAddr,
+) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(api::ops::metrics_listener))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found("only /metrics is served here"))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(bind)
+    .with_context(|| format!("cannot listen on {bind} (PARTNERFEED_METRICS_BIND)"))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no metrics listening address")?;
+    Ok((addr, server.run()))
 }
 
 /// A request no route took: 405 with `Allow` when the path exists under other methods, 404
@@ -243,8 +310,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_db(&config.storage)?;
     bootstrap_admin(&db, &config)?;
     let running = start(&config, db.clone(), Arc::new(SystemClock))?;
+    let metrics = running.metrics.map(|(addr, server)| {
+        tracing::info!(%addr, "metrics listening");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        handle
+    });
     tracing::info!(addr = %running.addr, database = db.backend().name(), "partnerfeed listening");
     running.server.await?;
+    if let Some(metrics) = metrics {
+        metrics.stop(true).await;
+    }
     tracing::info!("partnerfeed stopped");
     Ok(())
 }

@@ -12,7 +12,8 @@ use crate::store::Backend;
 /// Settings every command shares: where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
-    /// Directory for the SQLite file, the bootstrap admin token file and the mail outbox.
+    /// Directory (made 0700) for the SQLite file, the bootstrap admin token file, the secret key
+    /// file, the mail outbox and the feed cache.
     #[arg(
         long,
         env = "PARTNERFEED_DATA_DIR",
@@ -82,6 +83,12 @@ pub struct ServeArgs {
         action = clap::ArgAction::Set
     )]
     pub feed_cache: bool,
+    /// Bearer token that may read `/metrics` (besides admin tokens); compared in constant time.
+    #[arg(long, env = "PARTNERFEED_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` on this address, without a token, instead of on the main listener.
+    #[arg(long, env = "PARTNERFEED_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// How long `serve` lets a client hold a connection without making progress. Slow or idle
@@ -340,6 +347,27 @@ pub struct Config {
     pub digests: DigestArgs,
     /// Whether `serve` runs the background jobs (tests that inspect the outbox turn them off).
     pub run_jobs: bool,
+    /// `PARTNERFEED_SECRET_KEY` (environment only: a flag would show the key to `ps`): the key
+    /// that encrypts the secrets stored in the database; unset, `<data dir>/secret.key`.
+    pub secret_key: Option<Redacted>,
+}
+
+/// A secret setting: `Debug` shows `[redacted]`.
+#[derive(Clone, Default)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// `PARTNERFEED_SECRET_KEY` from the environment, when set and not blank.
+pub fn secret_key_from_env() -> Option<Redacted> {
+    std::env::var(crate::secrets::KEY_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Redacted)
 }
 
 impl Config {
@@ -356,6 +384,7 @@ impl Config {
             deliveries: DeliveryArgs::from_env(),
             digests: DigestArgs::default(),
             run_jobs: true,
+            secret_key: secret_key_from_env(),
         }
     }
 }

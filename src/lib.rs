@@ -3,6 +3,7 @@
 //!
 //! Modules in dependency order (each may use those above it, never those below):
 //! - [`jcs`]: RFC 8785 canonical JSON and SHA-256 hashing.
+//! - [`files`]: owner-only files and directories (0600/0700).
 //! - [`catalog`]: products and their validation (domain, no I/O).
 //! - [`delta`]: channels, projection of a product for a channel, cursors, digests (domain).
 //! - [`feeds`]: renderers of feeds and change pages to `impl Write` (domain).
@@ -10,6 +11,7 @@
 //!   machine, HTTP client edge.
 //! - [`mail`]: the mailer (SMTP, file outbox, memory) and the alert templates.
 //! - [`store`]: the only module that knows diesel and SQL.
+//! - [`secrets`]: the key outside the database that encrypts the secrets stored in it.
 //! - [`config`]: typed configuration.
 //! - [`jobs`]: background loops.
 //! - [`access`]: withdrawal of access; the one place where subscriptions end.
@@ -28,11 +30,13 @@ pub mod demo_load;
 pub mod editing;
 pub mod export;
 pub mod feeds;
+pub mod files;
 pub mod import;
 pub mod jcs;
 pub mod jobs;
 pub mod mail;
 pub mod pull;
+pub mod secrets;
 pub mod store;
 pub mod tokens;
 pub mod webhooks;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use partnerfeed::config::secret_key_from_env;
 use partnerfeed::config::{Config, ConnectionArgs, DigestArgs, ServeArgs, StorageArgs};
+use partnerfeed::secrets::{self, SecretKey};
 use partnerfeed::tokens::Role;
 use partnerfeed::{api, app, import};
 
@@ -66,6 +68,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the key that encrypts the secrets stored in the database.
+    #[command(subcommand, name = "secret-key")]
+    SecretKey(SecretKeyCommand),
     /// Fill the database with a realistic sample catalog.
     Demo {
         /// Number of products.
@@ -82,6 +87,21 @@ enum TokenCommand {
         role: String,
         #[arg(long, env = "PARTNERFEED_TOKEN_NAME")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretKeyCommand {
+    /// Print a new random key (base64 of 32 bytes) on stdout.
+    Generate,
+    /// Re-encrypt every stored secret with a new key, in one transaction. The old key is the
+    /// one in force (`PARTNERFEED_SECRET_KEY` or `<data dir>/secret.key`); when it came from
+    /// that file, the file then holds the new key. Stop every instance first.
+    Rotate {
+        /// File holding the new key (64 hex digits or base64 of 32 bytes), e.g. made with
+        /// `partnerfeed secret-key generate`.
+        #[arg(long, env = "PARTNERFEED_NEW_SECRET_KEY_FILE")]
+        new_key_file: PathBuf,
     },
 }
 
@@ -137,14 +157,23 @@ fn main() -> anyhow::Result<()> {
                 )
             })?;
             let db = app::open_db(&cli.storage)?;
+            let key = app::secret_key(&cli.storage, secret_key_from_env().as_ref())?;
             let cursor = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    partnerfeed::export::export(&db, &channel, format, since.as_deref(), file)?
+                    partnerfeed::export::export(
+                        &db,
+                        &key,
+                        &channel,
+                        format,
+                        since.as_deref(),
+                        file,
+                    )?
                 }
                 None => partnerfeed::export::export(
                     &db,
+                    &key,
                     &channel,
                     format,
                     since.as_deref(),
@@ -165,6 +194,41 @@ fn main() -> anyhow::Result<()> {
             let mut conn = db.write_conn()?;
             let issued = api::tokens::issue(&mut conn, role, &name, None)?;
             println!("{}", issued.token);
+            Ok(())
+        }
+        Command::SecretKey(SecretKeyCommand::Generate) => {
+            println!("{}", SecretKey::generate("new key").encoded());
+            Ok(())
+        }
+        Command::SecretKey(SecretKeyCommand::Rotate { new_key_file }) => {
+            let configured = secret_key_from_env();
+            let text = std::fs::read_to_string(&new_key_file)
+                .with_context(|| format!("cannot read {}", new_key_file.display()))?;
+            let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
+            let db = app::open_db(&cli.storage)?;
+            let old = app::secret_key(&cli.storage, configured.as_ref())?;
+            if old.id() == new.id() {
+                anyhow::bail!("the new key is the key in force ({})", old.source());
+            }
+            let count = secrets::rotate(&mut *db.write_conn()?, &old, &new)?;
+            if configured.is_none() {
+                let path = cli.storage.data_dir().join(secrets::KEY_FILE);
+                partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())
+                    .with_context(|| {
+                        format!(
+                            "secrets re-encrypted, but cannot write the new key to {}: it is in {}",
+                            path.display(),
+                            new_key_file.display()
+                        )
+                    })?;
+                eprintln!(
+                    "{count} secrets re-encrypted with key {}; {} now holds it",
+                    new.id(),
+                    path.display()
+                );
+            } else {
+                eprintln!("{count} secrets re-encrypted with key {}; set {} to the new key on every instance", new.id(), secrets::KEY_VAR);
+            }
             Ok(())
         }
         Command::Demo { products } => {

@@ -44,14 +44,6 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The key that authenticates cursors: made by the first instance, shared through the database.
-pub fn cursor_key(conn: &mut DbConnection) -> Result<Vec<u8>, StoreError> {
-    let key = crate::store::service_key(conn, "cursor", || {
-        crate::tokens::hash(&crate::tokens::generate())
-    })?;
-    hex::decode(&key).map_err(|e| StoreError::Corrupt(format!("cursor key: {e}")))
-}
-
 /// The parsed definition of a stored channel.
 pub fn definition(row: &ChannelRow) -> Result<ChannelDef, StoreError> {
     let value: Value = serde_json::from_str(&row.definition)

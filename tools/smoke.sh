@@ -27,8 +27,9 @@ token() { awk -v r="$1:" '$1 == r { print $2 }' "$DIR/demo.txt"; }
 
 # The generator absorbs the demo (polling picks up CLI writes); wait for an empty backlog.
 for _ in $(seq 1 100); do
-    curl -s "http://127.0.0.1:$PORT/metrics" | grep -q '^partnerfeed_outbox_backlog 0$' \
-        && ! curl -s "http://127.0.0.1:$PORT/metrics" | grep -q 'reevaluating{.*} 1' && break
+    metrics() { curl -s -H "Authorization: Bearer $(cat "$DIR/admin.token")" "http://127.0.0.1:$PORT/metrics"; }
+    metrics | grep -q '^partnerfeed_outbox_backlog 0$' \
+        && ! metrics | grep -q 'reevaluating{.*} 1' && break
     sleep 0.2
 done
 python3 tools/verify_replica.py --url "http://127.0.0.1:$PORT" --token "$(token shop-42)" --channel fr-resellers

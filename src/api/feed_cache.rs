@@ -44,7 +44,7 @@ impl FeedCache {
     /// A cache in `dir` (created, and emptied of abandoned temporary files), or a disabled one.
     pub fn new(dir: Option<PathBuf>) -> io::Result<FeedCache> {
         if let Some(dir) = &dir {
-            fs::create_dir_all(dir)?;
+            crate::files::private_dir(dir)?;
             for entry in fs::read_dir(dir)? {
                 let path = entry?.path();
                 if path.extension().is_some_and(|e| e == "part") {
@@ -100,7 +100,12 @@ impl FeedCache {
             Self::prefix(channel_id, format, encoding),
             std::process::id()
         ));
-        match File::create(&temp) {
+        let created = crate::files::private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp);
+        match created {
             Ok(file) => Some(PendingFile {
                 file: io::BufWriter::with_capacity(256 * 1024, file),
                 temp,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// The key that authenticates cursors, shared by every instance through the database.
     pub cursor_key: Arc<Vec<u8>>,
+    /// The key that encrypts webhook secrets in the database (kept outside it).
+    pub secret_key: Arc<crate::secrets::SecretKey>,
     /// Wakes the delta generator after a catalog or channel change commits.
     pub wake: Arc<Notify>,
     /// Wakes the webhook delivery loop (a subscription was made, enabled or replayed).
@@ -49,6 +51,8 @@ pub struct AppState {
     pub rate_limit: Arc<ratelimit::RateLimiter>,
     /// Rendered full feeds kept on disk per ETag (`<data dir>/feed-cache`).
     pub feed_cache: Arc<feed_cache::FeedCache>,
+    /// Who may read `/metrics`, and whether it has its own listener.
+    pub metrics: Arc<ops::MetricsAccess>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.

@@ -1,9 +1,38 @@
-//! Operational endpoints: liveness, readiness (checks the database) and the OpenAPI document.
+//! Operational endpoints: liveness, readiness (checks the database), metrics and the OpenAPI
+//! document.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, http::header, web, FromRequest, HttpRequest, HttpResponse};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::store::ping;
+use crate::tokens::{self, Role};
+
+/// Who may read `/metrics`, and where.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccess {
+    /// `PARTNERFEED_METRICS_TOKEN`: a bearer token that may read metrics (and nothing else).
+    pub token: Option<String>,
+    /// `PARTNERFEED_METRICS_BIND` is set: metrics are served there, not on the main listener.
+    pub separate: bool,
+}
+
+impl MetricsAccess {
+    /// Whether `req` carries the metrics token (compared in constant time, through hashes).
+    fn presents_token(&self, req: &HttpRequest) -> bool {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| tokens::hash(t.trim()));
+        match (&self.token, presented) {
+            (Some(token), Some(presented)) => {
+                tokens::hash_matches(&presented, &tokens::hash(token))
+            }
+            _ => false,
+        }
+    }
+}
 
 /// Liveness: the process answers.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive")))]
@@ -22,11 +51,47 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 /// Prometheus text exposition: catalog size, outbox backlog, every channel's position, webhook
-/// attempts and digests by outcome (this instance's, since it started), and every
-/// subscription's lag. One query per table, whatever the number of subscriptions.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+/// attempts and digests by outcome (this instance's, since it started), and subscriptions
+/// counted and their largest lag, by kind and state (never one series per subscription). Needs
+/// an admin token or `PARTNERFEED_METRICS_TOKEN`; absent (404) when metrics have their own
+/// listener (`PARTNERFEED_METRICS_BIND`).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format"),
+        (status = 401),
+        (status = 403)
+    ),
+    security(("bearer" = []))
+)]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if state.metrics.separate {
+        return Err(ApiError::not_found("no such endpoint"));
+    }
+    if !state.metrics.presents_token(&req) {
+        Caller::extract(&req).await?.require(Role::Admin)?;
+    }
+    render(&state).await
+}
+
+/// `/metrics` on its own listener (`PARTNERFEED_METRICS_BIND`): the address is the access
+/// control, plus the metrics token when one is configured.
+pub async fn metrics_listener(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if state.metrics.token.is_some() && !state.metrics.presents_token(&req) {
+        return Err(ApiError::Unauthorized);
+    }
+    render(&state).await
+}
+
+/// The metrics text.
+async fn render(state: &AppState) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let (products, (backlog, oldest), channels, lags) = state
         .db
@@ -113,35 +178,98 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         "counter",
         outcomes(&state.deliverer.digests),
     );
-    // Subscription ids are sub_ and hex: nothing to escape either.
-    let sub = |l: &crate::store::subscriptions::Lag| {
-        format!("{{subscription=\"{}\",kind=\"{}\"}}", l.id, l.kind)
+    // Aggregates over a fixed label set (kind x state): the series do not grow with the
+    // number of subscriptions, and no subscription id is published.
+    let groups = lag_groups(&lags, crate::store::now());
+    let per_group = |value: fn(&LagGroup) -> f64| -> Vec<(String, f64)> {
+        groups
+            .iter()
+            .map(|g| {
+                (
+                    format!("{{kind=\"{}\",state=\"{}\"}}", g.kind, g.state),
+                    value(g),
+                )
+            })
+            .collect()
     };
     metric(
-        "partnerfeed_subscription_lag_changes",
-        "Change sequence numbers between the subscription's cursor and its channel's head.",
+        "partnerfeed_subscriptions",
+        "Subscriptions by kind (webhook, email) and state (enabled, disabled).",
         "gauge",
-        lags.iter()
-            .map(|l| (sub(l), (l.last_seq - l.cursor_seq).max(0) as f64))
-            .collect(),
+        per_group(|g| g.count as f64),
     );
     metric(
-        "partnerfeed_subscription_lag_seconds",
-        "Age of the subscription's oldest undelivered change (0 when it is caught up).",
+        "partnerfeed_subscriptions_behind",
+        "Subscriptions whose cursor is behind their channel's head.",
         "gauge",
-        lags.iter()
-            .map(|l| {
-                let age = match l.behind_since {
-                    Some(t) if l.cursor_seq < l.last_seq => {
-                        (crate::store::now() - t).num_milliseconds().max(0) as f64 / 1000.0
-                    }
-                    _ => 0.0,
-                };
-                (sub(l), age)
-            })
-            .collect(),
+        per_group(|g| g.behind as f64),
+    );
+    metric(
+        "partnerfeed_subscription_lag_changes_max",
+        "The largest number of change sequence numbers between a subscription's cursor and its \
+         channel's head.",
+        "gauge",
+        per_group(|g| g.max_changes as f64),
+    );
+    metric(
+        "partnerfeed_subscription_lag_seconds_max",
+        "The age of the oldest undelivered change of any subscription (0 when all are caught up).",
+        "gauge",
+        per_group(|g| g.max_seconds),
     );
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))
+}
+
+/// Subscriptions of one kind and state, summed up for the metrics.
+#[derive(Debug, Clone, PartialEq)]
+struct LagGroup {
+    kind: &'static str,
+    state: &'static str,
+    count: u64,
+    behind: u64,
+    max_changes: i64,
+    max_seconds: f64,
+}
+
+/// Every (kind, state) group, present even when empty, so the label set never changes.
+fn lag_groups(
+    lags: &[crate::store::subscriptions::Lag],
+    now: chrono::NaiveDateTime,
+) -> Vec<LagGroup> {
+    use crate::store::subscriptions::{EMAIL, WEBHOOK};
+    let mut groups: Vec<LagGroup> = [WEBHOOK, EMAIL]
+        .into_iter()
+        .flat_map(|kind| {
+            ["enabled", "disabled"].map(|state| LagGroup {
+                kind,
+                state,
+                count: 0,
+                behind: 0,
+                max_changes: 0,
+                max_seconds: 0.0,
+            })
+        })
+        .collect();
+    for l in lags {
+        let state = if l.enabled { "enabled" } else { "disabled" };
+        let Some(g) = groups
+            .iter_mut()
+            .find(|g| g.kind == l.kind && g.state == state)
+        else {
+            continue;
+        };
+        g.count += 1;
+        let changes = (l.last_seq - l.cursor_seq).max(0);
+        if changes > 0 {
+            g.behind += 1;
+            g.max_changes = g.max_changes.max(changes);
+            if let Some(t) = l.behind_since {
+                let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
+                g.max_seconds = g.max_seconds.max(age);
+            }
+        }
+    }
+    groups
 }

@@ -298,13 +298,15 @@ fn parse_format(value: &Value) -> Result<Format, ApiError> {
 async fn check_url(state: &AppState, value: &Value) -> Result<String, ApiError> {
     let url = value
         .as_str()
-        .map(str::trim)
+        .map(|u| u.trim_matches(' '))
         .filter(|u| !u.is_empty() && u.len() <= URL_MAX)
         .ok_or_else(|| ApiError::invalid("/url", "url is required: an https URL"))?;
-    client::check_url(url, &state.webhook_allow)
+    let invalid = |e: crate::webhooks::guard::GuardError| ApiError::invalid("/url", e.to_string());
+    let url = crate::webhooks::guard::normalize(url).map_err(invalid)?;
+    client::check_url(&url, &state.webhook_allow)
         .await
-        .map_err(|e| ApiError::invalid("/url", e.to_string()))?;
-    Ok(url.to_string())
+        .map_err(invalid)?;
+    Ok(url)
 }
 
 /// A digest's recipient.
@@ -454,14 +456,17 @@ pub async fn create_subscription(
     let since = obj.get("since").cloned();
     let key = state.cursor_key.clone();
     let now = state.clock.now().naive_utc();
+    let id = new_id();
     let (secret, shown) = match target {
         Target::Webhook { .. } => {
             let secret = signing::generate_secret();
-            (secret.clone(), Some(secret))
+            let stored = state
+                .secret_key
+                .seal(&crate::secrets::subscription_row(&id), &secret);
+            (stored, Some(secret))
         }
         Target::Digest { .. } => (String::new(), None),
     };
-    let id = new_id();
     let sid = id.clone();
     let limit = state.digests.per_reseller;
     let token = state
@@ -826,7 +831,11 @@ pub async fn rotate_subscription_secret(
     }
     let secret = signing::generate_secret();
     let until = store::now() + chrono::Duration::hours(OLD_SECRET_HOURS);
-    let (sid, new, old) = (sub.row.id.clone(), secret.clone(), sub.row.secret.clone());
+    // The previous secret keeps its stored (encrypted) form: both belong to this row.
+    let sealed = state
+        .secret_key
+        .seal(&crate::secrets::subscription_row(&sub.row.id), &secret);
+    let (sid, new, old) = (sub.row.id.clone(), sealed, sub.row.secret.clone());
     state
         .db
         .write(move |c| -> Result<(), ApiError> {

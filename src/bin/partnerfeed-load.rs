@@ -196,6 +196,7 @@ impl Load {
             let text = self
                 .client
                 .get(format!("{base}/metrics"))
+                .bearer_auth(&self.admin)
                 .send()
                 .await?
                 .text()

@@ -591,7 +591,7 @@ mod tests {
         }
         check(
             &serde_json::json!({"sku": "A-1", "status": "draft", "title": {"en": "x\"y\\z\u{1}\n", "fr": "é"},
-            "attributes": {"\u{e000}": 1, "\u{10000}": 2.5, "z": 1e21, "a\"b": "q\tr", "n": -7,
+            "attributes": {"\u{e000}": 1, "\u{10000}": 2.5, "z": 1.5e15, "a\"b": "q\tr", "n": -7,
                 "f": false, "t": true, "big": 1e-7, "ü": "x"},
             "media": [{"url": "https://x.example/a", "role": "main"}],
             "prices": [{"list": "retail", "currency": "EUR", "amount": "1.50",

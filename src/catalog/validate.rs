@@ -475,14 +475,20 @@ impl Cx {
     }
 
     fn attributes(&mut self, v: &Value) -> BTreeMap<String, AttrValue> {
-        /// I-JSON (RFC 7493): integers beyond 2^53 lose precision in most JSON libraries, so
-        /// partners could not recompute the record hash.
+        /// I-JSON (RFC 7493): integers beyond 2^53 lose precision in most JSON libraries, and
+        /// the canonical form (RFC 8785) writes every number as an IEEE double, so partners
+        /// could not recompute the record hash. An integer beyond 64 bits reaches here already
+        /// turned into a double by the JSON parser, indistinguishable from a double written
+        /// as one: every number whose magnitude passes 2^53 - 1 is refused (a double that
+        /// large has no fraction left anyway).
         fn is_interoperable(n: &serde_json::Number) -> bool {
             const MAX_SAFE: u64 = (1 << 53) - 1;
             match (n.as_i64(), n.as_u64()) {
                 (Some(i), _) => i.unsigned_abs() <= MAX_SAFE,
                 (None, Some(u)) => u <= MAX_SAFE,
-                (None, None) => n.as_f64().is_some_and(f64::is_finite),
+                (None, None) => n
+                    .as_f64()
+                    .is_some_and(|f| f.is_finite() && f.abs() <= MAX_SAFE as f64),
             }
         }
         let mut out = BTreeMap::new();
@@ -501,8 +507,9 @@ impl Cx {
                 Value::Number(n) if !is_interoperable(n) => {
                     self.err(
                         p,
-                        "integers must lie within ±9007199254740991 (2^53 - 1), beyond which JSON \
-                         libraries disagree; send larger values as strings",
+                        "numbers must lie within ±9007199254740991 (2^53 - 1), beyond which JSON \
+                         libraries disagree and the record's canonical JSON cannot carry every \
+                         integer exactly; send larger values as strings",
                     );
                     continue;
                 }
@@ -1293,6 +1300,18 @@ mod tests {
         v["attributes"] = json!({"ok": 9007199254740991_u64, "neg": -9007199254740991_i64,
             "big": 9007199254740992_u64, "huge": 18446744073709551615_u64});
         assert_eq!(pointers(&v), ["/attributes/big", "/attributes/huge"]);
+        // Beyond 64 bits the parser hands over a double: refused too, never kept as a float.
+        let text = r#"{"beyond_u64": 18446744073709551616, "beyond_i64": -9223372036854775809,
+            "e": 1e300, "fine": 1.5, "tiny": 1e-300, "max": 9007199254740991.0}"#;
+        v["attributes"] = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            pointers(&v),
+            [
+                "/attributes/beyond_u64",
+                "/attributes/beyond_i64",
+                "/attributes/e"
+            ]
+        );
     }
 
     #[test]

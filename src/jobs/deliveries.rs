@@ -42,6 +42,8 @@ pub struct Deliverer {
     pub sender: Sender,
     pub mailer: Arc<dyn Mailer>,
     pub cursor_key: Arc<Vec<u8>>,
+    /// Opens the webhook secrets stored in the database.
+    pub secret_key: Arc<crate::secrets::SecretKey>,
     /// This instance's name in leases.
     pub owner: String,
     /// Attempts by outcome (`delivery::OUTCOMES`), since this instance started.
@@ -111,6 +113,7 @@ impl Deliverer {
         settings: Settings,
         mailer: Arc<dyn Mailer>,
         cursor_key: Arc<Vec<u8>>,
+        secret_key: Arc<crate::secrets::SecretKey>,
     ) -> Result<Deliverer, String> {
         let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
         let owner = format!(
@@ -123,6 +126,7 @@ impl Deliverer {
             sender,
             mailer,
             cursor_key,
+            secret_key,
             owner,
             attempts: Counters::new(&delivery::OUTCOMES),
             digests: Counters::new(&super::digests::OUTCOMES),
@@ -352,14 +356,35 @@ impl Deliverer {
             .await
     }
 
-    async fn send(&self, sub: &Subscription, batch: &Batch) -> Response {
-        let now = chrono::Utc::now();
-        let mut secrets = vec![sub.row.secret.as_str()];
-        if let (Some(old), Some(until)) = (&sub.row.old_secret, sub.row.old_secret_until) {
-            if until > now.naive_utc() {
-                secrets.push(old.as_str());
+    /// The secrets a message to `row` is signed with at `now`, decrypted: the current one, and
+    /// the previous one while it is still valid.
+    pub fn signing_secrets(
+        &self,
+        row: &subs::SubscriptionRow,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Vec<String>, crate::secrets::SecretError> {
+        let aad = crate::secrets::subscription_row(&row.id);
+        let mut secrets = vec![self.secret_key.open(&aad, &row.secret)?];
+        if let (Some(old), Some(until)) = (&row.old_secret, row.old_secret_until) {
+            if until > now {
+                secrets.push(self.secret_key.open(&aad, old)?);
             }
         }
+        Ok(secrets)
+    }
+
+    async fn send(&self, sub: &Subscription, batch: &Batch) -> Response {
+        let now = chrono::Utc::now();
+        let secrets = match self.signing_secrets(&sub.row, now.naive_utc()) {
+            Ok(s) => s,
+            Err(e) => {
+                return Response {
+                    error: Some(format!("cannot sign: {e}")),
+                    ..Default::default()
+                }
+            }
+        };
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let timestamp = now.timestamp();
         let signature = match signing::signature_header(
             &secrets,

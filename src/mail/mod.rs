@@ -150,7 +150,7 @@ impl Mailer for FileMailer {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
         Box::pin(async move {
             let bytes = message(&self.from, mail)?.formatted();
-            std::fs::create_dir_all(&self.dir)?;
+            crate::files::private_dir(&self.dir)?;
             let name = format!(
                 "{}-{}.eml",
                 chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
@@ -158,7 +158,7 @@ impl Mailer for FileMailer {
             );
             // Written under a temporary name and renamed, so a reader never sees half a mail.
             let tmp = self.dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, bytes)?;
+            crate::files::write_private(&tmp, &bytes)?;
             std::fs::rename(&tmp, self.dir.join(name))?;
             Ok(())
         })

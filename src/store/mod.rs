@@ -162,6 +162,34 @@ impl DbManager {
     }
 }
 
+/// Makes the SQLite database private before SQLite opens it: a missing directory created 0700
+/// (an existing one is left as it is: it may be shared; the data directory is tightened by the
+/// app), the file created empty with mode 0600 (SQLite gives its `-wal` and `-shm` files the
+/// database file's mode), and looser modes of existing database files tightened.
+fn private_sqlite_files(path: &std::path::Path) -> StoreResult<()> {
+    use crate::files::{private_dir, private_options, restrict, FILE_MODE};
+    let fail = |p: &std::path::Path, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot prepare {}: {e}", p.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            private_dir(dir).map_err(|e| fail(dir, e))?;
+        }
+    }
+    private_options()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| fail(path, e))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        restrict(&file, FILE_MODE).map_err(|e| fail(&file, e))?;
+    }
+    Ok(())
+}
+
 type Pool = r2d2::Pool<DbManager>;
 type Pooled = r2d2::PooledConnection<DbManager>;
 
@@ -198,11 +226,7 @@ pub struct Db {
 impl Db {
     pub fn connect(backend: Backend) -> StoreResult<Db> {
         if let Backend::Sqlite(path) = &backend {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            private_sqlite_files(path)?;
         }
         let away = Arc::new(AtomicBool::new(false));
         let manager = DbManager {
@@ -411,4 +435,22 @@ pub fn service_key(
         .find(name)
         .select(service_keys::value)
         .first(conn)?)
+}
+
+/// Replaces a service key's value, only if it still is `old`; answers how many rows changed.
+pub fn replace_service_key(
+    conn: &mut DbConnection,
+    name: &str,
+    old: &str,
+    new: &str,
+) -> StoreResult<usize> {
+    use diesel::prelude::*;
+    use schema::service_keys;
+    Ok(diesel::update(
+        service_keys::table
+            .filter(service_keys::name.eq(name))
+            .filter(service_keys::value.eq(old)),
+    )
+    .set(service_keys::value.eq(new))
+    .execute(conn)?)
 }

@@ -483,6 +483,47 @@ pub fn rotate_secret(
     Ok(())
 }
 
+/// Which stored secret of a webhook: the one in force or the previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretColumn {
+    Current,
+    Previous,
+}
+
+/// Every subscription's id and stored secrets (current, previous), as stored.
+pub fn stored_secrets(
+    conn: &mut DbConnection,
+) -> StoreResult<Vec<(String, String, Option<String>)>> {
+    Ok(subscriptions::table
+        .select((
+            subscriptions::id,
+            subscriptions::secret,
+            subscriptions::old_secret,
+        ))
+        .order(subscriptions::id)
+        .load(conn)?)
+}
+
+/// Replaces one stored secret, only if it still is `old` (so that two instances never encrypt
+/// a value twice); answers how many rows changed.
+pub fn replace_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    column: SecretColumn,
+    old: &str,
+    new: &str,
+) -> StoreResult<usize> {
+    let row = subscriptions::table.find(id);
+    Ok(match column {
+        SecretColumn::Current => diesel::update(row.filter(subscriptions::secret.eq(old)))
+            .set(subscriptions::secret.eq(new))
+            .execute(conn)?,
+        SecretColumn::Previous => diesel::update(row.filter(subscriptions::old_secret.eq(old)))
+            .set(subscriptions::old_secret.eq(Some(new)))
+            .execute(conn)?,
+    })
+}
+
 /// Ids of enabled subscriptions with work due at `at` and no live claim: a frozen batch whose
 /// next attempt is due, or changes after their cursor.
 pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResult<Vec<String>> {

@@ -79,8 +79,15 @@ pub async fn resolve_checked(
     if addrs.is_empty() {
         return Err(GuardError::Unresolved(host.to_string()));
     }
+    let literal = host.parse::<IpAddr>().is_ok();
     for addr in &addrs {
-        guard::check_addr(addr.ip(), https, allow)?;
+        match guard::check_addr(addr.ip(), https, allow) {
+            // A name's addresses are not told: the guard must not map an internal network.
+            Err(GuardError::Forbidden(_)) if !literal => {
+                return Err(GuardError::NameForbidden(host.to_string()))
+            }
+            other => other?,
+        }
     }
     Ok(addrs)
 }

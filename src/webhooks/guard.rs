@@ -83,6 +83,12 @@ pub enum GuardError {
     Credentials,
     #[error("{0} is not a public address (loopback, private, link-local, multicast or metadata)")]
     Forbidden(IpAddr),
+    /// A host name whose addresses include a non-public one; the address is not told, so the
+    /// guard cannot be used to map an internal network's names.
+    #[error("the host {0} resolves to a non-public address")]
+    NameForbidden(String),
+    #[error("the URL must not contain control characters (CR, LF, tab or others)")]
+    ControlCharacter,
     #[error("the host {0} does not resolve")]
     Unresolved(String),
 }
@@ -102,7 +108,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 pub fn is_public(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => is_public_v6(ip),
+        IpAddr::V6(ip) => is_public_v6(ip) && embedded_v4(ip).into_iter().all(is_public_v4),
     }
 }
 
@@ -123,16 +129,40 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let nat64 = s[0] == 0x0064 && s[1] == 0xff9b;
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64 can reach private IPv4
-        || first == 0) // IPv4-compatible and other reserved forms
+        || (s[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || s[0] == 0x2001 && s[1] == 0x0db8 // documentation
+        // NAT64: only the well-known /96 and the local-use /48, whose IPv4 is judged below.
+        || nat64 && !(s[2..6] == [0, 0, 0, 0] || s[2] == 1)
+        || s[0] == 0) // IPv4-compatible and other reserved forms
+}
+
+/// The IPv4 addresses an IPv6 address carries to a translator or tunnel, which the packets
+/// may end up at: 6to4 (`2002:AABB:CCDD::/48`), Teredo (`2001:0::/32`: its server, and its
+/// client XOR 0xffffffff in the last 32 bits), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` in
+/// both the RFC 6052 /48 layout and the /96 one), IPv4-compatible (`::a.b.c.d`) and
+/// IPv4-mapped (`::ffff:a.b.c.d`) forms.
+pub fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let o = ip.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    match s {
+        [0x2002, ..] => vec![Ipv4Addr::new(o[2], o[3], o[4], o[5])],
+        [0x2001, 0, ..] => vec![
+            Ipv4Addr::new(o[4], o[5], o[6], o[7]),
+            Ipv4Addr::from(!u32::from(last)),
+        ],
+        [0x0064, 0xff9b, 0, 0, 0, 0, ..] => vec![last],
+        [0x0064, 0xff9b, 1, ..] => vec![Ipv4Addr::new(o[6], o[7], o[9], o[10]), last],
+        [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0, 0, ..] => vec![last],
+        _ => Vec::new(),
+    }
 }
 
 /// Checks one address a webhook would connect to. `https` says whether the URL is https:
@@ -150,10 +180,24 @@ pub fn check_addr(ip: IpAddr, https: bool, allow: &AllowList) -> Result<(), Guar
     Ok(())
 }
 
+/// The URL as it will be stored and used: refused when it holds a control character (C0, which
+/// includes CR, LF and tab, or DEL; the URL parser would silently drop some of them), otherwise
+/// parsed and serialised again, so what is stored is what a client sends to.
+pub fn normalize(url: &str) -> Result<String, GuardError> {
+    if url.chars().any(|c| c.is_ascii_control()) {
+        return Err(GuardError::ControlCharacter);
+    }
+    let parsed = url::Url::parse(url).map_err(|e| GuardError::Malformed(e.to_string()))?;
+    Ok(parsed.to_string())
+}
+
 /// What can be said about a URL before resolving it: scheme, no credentials, a host.
 /// Returns the host (an IP literal without brackets, or a name) and the port.
 pub fn check_url(url: &str) -> Result<(bool, String, u16), GuardError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| GuardError::Malformed(e.to_string()))?;
+    if url.chars().any(|c| c.is_ascii_control()) {
+        return Err(GuardError::ControlCharacter);
+    }
+    let parsed = url::Url::parse(url).map_err(|e| GuardError::Malformed(e.to_string()))?;
     let https = match parsed.scheme() {
         "https" => true,
         "http" => false,
@@ -217,6 +261,65 @@ mod tests {
             assert_eq!(check_addr(ip(good), true, &none), Ok(()), "{good}");
             assert_eq!(check_addr(ip(good), false, &none), Err(GuardError::Scheme));
         }
+    }
+
+    #[test]
+    fn ipv4_carried_in_ipv6_is_judged_as_ipv4() {
+        let none = AllowList::default();
+        for bad in [
+            "2002:7f00:1::",                        // 6to4 of 127.0.0.1
+            "2002:a00:1:1::1",                      // 6to4 of 10.0.0.1
+            "2002:a9fe:a9fe::",                     // 6to4 of 169.254.169.254
+            "2001:0:5db8:4e:0:f7ff:80ff:fffe",      // Teredo, client 127.0.0.1
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo, client 10.0.0.1
+            "2001:0:a00:1:0:0:5db8:b7d1",           // Teredo, server 10.0.0.1
+            "64:ff9b::a00:1",                       // NAT64 of 10.0.0.1
+            "64:ff9b::7f00:1",                      // NAT64 of 127.0.0.1
+            "64:ff9b::a9fe:a9fe",                   // NAT64 of 169.254.169.254
+            "64:ff9b:1:a00:0:100::",                // local-use NAT64 /48 layout of 10.0.0.1
+            "64:ff9b:1::c0a8:101",                  // local-use NAT64 /96 layout of 192.168.1.1
+            "64:ff9b:0:1::808:808",                 // 64:ff9b::/32 outside the well-known /96
+            "::10.0.0.1",                           // IPv4-compatible
+            "::8.8.8.8", // IPv4-compatible (deprecated: refused whatever it holds)
+            "::ffff:169.254.169.254", // IPv4-mapped
+        ] {
+            assert!(!is_public(ip(bad)), "{bad}");
+            assert!(check_addr(ip(bad), true, &none).is_err(), "{bad}");
+        }
+        for good in [
+            "2002:5db8:d822::1",                    // 6to4 of 93.184.216.34
+            "2001:0:4136:e378:8000:63bf:a247:27dd", // Teredo, client 93.184.216.34 (XOR)
+            "64:ff9b::5db8:d822",                   // NAT64 of 93.184.216.34
+        ] {
+            assert!(is_public(ip(good)), "{good}");
+        }
+        assert_eq!(
+            embedded_v4("2001:0:4136:e378:8000:63bf:f5ff:fffe".parse().unwrap()),
+            vec![ip4("65.54.227.120"), ip4("10.0.0.1")]
+        );
+    }
+
+    fn ip4(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn urls_with_control_characters_are_refused_and_others_re_serialised() {
+        for bad in [
+            "https://x.example/a\r\nX-Injected: 1",
+            "https://x.example/\n",
+            "https://x.example/a\tb",
+            "https://x.example/\u{0}",
+            "https://x.example/\u{7f}",
+            "https://x.example/\u{1b}[31m",
+        ] {
+            assert_eq!(normalize(bad), Err(GuardError::ControlCharacter), "{bad:?}");
+            assert_eq!(check_url(bad), Err(GuardError::ControlCharacter), "{bad:?}");
+        }
+        assert_eq!(
+            normalize("HTTPS://Hooks.Example.COM:443/a b?x=1#f").unwrap(),
+            "https://hooks.example.com/a%20b?x=1#f"
+        );
     }
 
     #[test]

@@ -226,3 +226,100 @@ fn demo_fills_the_catalog_and_export_writes_each_format() {
         assert_eq!(page["next"], cursor);
     }
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// `partnerfeed serve` on a data directory it creates; returns once it listens, with what it
+/// wrote to stdout and stderr until then.
+fn serve_until_listening(test_db: &TestDb, data_dir: &std::path::Path) -> (String, String) {
+    use std::io::{BufRead, Read};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_partnerfeed"));
+    cmd.arg("serve")
+        .env("PARTNERFEED_DATA_DIR", data_dir)
+        .env("PARTNERFEED_BIND", "127.0.0.1:0")
+        .env_remove("PARTNERFEED_ADMIN_TOKEN")
+        .env_remove("PARTNERFEED_SECRET_KEY")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if test_db.url.starts_with("postgres") {
+        cmd.env("DATABASE_URL", &test_db.url);
+    } else {
+        // SQLite: the default file in the data directory.
+        cmd.env_remove("DATABASE_URL");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log.contains("partnerfeed listening") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listened: {log}"
+        );
+        if stderr.read_line(&mut log).unwrap() == 0 {
+            panic!("serve exited: {log}");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stderr.read_to_string(&mut log).unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (out, log)
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
+    let test_db = TestDb::new();
+    let data_dir = test_db.data_dir().join("data");
+    let (stdout, stderr) = serve_until_listening(&test_db, &data_dir);
+    let token_file = data_dir.join("admin.token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.trim();
+    assert!(token.starts_with("pf_"), "{token}");
+    assert!(
+        !stdout.contains(token) && !stderr.contains(token),
+        "the admin token is in the output:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("admin.token"),
+        "the log says where: {stderr}"
+    );
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(mode(&data_dir.join("secret.key")), 0o600);
+    let db = data_dir.join("partnerfeed.db");
+    if !test_db.url.starts_with("postgres") {
+        for file in ["partnerfeed.db", "partnerfeed.db-wal", "partnerfeed.db-shm"] {
+            assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        }
+        // Looser modes left by an older version are tightened at the next start.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
+            .arg("migrate")
+            .env("PARTNERFEED_DATA_DIR", &data_dir)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(mode(&data_dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
+    }
+}

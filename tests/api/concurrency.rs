@@ -206,11 +206,7 @@ async fn concurrent_generators_make_seqs_visible_in_order() {
         return;
     }
     let token = setup(&app, "hazard", &everything(), "shop-h").await;
-    let key = {
-        let mut conn = app.db.write_conn().unwrap();
-        let key = partnerfeed::store::service_key(&mut conn, "cursor", String::new).unwrap();
-        hex::decode(key).unwrap()
-    };
+    let key = crate::helpers::cursor_key(&app.db, &app.data_dir());
 
     // Several generators on two database handles, as two instances would run them.
     let stop = Arc::new(AtomicBool::new(false));

@@ -194,7 +194,8 @@ impl Deployment {
     pub async fn settle(&self, i: &Instance) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(r) = self.client.get(format!("{}/metrics", i.base)).send().await {
+            let metrics = self.client.get(format!("{}/metrics", i.base));
+            if let Ok(r) = metrics.bearer_auth(&self.admin).send().await {
                 let text = r.text().await.unwrap_or_default();
                 let idle = text.lines().any(|l| l == "partnerfeed_outbox_backlog 0")
                     && !text.lines().any(|l| {
@@ -214,6 +215,7 @@ impl Deployment {
         let text = self
             .client
             .get(format!("{}/metrics", i.base))
+            .bearer_auth(&self.admin)
             .send()
             .await
             .ok()?
@@ -422,12 +424,6 @@ fn change_log(db: &Db, channel: &str) -> (Vec<SeqRow>, i64) {
     })
 }
 
-fn cursor_key(db: &Db) -> Vec<u8> {
-    let mut conn = db.write_conn().unwrap();
-    let key = partnerfeed::store::service_key(&mut conn, "cursor", String::new).unwrap();
-    hex::decode(key).unwrap()
-}
-
 /// A replica as it stood at some moment, kept to compare with the log after the crash.
 pub struct Snapshot {
     pub what: &'static str,
@@ -494,7 +490,7 @@ pub async fn assert_consistent(
 
     // The change log: unique seqs, `last_seq` their maximum.
     let db = d.db();
-    let key = cursor_key(&db);
+    let key = crate::helpers::cursor_key(&db, &d.data_dir);
     let (log, last_seq) = change_log(&db, channel);
     let mut seen = std::collections::HashSet::new();
     for row in &log {

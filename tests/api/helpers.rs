@@ -87,6 +87,8 @@ fn replace_db_name(base: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener, when `Options::metrics_bind` asked for one.
+    pub metrics_address: Option<String>,
     pub admin_token: String,
     pub db: Db,
     pub clock: Arc<ManualClock>,
@@ -104,6 +106,10 @@ pub struct Options {
     pub rate_limit: u32,
     /// Connection timeouts.
     pub connections: partnerfeed::config::ConnectionLimits,
+    /// `PARTNERFEED_METRICS_TOKEN`.
+    pub metrics_token: Option<String>,
+    /// `PARTNERFEED_METRICS_BIND`.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -113,6 +119,8 @@ impl Default for Options {
             jobs: true,
             rate_limit: 100_000,
             connections: Default::default(),
+            metrics_token: None,
+            metrics_bind: None,
         }
     }
 }
@@ -153,6 +161,8 @@ impl TestApp {
                 tombstone_retention_days: 30,
                 rate_limit: options.rate_limit,
                 feed_cache: true,
+                metrics_token: options.metrics_token.clone(),
+                metrics_bind: options.metrics_bind,
             },
         );
         config.run_jobs = options.jobs;
@@ -163,8 +173,13 @@ impl TestApp {
             app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
         let server = running.server.handle();
         actix_web::rt::spawn(running.server);
+        let metrics_address = running.metrics.map(|(addr, server)| {
+            actix_web::rt::spawn(server);
+            format!("http://{addr}")
+        });
         TestApp {
             address: format!("http://{}", running.addr),
+            metrics_address,
             admin_token,
             db,
             clock,
@@ -314,6 +329,10 @@ impl TestApp {
             _dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
         };
+        // Instances of one deployment share the key that encrypts the stored secrets.
+        let key = partnerfeed::secrets::KEY_FILE;
+        std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
+            .expect("copy the secret key");
         Self::launch(
             test_db,
             first.admin_token.clone(),
@@ -367,4 +386,11 @@ impl TestApp {
         }
         panic!("the delta generators never settled");
     }
+}
+
+/// The cursor key of a deployment whose data directory is `data_dir`, read from the database.
+pub fn cursor_key(db: &Db, data_dir: &std::path::Path) -> Vec<u8> {
+    let key = partnerfeed::secrets::load_key(None, data_dir).expect("secret key");
+    let mut conn = db.write_conn().expect("connection");
+    partnerfeed::secrets::cursor_key(&mut conn, &key).expect("cursor key")
 }

@@ -48,8 +48,7 @@ async fn health_readiness_and_openapi_answer() {
     }
     assert!(paths["/v1/products/{sku}"].get("patch").is_some());
     let metrics = app
-        .client
-        .get(app.url("/metrics"))
+        .get("/metrics", &app.admin_token)
         .send()
         .await
         .unwrap()
@@ -90,6 +89,8 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
             tombstone_retention_days: 30,
             rate_limit: 100,
             feed_cache: true,
+            metrics_token: None,
+            metrics_bind: None,
         },
     );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();
@@ -139,5 +140,142 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
     }
     assert_eq!(&statuses[..5], &[200; 5]);
     assert!(statuses[5..].contains(&429), "{statuses:?}");
+    app.stop().await;
+}
+
+/// The series of a metrics text: every sample's name and labels, without its value.
+fn series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s.to_string()))
+        .collect()
+}
+
+async fn metrics_status(app: &TestApp, token: Option<&str>) -> u16 {
+    let mut r = app.client.get(app.url("/metrics"));
+    if let Some(token) = token {
+        r = r.bearer_auth(token);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+#[actix_web::test]
+async fn metrics_need_an_admin_or_the_metrics_token() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        jobs: false,
+        metrics_token: Some("pf_metrics_scraper_0123456789".into()),
+        ..Default::default()
+    })
+    .await;
+    let shop = crate::channels::setup(
+        &app,
+        "fr-resellers",
+        &crate::channels::fr_resellers(),
+        "shop",
+    )
+    .await;
+    let editor = app.token("editor", "pim").await;
+    assert_eq!(metrics_status(&app, None).await, 401);
+    assert_eq!(metrics_status(&app, Some("pf_wrong")).await, 401);
+    assert_eq!(metrics_status(&app, Some(&shop)).await, 403);
+    assert_eq!(metrics_status(&app, Some(&editor)).await, 403);
+    assert_eq!(metrics_status(&app, Some(&app.admin_token)).await, 200);
+    assert_eq!(
+        metrics_status(&app, Some("pf_metrics_scraper_0123456789")).await,
+        200
+    );
+    // The metrics token opens nothing else.
+    let r = app
+        .get("/v1/products", "pf_metrics_scraper_0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn metrics_series_do_not_grow_with_subscriptions() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let shop = crate::channels::setup(
+        &app,
+        "fr-resellers",
+        &crate::channels::fr_resellers(),
+        "shop",
+    )
+    .await;
+    let text = || async {
+        app.get("/metrics", &app.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = text().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post_json(
+                "/v1/channels/fr-resellers/subscriptions",
+                &shop,
+                &serde_json::json!({"email": format!("feed{i}@shop.example"), "every": "daily"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let after = text().await;
+    assert_eq!(series(&before), series(&after), "{after}");
+    for id in &ids {
+        assert!(!after.contains(id.as_str()), "{id} in {after}");
+    }
+    assert!(
+        after
+            .lines()
+            .any(|l| l == "partnerfeed_subscriptions{kind=\"email\",state=\"enabled\"} 3"),
+        "{after}"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn metrics_can_have_their_own_address_and_then_leave_the_main_one() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        jobs: false,
+        metrics_bind: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    })
+    .await;
+    let own = app.metrics_address.clone().expect("a metrics listener");
+    let r = app
+        .client
+        .get(format!("{own}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("# TYPE partnerfeed_products gauge"));
+    assert_eq!(metrics_status(&app, Some(&app.admin_token)).await, 404);
+    let other = app
+        .client
+        .get(format!("{own}/v1/products"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
     app.stop().await;
 }

@@ -476,3 +476,71 @@ async fn an_oversized_batch_stores_nothing_and_names_the_limit() {
     assert_eq!(bad.status(), 400);
     app.stop().await;
 }
+
+/// `drill(sku)` with one attribute whose value is `number` exactly as written (a literal the
+/// `json!` macro could not even hold).
+fn drill_with_number(sku: &str, number: &str) -> String {
+    let mut product = drill(sku);
+    product["attributes"]["big"] = json!("NUMBER");
+    product.to_string().replace("\"NUMBER\"", number)
+}
+
+#[actix_web::test]
+async fn numbers_a_record_cannot_carry_exactly_get_422_at_their_attribute() {
+    let app = TestApp::spawn().await;
+    for number in [
+        "18446744073709551616",  // 2^64: beyond u64, parsed as a double
+        "-9223372036854775809",  // beyond i64
+        "9007199254740993",      // 2^53 + 1: in u64, not in a double
+        "100000000000000000000", // 10^20
+    ] {
+        let r = app
+            .client
+            .put(app.url("/v1/products/N-1"))
+            .bearer_auth(&app.admin_token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(drill_with_number("N-1", number))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{number}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(
+            problem["errors"][0]["pointer"], "/attributes/big",
+            "{number}: {problem}"
+        );
+    }
+    // In a batch, the line is refused at the same pointer; its neighbour is stored.
+    let body = format!(
+        "{}\n{}\n",
+        drill_with_number("N-2", "18446744073709551616"),
+        drill_with_number("N-3", "9007199254740991")
+    );
+    let response = app.batch("application/x-ndjson", body).await;
+    assert_eq!(response.status(), 200);
+    let result: Value = response.json().await.unwrap();
+    assert_eq!(result["results"][0]["status"], "error", "{result}");
+    assert_eq!(
+        result["results"][0]["errors"][0]["pointer"],
+        "/attributes/big"
+    );
+    assert_eq!(result["results"][1]["status"], "created", "{result}");
+    let stored: Value = app
+        .get("/v1/products/N-3", &app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["attributes"]["big"], json!(9007199254740991_u64));
+    assert_eq!(
+        app.get("/v1/products/N-2", &app.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    app.stop().await;
+}

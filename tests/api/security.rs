@@ -662,3 +662,56 @@ async fn paths_never_reach_the_data_directory() {
     );
     app.stop().await;
 }
+
+/// The 422 of a refused webhook URL: a control character is refused (never kept to reach a
+/// request line or an alert mail), a name is refused without the private address it resolves
+/// to, and an IPv4 carried in 6to4/Teredo/NAT64 is judged as that IPv4.
+#[actix_web::test]
+async fn webhook_urls_with_control_characters_or_hidden_private_addresses_get_422_at_url() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let shop = setup(&app, "fr-resellers", &fr_resellers(), "shop").await;
+    let subscribe = |url: &str| {
+        app.post_json(
+            "/v1/channels/fr-resellers/subscriptions",
+            &shop,
+            &json!({"url": url, "format": "json"}),
+        )
+        .send()
+    };
+    for (url, says) in [
+        (
+            "https://hooks.example.com/a\r\nX-Injected: 1",
+            "control characters",
+        ),
+        ("https://hooks.example.com/a\n", "control characters"),
+        ("https://hooks.example.com/\ta", "control characters"),
+        ("https://hooks.example.com/\u{7f}", "control characters"),
+        (
+            "https://localhost/hook",
+            "the host localhost resolves to a non-public address",
+        ),
+        ("https://[2002:7f00:1::]/hook", "not a public address"),
+        (
+            "https://[2001:0:5db8:4e:0:f7ff:80ff:fffe]/hook",
+            "not a public address",
+        ),
+        ("https://[64:ff9b::a9fe:a9fe]/hook", "not a public address"),
+    ] {
+        let r = subscribe(url).await.unwrap();
+        assert_eq!(r.status(), 422, "{url:?}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["pointer"], "/url", "{problem}");
+        let text = problem.to_string();
+        assert!(text.contains(says), "{url:?}: {problem}");
+        // The address a name resolves to is not told.
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("::1"),
+            "{problem}"
+        );
+    }
+    app.stop().await;
+}

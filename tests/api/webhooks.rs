@@ -69,6 +69,8 @@ impl Hub {
                 tombstone_retention_days: 30,
                 rate_limit: 100_000,
                 feed_cache: true,
+                metrics_token: None,
+                metrics_bind: None,
             },
         );
         config.deliveries = deliveries;
@@ -1127,6 +1129,7 @@ async fn metric(hub: &Hub, sample: &str) -> f64 {
     let text = hub
         .client
         .get(format!("{}/metrics", hub.address))
+        .bearer_auth(&hub.admin)
         .send()
         .await
         .unwrap()
@@ -1229,7 +1232,7 @@ async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converg
 }
 
 #[actix_web::test]
-async fn lag_metrics_follow_each_subscription() {
+async fn lag_metrics_follow_the_subscriptions_by_kind_and_state() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
@@ -1243,20 +1246,18 @@ async fn lag_metrics_follow_each_subscription() {
     let (s, _) = hub.patch(&shop, &id, json!({"enabled": false})).await;
     assert_eq!(s, 200);
     hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
-    let changes =
-        format!("partnerfeed_subscription_lag_changes{{subscription=\"{id}\",kind=\"webhook\"}}");
-    let seconds =
-        format!("partnerfeed_subscription_lag_seconds{{subscription=\"{id}\",kind=\"webhook\"}}");
+    let changes = "partnerfeed_subscription_lag_changes_max{kind=\"webhook\",state=\"disabled\"}";
+    let seconds = "partnerfeed_subscription_lag_seconds_max{kind=\"webhook\",state=\"disabled\"}";
     // The paused subscription falls behind by three changes, and stays behind for longer and
     // longer.
     let started = Instant::now();
-    while metric(&hub, &changes).await != 3.0 || metric(&hub, &seconds).await <= 0.0 {
+    while metric(&hub, changes).await != 3.0 || metric(&hub, seconds).await <= 0.0 {
         assert!(started.elapsed() < Duration::from_secs(30), "no lag shown");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let first = metric(&hub, &seconds).await;
+    let first = metric(&hub, seconds).await;
     let started = Instant::now();
-    while metric(&hub, &seconds).await <= first {
+    while metric(&hub, seconds).await <= first {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the lag does not age"
@@ -1267,8 +1268,28 @@ async fn lag_metrics_follow_each_subscription() {
     let (s, _) = hub.act(&shop, &id, "enable", None).await;
     assert_eq!(s, 200);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 3).await;
-    assert_eq!(metric(&hub, &changes).await, 0.0);
-    assert_eq!(metric(&hub, &seconds).await, 0.0);
+    for state in ["enabled", "disabled"] {
+        let labels = format!("{{kind=\"webhook\",state=\"{state}\"}}");
+        for name in [
+            "partnerfeed_subscription_lag_changes_max",
+            "partnerfeed_subscription_lag_seconds_max",
+            "partnerfeed_subscriptions_behind",
+        ] {
+            assert_eq!(
+                metric(&hub, &format!("{name}{labels}")).await,
+                0.0,
+                "{name}{labels}"
+            );
+        }
+    }
+    assert_eq!(
+        metric(
+            &hub,
+            "partnerfeed_subscriptions{kind=\"webhook\",state=\"enabled\"}"
+        )
+        .await,
+        1.0
+    );
     assert_eq!(
         metric(
             &hub,
@@ -2087,5 +2108,244 @@ async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
         assert!(started.elapsed() < Duration::from_secs(10), "no alert");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------- secrets at rest
+
+/// A handle of its own on the hub's database, as an operator's copy would open it.
+fn raw_db(hub: &Hub) -> partnerfeed::store::Db {
+    partnerfeed::store::Db::connect(partnerfeed::store::Backend::from_url(&hub._db.url).unwrap())
+        .unwrap()
+}
+
+/// `(id, secret, old_secret)` of every subscription, as stored.
+fn stored_secrets(db: &partnerfeed::store::Db) -> Vec<(String, String, Option<String>)> {
+    let mut conn = db.read_conn().unwrap();
+    partnerfeed::store::subscriptions::stored_secrets(&mut conn).unwrap()
+}
+
+fn stored_cursor_key(db: &partnerfeed::store::Db) -> String {
+    let mut conn = db.write_conn().unwrap();
+    partnerfeed::store::service_key(&mut conn, "cursor", String::new).unwrap()
+}
+
+/// Neither the secret nor its base64 key appears in `stored`.
+fn assert_no_plaintext(stored: &str, secret: &str) {
+    let key = secret.strip_prefix("whsec_").unwrap();
+    assert!(
+        stored.starts_with("pfenc1:") && !stored.contains(secret) && !stored.contains(key),
+        "stored in the clear: {stored}"
+    );
+}
+
+#[actix_web::test]
+async fn stored_webhook_secrets_and_the_cursor_key_are_encrypted_and_still_sign() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (id, old) = hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    let (s, rotated) = hub.act(&shop, &id, "rotate-secret", None).await;
+    assert_eq!(s, 200);
+    let new = rotated["secret"].as_str().unwrap().to_string();
+
+    let db = raw_db(&hub);
+    let rows = stored_secrets(&db);
+    assert_eq!(rows.len(), 1);
+    let (stored_id, secret, old_secret) = &rows[0];
+    assert_eq!(stored_id, &id);
+    assert_no_plaintext(secret, &new);
+    assert_no_plaintext(secret, &old);
+    assert_no_plaintext(old_secret.as_deref().unwrap(), &old);
+    let cursor_key = stored_cursor_key(&db);
+    assert!(cursor_key.starts_with("pfenc1:"), "{cursor_key}");
+    // The stored cursor key is not the key cursors are made with.
+    let key = crate::helpers::cursor_key(&db, &hub.data_dir);
+    assert!(!cursor_key.contains(&hex::encode(&key)));
+
+    // The secrets shown at creation and at rotation still verify the deliveries.
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
+    let d = &receiver.deliveries()[0];
+    assert!(verify(&new, d) && verify(&old, d));
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start() {
+    let testdb = Arc::new(TestDb::new());
+    let admin = tokens::generate();
+    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let shop = first.hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (id, secret) = first
+        .hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
+    let data_dir = first.hub.data_dir.clone();
+    let db = raw_db(&first.hub);
+    let cursor_hex = hex::encode(crate::helpers::cursor_key(&db, &data_dir));
+    first.kill().await;
+
+    // The database as the previous version left it: secret and cursor key in plaintext.
+    {
+        use partnerfeed::store::subscriptions::{replace_secret, SecretColumn};
+        let mut conn = db.write_conn().unwrap();
+        let sealed = stored_secrets(&db)[0].1.clone();
+        assert_eq!(
+            replace_secret(&mut conn, &id, SecretColumn::Current, &sealed, &secret).unwrap(),
+            1
+        );
+        let stored = partnerfeed::store::service_key(&mut conn, "cursor", String::new).unwrap();
+        partnerfeed::store::replace_service_key(&mut conn, "cursor", &stored, &cursor_hex).unwrap();
+    }
+    assert_eq!(stored_secrets(&db)[0].1, secret);
+
+    // Two instances starting together seal each value once.
+    let key = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+    let dbs = [raw_db_of(&testdb), raw_db_of(&testdb)];
+    let threads: Vec<_> = dbs
+        .into_iter()
+        .map(|d| {
+            let key = key.clone();
+            std::thread::spawn(move || app::open_stored_secrets(&d, &key).unwrap())
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(hex::encode(t.join().unwrap()), cursor_hex);
+    }
+    let (_, stored, _) = stored_secrets(&db)[0].clone();
+    assert_no_plaintext(&stored, &secret);
+    let row = partnerfeed::secrets::subscription_row(&id);
+    assert_eq!(key.open(&row, &stored).unwrap(), secret);
+    assert!(stored_cursor_key(&db).starts_with("pfenc1:"));
+
+    // A restarted instance signs with the secret shown at creation; old cursors stay valid.
+    let hub = Hub::launch(testdb, admin, args("30ms"));
+    assert_eq!(hub.subscription(&shop, &id).await["cursor"], cursor);
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
+    assert!(verify(&secret, &receiver.deliveries()[0]));
+    hub.stop().await;
+}
+
+fn raw_db_of(testdb: &TestDb) -> partnerfeed::store::Db {
+    partnerfeed::store::Db::connect(partnerfeed::store::Backend::from_url(&testdb.url).unwrap())
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let (id, _) = hub
+        .subscribe(&shop, "fr-resellers", json!({"url": "http://127.0.0.1:9/"}))
+        .await;
+    let db = raw_db(&hub);
+    let before = stored_secrets(&db);
+    let mut config = Config::new(
+        StorageArgs {
+            data_dir: hub.data_dir.clone(),
+            database_url: Some(hub._db.url.clone()),
+        },
+        ServeArgs {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            admin_token: Some(hub.admin.clone()),
+            body_limit: 1 << 20,
+            workers: Some(1),
+            tombstone_retention_days: 30,
+            rate_limit: 100,
+            feed_cache: false,
+            metrics_token: None,
+            metrics_bind: None,
+        },
+    );
+    config.deliveries = args("30ms");
+    let other = partnerfeed::secrets::SecretKey::generate("x").encoded();
+    let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
+    for (value, expected) in [
+        (other.as_str(), "were encrypted with secret key"),
+        (
+            "not-a-key",
+            "PARTNERFEED_SECRET_KEY: the secret key must be 32 bytes",
+        ),
+    ] {
+        config.secret_key = Some(partnerfeed::config::Redacted(value.to_string()));
+        let error = match app::start(&config, raw_db(&hub), clock.clone()) {
+            Ok(_) => panic!("started with the key {value}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(error.contains(expected), "{error}");
+        assert!(error.contains("PARTNERFEED_SECRET_KEY"), "{error}");
+        assert!(!error.contains(value), "the key is repeated: {error}");
+    }
+    // Nothing was regenerated or re-encrypted.
+    assert_eq!(stored_secrets(&db), before);
+    assert_eq!(hub.subscription(&shop, &id).await["id"], id.as_str());
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
+    let testdb = Arc::new(TestDb::new());
+    let admin = tokens::generate();
+    // Every instance is stopped before a rotation, background jobs included: a process.
+    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let shop = first.hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (id, secret) = first
+        .hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
+    let data_dir = first.hub.data_dir.clone();
+    first.kill().await;
+    let old = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
+            .args(args)
+            .env("DATABASE_URL", &testdb.url)
+            .env("PARTNERFEED_DATA_DIR", &data_dir)
+            .env_remove("PARTNERFEED_SECRET_KEY")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let generated = cli(&["secret-key", "generate"]);
+    let new = partnerfeed::secrets::SecretKey::parse(&generated, "generated").unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &generated).unwrap();
+    cli(&[
+        "secret-key",
+        "rotate",
+        "--new-key-file",
+        file.path().to_str().unwrap(),
+    ]);
+
+    // secret.key now holds the new key, and only the new key opens the stored secrets.
+    let in_force = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+    assert_eq!(in_force.id(), new.id());
+    let db = raw_db_of(&testdb);
+    let (_, stored, _) = stored_secrets(&db)[0].clone();
+    let row = partnerfeed::secrets::subscription_row(&id);
+    assert_eq!(new.open(&row, &stored).unwrap(), secret);
+    assert!(old.open(&row, &stored).is_err());
+
+    // An instance with the new key signs with the same secret and reads the same cursors.
+    let hub = Hub::launch(testdb, admin, args("30ms"));
+    assert_eq!(hub.subscription(&shop, &id).await["cursor"], cursor);
+    hub.put_products(["DRL-1".to_string()]).await;
+    hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
+    assert!(verify(&secret, &receiver.deliveries()[0]));
     hub.stop().await;
 }

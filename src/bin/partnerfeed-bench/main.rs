@@ -515,6 +515,8 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
             tombstone_retention_days: 30,
             rate_limit: 0,
             feed_cache: true,
+            metrics_token: None,
+            metrics_bind: None,
         },
     );
     config.run_jobs = jobs;
