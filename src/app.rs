@@ -46,6 +46,14 @@ pub fn openapi() -> OpenApi {
     doc
 }
 
+/// The document `/openapi.json` serves: [`openapi`] with the schema and an example of every
+/// request and response body (`api::openapi::describe_bodies`).
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi()).expect("an OpenAPI document serialises");
+    api::openapi::describe_bodies(&mut doc);
+    doc
+}
+
 /// Makes sure an admin can log in: the configured bootstrap token, or at first start a new one
 /// written to `<data dir>/admin.token` (mode 0600) and printed once.
 pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
@@ -158,9 +166,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .then(|| api::feed_cache::default_dir(config.storage.data_dir())),
         )?),
     });
-    let document = openapi();
-    let routes = web::Data::new(api::openapi::Routes::from_doc(&document));
-    let doc = web::Data::new(serde_json::to_string(&document)?);
+    let routes = web::Data::new(api::openapi::Routes::from_doc(&openapi()));
+    let doc = web::Data::new(serde_json::to_string(&openapi_document())?);
     let limits = config.connections;
     let mut server =
         HttpServer::new(move || {
