@@ -230,13 +230,13 @@ pub const BODIES: &[BodyMap] = &[
         "/v1/channels/{code}/feed",
         "get",
         &[],
-        &[("200", JSON, "Feed"), ("200", NDJSON, "FeedItem")],
+        &[("200", JSON, "Feed"), ("200", NDJSON, "FeedLines")],
     ),
     (
         "/v1/channels/{code}/changes",
         "get",
         &[],
-        &[("200", JSON, "ChangePage"), ("200", NDJSON, "Change")],
+        &[("200", JSON, "ChangePage"), ("200", NDJSON, "ChangeLines")],
     ),
     (
         "/v1/channels/{code}/digest",

@@ -602,6 +602,22 @@ async fn real_output_matches_the_schemas() {
             assert_valid(&record, &item["record"], &format!("a record of {code}"));
             records += 1;
         }
+        let lines = demo
+            .ndjson(
+                &contract,
+                "/v1/channels/{code}/feed",
+                &format!("{one}/feed?format=ndjson"),
+            )
+            .await;
+        assert_eq!(lines.len(), feed["products"].as_array().unwrap().len());
+        let lines = demo
+            .ndjson(
+                &contract,
+                "/v1/channels/{code}/changes",
+                &format!("{one}/changes?format=ndjson"),
+            )
+            .await;
+        assert!(!lines.is_empty());
         // Every change page from the start.
         let mut since = String::new();
         loop {
@@ -844,6 +860,28 @@ async fn real_output_matches_the_schemas() {
 }
 
 impl Demo {
+    /// `GET path` as NDJSON lines, checked against the document's NDJSON schema of `template`
+    /// (the array of the lines).
+    async fn ndjson(&self, contract: &Contract, template: &str, path: &str) -> Vec<Value> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        let text = response.text().await.unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let validator = contract.response("get", template, 200, "application/x-ndjson");
+        assert_valid(&validator, &Value::Array(lines.clone()), path);
+        lines
+    }
+
     async fn delete_product(&self, sku: &str) -> u16 {
         self.client
             .delete(format!("{}/v1/products/{sku}", self.address))
