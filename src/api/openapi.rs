@@ -172,6 +172,7 @@ const NDJSON: &str = "application/x-ndjson";
 pub const BODIES: &[BodyMap] = &[
     ("/healthz", "get", &[], &[("200", JSON, "Health")]),
     ("/readyz", "get", &[], &[("200", JSON, "Readiness")]),
+    ("/metrics", "get", &[], &[("200", "text/plain", "Metrics")]),
     ("/v1/schemas", "get", &[], &[("200", JSON, "SchemaList")]),
     ("/v1/products", "get", &[], &[("200", JSON, "ProductList")]),
     (

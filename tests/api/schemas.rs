@@ -893,3 +893,61 @@ impl Demo {
             .as_u16()
     }
 }
+
+/// The schemas of what is written never refuse what the API accepts: edge cases the API takes
+/// (nulls for absent members, measures as numbers, a time with an offset, an upper-case URL
+/// scheme, no `sku` in a `PUT`, a channel with null lists and a numeric adjustment) are stored,
+/// and each is valid against its published schema.
+#[actix_web::test]
+async fn the_written_schemas_accept_what_the_api_accepts() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let product = published("product.schema.json");
+    let edge = json!({
+        "sku": null, "gtin": "02345673", "status": "draft", "brand": null, "category": "a/b c/d",
+        "title": {"en-GB": "x", "fr": " y "}, "description": null, "attributes": {"n": -7, "f": 1.5, "b": false, "s": ""},
+        "media": [{"url": "HTTPS://cdn.example.com/a?x#y", "role": "main"}],
+        "prices": [{"list": "a.b_c-D", "currency": "JPY", "amount": "0", "min_qty": null,
+                    "valid_from": "2027-01-01T01:00:00+01:00", "valid_to": null}],
+        "dimensions": {"length": 1.5, "width": "2.50", "height": 3, "unit": "in"},
+        "weight": {"net": null, "gross": 2, "unit": "lb"},
+        "packaging": [{"level": "each", "quantity": 1, "gtin": null, "dimensions": null, "gross_weight": null, "type": null},
+                      {"level": "case", "quantity": 4_294_967_295_u32}]
+    });
+    let r = app
+        .put_json("/v1/products/EDGE-1", &app.admin_token, &edge)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let stored: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{stored}");
+    assert_valid(&product, &edge, "an edge product the API accepted");
+    assert_valid(
+        &published("product-canonical.schema.json"),
+        &stored,
+        "its canonical form",
+    );
+
+    let channel = published("channel.schema.json");
+    let edge = json!({"code": "edge", "name": "x", "locale": "fr-BE-x1", "currency": "XAU", "price_list": "any list",
+        "price_adjustment_percent": 2.5, "assortment": null, "fields": null, "settings": null});
+    let r = app
+        .put_json("/v1/channels/edge", &app.admin_token, &edge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_valid(&channel, &edge, "an edge channel the API accepted");
+    let edge = json!({"name": "y", "locale": "de", "currency": "EUR", "price_list": "r",
+        "price_adjustment_percent": " -99.99 ", "units": "imperial",
+        "assortment": {"statuses": null, "categories": ["/tools/"], "brands": ["A"], "include_skus": [], "exclude_skus": null},
+        "fields": [], "settings": {"k": ""}});
+    let r = app
+        .put_json("/v1/channels/edge-2", &app.admin_token, &edge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_valid(&channel, &edge, "another edge channel the API accepted");
+    app.stop().await;
+}
