@@ -390,6 +390,27 @@ pub fn describe_bodies(doc: &mut Value) {
             }
         }
     }
+    doc["webhooks"] = json!({"catalog.changes": {"post": {
+        "operationId": "catalog_changes",
+        "summary": "A batch of changes pushed to a webhook subscription's URL",
+        "description": "Sent in order, one batch in flight per subscription, retried with the same \
+            `webhook-id` and bytes until a 2xx answer; see docs/webhooks.md.",
+        "parameters": [
+            {"name": "webhook-id", "in": "header", "required": true, "schema": {"type": "string"},
+             "description": "The batch's id, the same on every retry."},
+            {"name": "webhook-timestamp", "in": "header", "required": true,
+             "schema": {"type": "string", "pattern": "^[0-9]+$"},
+             "description": "Unix seconds of the attempt."},
+            {"name": "webhook-signature", "in": "header", "required": true,
+             "schema": {"type": "string"},
+             "description": "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">` with the \
+                subscription's secret (two, space-separated, for 24 hours after a rotation)."}
+        ],
+        "requestBody": {"required": true, "content": {
+            "application/json": media_type(&components, "WebhookBody"),
+        }},
+        "responses": {"2XX": {"description": "Accepted: the cursor moves to `to`."}}
+    }}});
     doc["components"]["schemas"] = Value::Object(components);
 }
 

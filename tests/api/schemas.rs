@@ -223,16 +223,29 @@ impl Demo {
     }
 }
 
-/// A webhook receiver that answers 204 to everything.
-async fn receiver() -> String {
-    let server =
-        HttpServer::new(|| App::new().route("/hook", web::post().to(HttpResponse::NoContent)))
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
+/// The bodies a webhook receiver got.
+type Received = Arc<std::sync::Mutex<Vec<web::Bytes>>>;
+
+/// A webhook receiver that keeps every body and answers 204.
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let kept = received.clone();
+    let server = HttpServer::new(move || {
+        let kept = kept.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move |body: web::Bytes| {
+                kept.lock().unwrap().push(body);
+                async { HttpResponse::NoContent().finish() }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
     let addr = server.addrs()[0];
     actix_web::rt::spawn(server.run());
-    format!("http://{addr}/hook")
+    (format!("http://{addr}/hook"), received)
 }
 
 /// `GET /v1/schemas/{name}` serves exactly the repository's files; each JSON Schema is a valid
@@ -342,7 +355,8 @@ fn the_document_gives_every_body_a_schema_and_an_example() {
     }
     let contract = Contract { doc: doc.clone() };
     let mut bodies = 0;
-    for (path, item) in doc["paths"].as_object().unwrap() {
+    let operations = doc["paths"].as_object().unwrap().iter();
+    for (path, item) in operations.chain(doc["webhooks"].as_object().unwrap()) {
         for (method, op) in item.as_object().unwrap() {
             let mut contents: Vec<(String, &Value)> = Vec::new();
             if let Some(content) = op["requestBody"]["content"].as_object() {
@@ -380,7 +394,7 @@ fn the_document_gives_every_body_a_schema_and_an_example() {
             }
         }
     }
-    assert!(bodies >= 35, "{bodies}");
+    assert!(bodies >= 38, "{bodies}");
     // Every component with examples: each example is valid.
     for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
         if let Some(examples) = schema["examples"].as_array() {
@@ -753,7 +767,7 @@ async fn real_output_matches_the_schemas() {
 
     // Subscriptions: a webhook that is delivered to, and an e-mail digest.
     let shop = demo.reseller("shop-42").to_string();
-    let url = receiver().await;
+    let (url, received) = receiver().await;
     let subs = "/v1/channels/{code}/subscriptions";
     let hook = demo
         .ok(
@@ -796,6 +810,22 @@ async fn real_output_matches_the_schemas() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(attempts["attempts"][0]["status"], 204, "{attempts}");
+    // What the receiver got is the document's webhook body.
+    let webhook = contract.doc["webhooks"]["catalog.changes"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    let mut root = contract.doc.clone();
+    root.as_object_mut()
+        .unwrap()
+        .extend(webhook.as_object().unwrap().clone());
+    let validator = compile(&root);
+    let bodies = received.lock().unwrap().clone();
+    assert!(!bodies.is_empty());
+    for body in bodies {
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_valid(&validator, &body, "a webhook body");
+        assert!(!body["changes"].as_array().unwrap().is_empty());
+    }
     demo.ok(
         &contract,
         ("GET", "/v1/subscriptions", "/v1/subscriptions"),
