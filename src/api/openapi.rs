@@ -562,6 +562,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn published_defs_become_components_and_references_follow() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "properties": {"a": {"$ref": "#/$defs/A"}, "b": {"items": [{"$ref": "#/$defs/B"}]}},
+            "$defs": {"A": {"type": "string"}, "B": {"$ref": "#/$defs/A"}}
+        });
+        let parts = published_components("P", schema);
+        let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["P", "P.A", "P.B"]);
+        let (_, p) = &parts[0];
+        assert!(
+            p.get("$schema").is_none() && p.get("$defs").is_none(),
+            "{p}"
+        );
+        assert_eq!(p["properties"]["a"]["$ref"], "#/components/schemas/P.A");
+        assert_eq!(
+            p["properties"]["b"]["items"][0]["$ref"],
+            "#/components/schemas/P.B"
+        );
+        assert_eq!(parts[2].1["$ref"], "#/components/schemas/P.A");
+    }
+
+    /// A derived schema keeps the properties it has (a field added to a struct stays
+    /// described); `required` only gains names that are properties.
+    #[test]
+    fn additions_complete_a_derived_schema_member_by_member() {
+        let mut derived = json!({
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}, "state": {"type": "string"}, "x": {}}
+        });
+        merge_schema(
+            &mut derived,
+            json!({"required": ["x", "gone"], "properties": {"id": {"pattern": "^sub_"}},
+                   "examples": [{"id": "sub_1"}]}),
+        );
+        assert_eq!(derived["required"], json!(["id", "x"]));
+        assert_eq!(derived["properties"]["id"], json!({"pattern": "^sub_"}));
+        assert_eq!(derived["properties"]["state"], json!({"type": "string"}));
+        assert_eq!(derived["examples"][0]["id"], "sub_1");
+    }
+
+    #[test]
     fn routes_match_templates_segment_by_segment() {
         let mut routes = Routes::default();
         routes
