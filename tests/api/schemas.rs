@@ -560,6 +560,18 @@ async fn real_output_matches_the_schemas() {
         (Some(1), Some(1))
     );
 
+    // Besides the demo's (metric, a few fields each): every field, in imperial units.
+    let every_field = json!({"name": "Every field, imperial", "locale": "en-US", "currency": "EUR",
+        "price_list": "retail", "units": "imperial"});
+    demo.ok(
+        &contract,
+        ("PUT", "/v1/channels/{code}", "/v1/channels/all-imperial"),
+        &admin,
+        Some(every_field),
+        201,
+    )
+    .await;
+    demo.drain().await;
     // Channels, as the admin sees them and as the demo wrote them.
     let list = demo
         .ok(
@@ -615,6 +627,27 @@ async fn real_output_matches_the_schemas() {
         for item in feed["products"].as_array().unwrap() {
             assert_valid(&record, &item["record"], &format!("a record of {code}"));
             records += 1;
+        }
+        if code == "all-imperial" {
+            let items = feed["products"].as_array().unwrap();
+            for member in [
+                "status",
+                "title",
+                "description",
+                "attributes",
+                "media",
+                "price",
+                "packaging",
+            ] {
+                assert!(
+                    items.iter().any(|i| i["record"].get(member).is_some()),
+                    "no {member}"
+                );
+            }
+            assert!(items
+                .iter()
+                .any(|i| i["record"]["dimensions"]["unit"] == "in"));
+            assert!(items.iter().any(|i| i["record"]["weight"]["unit"] == "lb"));
         }
         let lines = demo
             .ndjson(
@@ -684,6 +717,7 @@ async fn real_output_matches_the_schemas() {
         }
     }
     assert!(records > 100, "{records}");
+    assert!(codes.iter().any(|c| c == "all-imperial"), "{codes:?}");
     let path = format!(
         "/v1/channels/{first}/changes?since={}",
         before["cursor"].as_str().unwrap()
