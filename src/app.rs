@@ -50,6 +50,14 @@ pub fn openapi() -> OpenApi {
     doc
 }
 
+/// The document `/openapi.json` serves: [`openapi`] with the schema and an example of every
+/// request and response body (`api::openapi::describe_bodies`).
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi()).expect("an OpenAPI document serialises");
+    api::openapi::describe_bodies(&mut doc);
+    doc
+}
+
 /// Makes sure an admin can log in: the configured bootstrap token, or at first start a new one
 /// written to `<data dir>/admin.token` (mode 0600). The log says where it is, never what it is.
 pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
@@ -204,9 +212,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         Some(bind) => Some(metrics_listener(state.clone(), bind)?),
         None => None,
     };
-    let document = openapi();
-    let routes = web::Data::new(api::openapi::Routes::from_doc(&document));
-    let doc = web::Data::new(serde_json::to_string(&document)?);
+    let routes = web::Data::new(api::openapi::Routes::from_doc(&openapi()));
+    let doc = web::Data::new(serde_json::to_string(&openapi_document())?);
     let limits = config.connections;
     let mut server =
         HttpServer::new(move || {

@@ -2,7 +2,9 @@
 # API conformance: schemathesis generates requests from /openapi.json of a running server and
 # checks that none answers 5xx, that every status, content type and body matches the document,
 # and (through the document: every error response is application/problem+json with the Problem
-# schema) that every error is a problem. Runs on a fresh SQLite file, then on a fresh PostgreSQL
+# schema) that every error is a problem. Before that, openapi-spec-validator checks the served
+# document itself against the OpenAPI 3.1 specification (structure, every `$ref`, every schema
+# against the 2020-12 dialect). Runs on a fresh SQLite file, then on a fresh PostgreSQL
 # database that it creates and drops, each loaded with the demo.
 # Usage: tools/schemathesis.sh [path/to/partnerfeed]   (default: target/debug/partnerfeed)
 # Environment: ST_MAX_EXAMPLES (default 50 per operation), ST_PG_BASE (default
@@ -12,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(realpath "${1:-target/debug/partnerfeed}")"
 ST_VERSION=4.32.5
+OSV_VERSION=0.9.0
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-50}"
 PG_BASE="${ST_PG_BASE:-postgres://postgres@127.0.0.1:5432}"
 VENV="$(realpath -m "${ST_VENV:-target/schemathesis-venv}")"
@@ -22,6 +25,10 @@ BACKENDS="${ST_BACKENDS:-sqlite postgres}"
 if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version $ST_VERSION" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
+fi
+if ! "$VENV/bin/pip" show -q "openapi-spec-validator" 2>/dev/null ||
+    [ "$("$VENV/bin/pip" show openapi-spec-validator | awk '$1 == "Version:" { print $2 }')" != "$OSV_VERSION" ]; then
+    "$VENV/bin/pip" install -q "openapi-spec-validator==$OSV_VERSION"
 fi
 
 free_port() {
@@ -63,6 +70,9 @@ run_pass() {
         -d '{"url": "http://127.0.0.1:9/hook", "format": "json"}' |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
     export ST_SKU ST_SUBSCRIPTION
+    echo "== openapi-spec-validator on the $name server's /openapi.json"
+    curl -sf "$base/openapi.json" -o "$dir/openapi.json"
+    "$VENV/bin/openapi-spec-validator" --schema 3.1 --validation-errors all "$dir/openapi.json" || status=1
     echo "== schemathesis on $name (at most $MAX_EXAMPLES examples per operation)"
     (cd "$WORK" && PYTHONPATH="$TOOLS" "$VENV/bin/st" --config-file "$TOOLS/schemathesis.toml" \
         run "$base/openapi.json" \

@@ -96,7 +96,7 @@ pub struct ChannelList {
 #[utoipa::path(
     tag = "channels",
     params(("code" = String, Path, description = "Channel code")),
-    request_body(content = Object, description = "A channel definition, as in PRODUCT.md"),
+    request_body(content = Object, description = "A channel definition (schemas/channel.schema.json)"),
     responses((status = 201), (status = 200), (status = 422)),
     security(("bearer" = []))
 )]

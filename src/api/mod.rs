@@ -12,6 +12,7 @@ pub mod products;
 pub mod query;
 pub mod ratelimit;
 pub mod resellers;
+pub mod schemas;
 pub mod stream;
 pub mod subscriptions;
 pub mod tokens;
@@ -60,6 +61,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(schemas::list_schemas)
+        .service(schemas::get_schema)
         .service(products::list_products)
         .service(products::batch_products)
         .service(products::get_product)

@@ -1,11 +1,12 @@
 //! What the OpenAPI document says of every operation at once: which errors it may answer, each
-//! as an `application/problem+json` body; and, from the same document, which methods a path
-//! accepts (for 405 answers).
+//! as an `application/problem+json` body; the schema and an example of every request and
+//! response body (the published JSON Schemas of `schemas/` and `components.json` beside this
+//! file); and, from the same document, which methods a path accepts (for 405 answers).
 
 use std::collections::BTreeMap;
 
 use actix_web::http::Method;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{Content, OpenApi, RefOr, Response, Schema};
 
@@ -149,6 +150,365 @@ pub fn describe_errors(doc: &mut OpenApi) {
     }
 }
 
+/// Schemas of the bodies that are not a published schema, and additions to the schemas utoipa
+/// derives from the response structs (merged member by member, so that a field added to a
+/// struct keeps its derived schema).
+const COMPONENTS: &str = include_str!("components.json");
+
+/// Which body schema goes where: `(path, method, request bodies, responses)`, each body as
+/// `(media type, component)` and each response as `(status, media type, component)`.
+type BodyMap = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [(&'static str, &'static str, &'static str)],
+);
+
+const JSON: &str = "application/json";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+const NDJSON: &str = "application/x-ndjson";
+
+/// Every operation's bodies. A test checks that each entry names an operation of the document.
+pub const BODIES: &[BodyMap] = &[
+    ("/healthz", "get", &[], &[("200", JSON, "Health")]),
+    ("/readyz", "get", &[], &[("200", JSON, "Readiness")]),
+    ("/metrics", "get", &[], &[("200", "text/plain", "Metrics")]),
+    ("/v1/schemas", "get", &[], &[("200", JSON, "SchemaList")]),
+    ("/v1/products", "get", &[], &[("200", JSON, "ProductList")]),
+    (
+        "/v1/products/{sku}",
+        "put",
+        &[(JSON, "Product")],
+        &[
+            ("200", JSON, "ProductCanonical"),
+            ("201", JSON, "ProductCanonical"),
+        ],
+    ),
+    (
+        "/v1/products/{sku}",
+        "patch",
+        &[(MERGE_PATCH, "ProductPatch"), (JSON, "ProductPatch")],
+        &[("200", JSON, "ProductCanonical")],
+    ),
+    (
+        "/v1/products/{sku}",
+        "get",
+        &[],
+        &[("200", JSON, "ProductCanonical")],
+    ),
+    (
+        "/v1/products/batch",
+        "post",
+        &[(JSON, "ProductBatch"), (NDJSON, "ProductBatch")],
+        &[("200", JSON, "BatchResult")],
+    ),
+    (
+        "/v1/products/{sku}/history",
+        "get",
+        &[],
+        &[("200", JSON, "History")],
+    ),
+    (
+        "/v1/tokens",
+        "post",
+        &[(JSON, "NewToken")],
+        &[("201", JSON, "IssuedToken")],
+    ),
+    ("/v1/channels", "get", &[], &[("200", JSON, "ChannelList")]),
+    (
+        "/v1/channels/{code}",
+        "put",
+        &[(JSON, "ChannelDefinition")],
+        &[("200", JSON, "Channel"), ("201", JSON, "Channel")],
+    ),
+    (
+        "/v1/channels/{code}",
+        "get",
+        &[],
+        &[("200", JSON, "Channel")],
+    ),
+    (
+        "/v1/channels/{code}/feed",
+        "get",
+        &[],
+        &[("200", JSON, "Feed"), ("200", NDJSON, "FeedLines")],
+    ),
+    (
+        "/v1/channels/{code}/changes",
+        "get",
+        &[],
+        &[("200", JSON, "ChangePage"), ("200", NDJSON, "ChangeLines")],
+    ),
+    (
+        "/v1/channels/{code}/digest",
+        "get",
+        &[],
+        &[("200", JSON, "DigestResponse")],
+    ),
+    (
+        "/v1/channels/{code}/feed/report",
+        "get",
+        &[],
+        &[("200", JSON, "FeedReport")],
+    ),
+    (
+        "/v1/resellers",
+        "get",
+        &[],
+        &[("200", JSON, "ResellerList")],
+    ),
+    (
+        "/v1/resellers/{code}",
+        "put",
+        &[(JSON, "ResellerInput")],
+        &[("200", JSON, "Reseller"), ("201", JSON, "Reseller")],
+    ),
+    (
+        "/v1/resellers/{code}",
+        "get",
+        &[],
+        &[("200", JSON, "Reseller")],
+    ),
+    (
+        "/v1/resellers/{code}/tokens",
+        "post",
+        &[(JSON, "NewResellerToken")],
+        &[("201", JSON, "IssuedToken")],
+    ),
+    (
+        "/v1/channels/{code}/subscriptions",
+        "post",
+        &[(JSON, "SubscriptionRequest")],
+        &[("201", JSON, "SubscriptionView")],
+    ),
+    (
+        "/v1/subscriptions",
+        "get",
+        &[],
+        &[("200", JSON, "SubscriptionList")],
+    ),
+    (
+        "/v1/subscriptions/{id}",
+        "get",
+        &[],
+        &[("200", JSON, "SubscriptionView")],
+    ),
+    (
+        "/v1/subscriptions/{id}",
+        "patch",
+        &[
+            (JSON, "SubscriptionPatch"),
+            (MERGE_PATCH, "SubscriptionPatch"),
+        ],
+        &[("200", JSON, "SubscriptionView")],
+    ),
+    (
+        "/v1/subscriptions/confirm",
+        "get",
+        &[],
+        &[("200", JSON, "Confirmed")],
+    ),
+    (
+        "/v1/subscriptions/{id}/attempts",
+        "get",
+        &[],
+        &[("200", JSON, "AttemptList")],
+    ),
+    (
+        "/v1/subscriptions/{id}/replay",
+        "post",
+        &[(JSON, "ReplayRequest")],
+        &[("200", JSON, "SubscriptionView")],
+    ),
+    (
+        "/v1/subscriptions/{id}/enable",
+        "post",
+        &[],
+        &[("200", JSON, "SubscriptionView")],
+    ),
+    (
+        "/v1/subscriptions/{id}/rotate-secret",
+        "post",
+        &[],
+        &[("200", JSON, "RotatedSecret")],
+    ),
+];
+
+/// Gives every request and response body its schema and an example, in the served document:
+/// the published JSON Schemas (`api::schemas::PUBLISHED`) become components (their `$defs`
+/// become `<Component>.<Def>` components), `components.json` adds the others and completes
+/// the derived ones, and [`BODIES`] points each operation's bodies at them.
+pub fn describe_bodies(doc: &mut Value) {
+    let mut components = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    for published in super::schemas::PUBLISHED {
+        let Some(name) = published.component else {
+            continue;
+        };
+        let schema: Value = serde_json::from_str(published.body).unwrap_or_default();
+        for (component, schema) in published_components(name, schema) {
+            components.insert(component, schema);
+        }
+    }
+    let extra: Map<String, Value> = serde_json::from_str(COMPONENTS).unwrap_or_default();
+    for (name, addition) in extra {
+        match components.get_mut(&name) {
+            Some(derived) => merge_schema(derived, addition),
+            None => {
+                components.insert(name, addition);
+            }
+        }
+    }
+    for (path, method, requests, responses) in BODIES {
+        let Some(op) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(*path))
+            .and_then(|item| item.get_mut(*method))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if !requests.is_empty() {
+            let body = op
+                .entry("requestBody")
+                .or_insert_with(|| json!({"content": {}}));
+            for (media, component) in *requests {
+                body["content"][*media] = media_type(&components, component);
+            }
+        }
+        for (status, media, component) in *responses {
+            let response = op
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .map(|r| {
+                    r.entry(status.to_string())
+                        .or_insert_with(|| json!({"description": reason(status)}))
+                });
+            if let Some(response) = response {
+                if !response.get("content").is_some_and(Value::is_object) {
+                    response["content"] = json!({});
+                }
+                response["content"][*media] = media_type(&components, component);
+            }
+        }
+    }
+    doc["webhooks"] = json!({"catalog.changes": {"post": {
+        "operationId": "catalog_changes",
+        "summary": "A batch of changes pushed to a webhook subscription's URL",
+        "description": "Sent in order, one batch in flight per subscription, retried with the same \
+            `webhook-id` and bytes until a 2xx answer; see docs/webhooks.md.",
+        "parameters": [
+            {"name": "webhook-id", "in": "header", "required": true, "schema": {"type": "string"},
+             "description": "The batch's id, the same on every retry."},
+            {"name": "webhook-timestamp", "in": "header", "required": true,
+             "schema": {"type": "string", "pattern": "^[0-9]+$"},
+             "description": "Unix seconds of the attempt."},
+            {"name": "webhook-signature", "in": "header", "required": true,
+             "schema": {"type": "string"},
+             "description": "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">` with the \
+                subscription's secret (two, space-separated, for 24 hours after a rotation)."}
+        ],
+        "requestBody": {"required": true, "content": {
+            "application/json": media_type(&components, "WebhookBody"),
+        }},
+        "responses": {"2XX": {"description": "Accepted: the cursor moves to `to`."}}
+    }}});
+    doc["components"]["schemas"] = Value::Object(components);
+}
+
+/// `{schema: {$ref}, example}` for a body of `component`, the example being its first.
+fn media_type(components: &Map<String, Value>, component: &str) -> Value {
+    let mut media = json!({"schema": {"$ref": format!("#/components/schemas/{component}")}});
+    if let Some(example) = components
+        .get(component)
+        .and_then(|c| c.get("examples"))
+        .and_then(|e| e.get(0))
+    {
+        media["example"] = example.clone();
+    }
+    media
+}
+
+/// A published JSON Schema as OpenAPI components: the schema itself under `name` (without
+/// `$schema`), and each of its `$defs` under `name.Def`, with `#/$defs/Def` references
+/// rewritten to point there.
+pub fn published_components(name: &str, mut schema: Value) -> Vec<(String, Value)> {
+    fn rewrite(value: &mut Value, name: &str) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get_mut("$ref") {
+                    if let Some(def) = r.strip_prefix("#/$defs/") {
+                        *r = format!("#/components/schemas/{name}.{def}");
+                    }
+                }
+                for v in map.values_mut() {
+                    rewrite(v, name);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, name)),
+            _ => {}
+        }
+    }
+    rewrite(&mut schema, name);
+    let mut out = Vec::new();
+    if let Some(map) = schema.as_object_mut() {
+        map.remove("$schema");
+        if let Some(Value::Object(defs)) = map.remove("$defs") {
+            out.extend(
+                defs.into_iter()
+                    .map(|(def, s)| (format!("{name}.{def}"), s)),
+            );
+        }
+    }
+    out.insert(0, (name.to_string(), schema));
+    out
+}
+
+/// Completes a derived schema: `properties` replaced one by one, `required` extended with
+/// names that are properties, any other keyword set.
+fn merge_schema(derived: &mut Value, addition: Value) {
+    let (Some(derived), Value::Object(addition)) = (derived.as_object_mut(), addition) else {
+        return;
+    };
+    for (key, value) in addition {
+        match (key.as_str(), value) {
+            ("properties", Value::Object(props)) => {
+                let target = derived
+                    .entry("properties")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut();
+                if let Some(target) = target {
+                    target.extend(props);
+                }
+            }
+            ("required", Value::Array(names)) => {
+                let known: Vec<String> = derived
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default();
+                let required = derived.entry("required").or_insert_with(|| json!([]));
+                if let Some(required) = required.as_array_mut() {
+                    for name in names {
+                        if name.as_str().is_some_and(|n| known.iter().any(|k| k == n))
+                            && !required.contains(&name)
+                        {
+                            required.push(name);
+                        }
+                    }
+                }
+            }
+            (_, value) => {
+                derived.insert(key, value);
+            }
+        }
+    }
+}
+
 fn reason(status: &str) -> &'static str {
     status
         .parse::<u16>()
@@ -206,6 +566,49 @@ impl Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_defs_become_components_and_references_follow() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "properties": {"a": {"$ref": "#/$defs/A"}, "b": {"items": [{"$ref": "#/$defs/B"}]}},
+            "$defs": {"A": {"type": "string"}, "B": {"$ref": "#/$defs/A"}}
+        });
+        let parts = published_components("P", schema);
+        let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["P", "P.A", "P.B"]);
+        let (_, p) = &parts[0];
+        assert!(
+            p.get("$schema").is_none() && p.get("$defs").is_none(),
+            "{p}"
+        );
+        assert_eq!(p["properties"]["a"]["$ref"], "#/components/schemas/P.A");
+        assert_eq!(
+            p["properties"]["b"]["items"][0]["$ref"],
+            "#/components/schemas/P.B"
+        );
+        assert_eq!(parts[2].1["$ref"], "#/components/schemas/P.A");
+    }
+
+    /// A derived schema keeps the properties it has (a field added to a struct stays
+    /// described); `required` only gains names that are properties.
+    #[test]
+    fn additions_complete_a_derived_schema_member_by_member() {
+        let mut derived = json!({
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}, "state": {"type": "string"}, "x": {}}
+        });
+        merge_schema(
+            &mut derived,
+            json!({"required": ["x", "gone"], "properties": {"id": {"pattern": "^sub_"}},
+                   "examples": [{"id": "sub_1"}]}),
+        );
+        assert_eq!(derived["required"], json!(["id", "x"]));
+        assert_eq!(derived["properties"]["id"], json!({"pattern": "^sub_"}));
+        assert_eq!(derived["properties"]["state"], json!({"type": "string"}));
+        assert_eq!(derived["examples"][0]["id"], "sub_1");
+    }
 
     #[test]
     fn routes_match_templates_segment_by_segment() {

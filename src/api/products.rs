@@ -83,7 +83,7 @@ fn stored_response(status: StatusCode, stored: Stored) -> HttpResponse {
 #[utoipa::path(
     tag = "products",
     params(("sku" = String, Path, description = "Product SKU")),
-    request_body(content = Object, description = "A product, as in PRODUCT.md"),
+    request_body(content = Object, description = "A product as written (schemas/product.schema.json)"),
     responses(
         (status = 201, description = "Created"), (status = 200, description = "Replaced or unchanged"),
         (status = 412, description = "Stale If-Match"), (status = 422, description = "Invalid product")

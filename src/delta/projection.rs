@@ -462,7 +462,7 @@ mod tests {
         }
     }
 
-    /// DRL-1001 of PRODUCT.md, in canonical form.
+    /// DRL-1001 of docs/api.md, in canonical form.
     fn drill() -> Fixture {
         let texts = |fr: &str, en: &str| {
             BTreeMap::from([("en".to_string(), en.to_string()), ("fr".into(), fr.into())])
@@ -683,7 +683,7 @@ mod tests {
             json!([{"min_qty": 1, "amount": "80.00"}, {"min_qty": 5, "amount": "75.00"},
                    {"min_qty": 50, "amount": "70.00"}])
         );
-        // Later, the 2027 tier of PRODUCT.md is valid too, and the promotion has closed.
+        // Later, the 2027 tier of docs/api.md is valid too, and the promotion has closed.
         let later = project_view("DRL-1001", &f.view(), &c, at(2027, 1, 1)).expect("in");
         assert_eq!(later["price"]["amount"], json!("60.00"));
         assert_eq!(

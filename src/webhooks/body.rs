@@ -1,5 +1,5 @@
 //! Webhook bodies. Non-JSON formats are sent as their changes page; the JSON format wraps the
-//! page's change list in the webhook envelope of PRODUCT.md:
+//! page's change list in the webhook envelope (docs/api.md, "Webhook body"):
 //! `{"type": "catalog.changes", "channel", "subscription", "from", "to", "changes": [...]}`.
 //! The change entries are copied byte for byte from the page, never re-serialised.
 

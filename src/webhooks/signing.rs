@@ -115,7 +115,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // The Standard Webhooks libraries' own vectors (shared/vectors/README.md).
+    // The Standard Webhooks libraries' own test vectors.
     const V1: (&str, &str, i64, &str, &str) = (
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "msg_p5jXN8AQM9LWM0D4loKWxJek",

@@ -13,5 +13,6 @@ mod model;
 mod ops;
 mod products;
 mod profiles;
+mod schemas;
 mod security;
 mod webhooks;
