@@ -37,6 +37,10 @@ pub enum ApiError {
     UnsupportedMediaType { detail: String },
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
+    #[error("too many concurrent requests")]
+    TooManyConcurrent,
+    #[error("conflict")]
+    Conflict { detail: String },
     #[error("the content is invalid")]
     Invalid(ValidationErrors),
     #[error("the database is unavailable")]
@@ -134,6 +138,14 @@ impl ApiError {
                 "Too many requests",
                 format!("this token exceeded its request rate; retry after {retry_after} s"),
             ),
+            ApiError::TooManyConcurrent => (
+                "too-many-concurrent",
+                "Too many requests",
+                "this token has as many requests in flight as it may \
+                 (PARTNERFEED_TOKEN_CONCURRENCY); retry once one has finished"
+                    .into(),
+            ),
+            ApiError::Conflict { detail } => ("conflict", "Conflict", detail.clone()),
             ApiError::Invalid(errors) => (
                 "validation",
                 "Validation failed",
@@ -170,7 +182,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyConcurrent => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -204,7 +219,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         match self {
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::TooManyConcurrent => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::TooManyRequests { retry_after } => {

@@ -6,6 +6,7 @@ pub mod body;
 pub mod channels;
 pub mod error;
 pub mod feed_cache;
+pub mod inflight;
 pub mod openapi;
 pub mod ops;
 pub mod products;
@@ -14,6 +15,7 @@ pub mod ratelimit;
 pub mod resellers;
 pub mod stream;
 pub mod subscriptions;
+pub mod token_table;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -47,6 +49,13 @@ pub struct AppState {
     pub rate_limit: Arc<ratelimit::RateLimiter>,
     /// Rendered full feeds kept on disk per ETag (`<data dir>/feed-cache`).
     pub feed_cache: Arc<feed_cache::FeedCache>,
+    /// Every token by hash, refreshed in the background: authentication needs no connection.
+    pub tokens: Arc<token_table::TokenTable>,
+    /// Requests in flight per token (`PARTNERFEED_TOKEN_CONCURRENCY`).
+    pub inflight: Arc<inflight::InFlight>,
+    /// Where response bodies are spooled beyond memory (`<data dir>/spool`), so that no
+    /// database connection waits on a slow client.
+    pub spool_dir: Arc<std::path::PathBuf>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.
@@ -62,6 +71,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(products::delete_product)
         .service(products::product_history)
         .service(tokens::create_token)
+        .service(tokens::list_tokens)
+        .service(tokens::delete_token)
         .service(channels::list_channels)
         .service(channels::put_channel)
         .service(channels::get_channel)

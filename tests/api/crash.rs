@@ -93,6 +93,7 @@ impl Deployment {
             .env("PARTNERFEED_ADMIN_TOKEN", &self.admin)
             .env("PARTNERFEED_WORKERS", "2")
             .env("PARTNERFEED_RATE_LIMIT", "0")
+            .env("PARTNERFEED_TOKEN_CONCURRENCY", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

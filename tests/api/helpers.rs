@@ -102,6 +102,8 @@ pub struct Options {
     pub jobs: bool,
     /// Requests per second per token.
     pub rate_limit: u32,
+    /// Requests in flight per token (0: no bound).
+    pub token_concurrency: usize,
     /// Connection timeouts.
     pub connections: partnerfeed::config::ConnectionLimits,
 }
@@ -112,6 +114,7 @@ impl Default for Options {
             body_limit: 64 * 1024 * 1024,
             jobs: true,
             rate_limit: 100_000,
+            token_concurrency: 0,
             connections: Default::default(),
         }
     }
@@ -153,6 +156,7 @@ impl TestApp {
                 tombstone_retention_days: 30,
                 rate_limit: options.rate_limit,
                 feed_cache: true,
+                token_concurrency: options.token_concurrency,
             },
         );
         config.run_jobs = options.jobs;

@@ -90,6 +90,7 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
             tombstone_retention_days: 30,
             rate_limit: 100,
             feed_cache: true,
+            token_concurrency: 0,
         },
     );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();

@@ -69,6 +69,7 @@ impl Hub {
                 tombstone_retention_days: 30,
                 rate_limit: 100_000,
                 feed_cache: true,
+                token_concurrency: 0,
             },
         );
         config.deliveries = deliveries;

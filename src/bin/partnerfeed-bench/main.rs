@@ -515,6 +515,7 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
             tombstone_retention_days: 30,
             rate_limit: 0,
             feed_cache: true,
+            token_concurrency: 0,
         },
     );
     config.run_jobs = jobs;
@@ -582,6 +583,7 @@ impl ChildServer {
             .env("PARTNERFEED_ADMIN_TOKEN", token)
             .env("RUST_LOG", "warn")
             .env("PARTNERFEED_RATE_LIMIT", "0")
+            .env("PARTNERFEED_TOKEN_CONCURRENCY", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
