@@ -121,7 +121,8 @@ pub fn describe_errors(doc: &mut OpenApi) {
             common.push((403, "The token's role may not do this"));
             common.push((
                 429,
-                "The token exceeded its request rate (with Retry-After)",
+                "The token exceeded its request rate, or has as many requests in flight as it \
+                 may (with Retry-After)",
             ));
         }
         let responses = &mut op.responses.responses;

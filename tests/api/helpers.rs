@@ -367,3 +367,26 @@ impl TestApp {
         panic!("the delta generators never settled");
     }
 }
+
+/// Waits until the server at `address` accepts `token`: a token made on another instance is
+/// known everywhere within a second (the token table's refresh).
+pub async fn token_known_at(address: &str, token: &str) {
+    let client = Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let r = client
+            .get(format!("{address}/v1/channels"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        if r.status() != 401 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{address} still refuses the token after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -858,6 +858,7 @@ async fn two_instances_never_deliver_one_subscription_at_once() {
     let first = Hub::spawn(a.clone()).await;
     let second = Hub::spawn_sharing(&first, a).await;
     let shop = first.reseller("fr-resellers", "shop-1").await;
+    crate::helpers::token_known_at(&second.address, &shop).await;
     let receiver =
         Receiver::start(vec![Reply::Slow(100), Reply::Status(500), Reply::Slow(100)]).await;
     let (id, secret) = first
