@@ -489,6 +489,7 @@ async fn fifty_slow_readers_starve_no_one() {
     // Meanwhile, and for as long as they are held, everyone else is served.
     let start = Instant::now();
     let mut rounds = 0;
+    let mut slowest_ready = Duration::ZERO;
     let mut sockets = Vec::new();
     let mut pending = held;
     while start.elapsed() < HOLD || !pending.is_empty() {
@@ -516,12 +517,19 @@ async fn fifty_slow_readers_starve_no_one() {
             "round {rounds}: put {}",
             put.status()
         );
+        let asked = Instant::now();
         let ready = probe
             .get(app.url("/readyz"))
             .send()
             .await
             .unwrap_or_else(|e| panic!("round {rounds}: readyz: {e}"));
         assert_eq!(ready.status(), 200, "round {rounds}: readyz");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "round {rounds}: /readyz took {:?}",
+            asked.elapsed()
+        );
+        slowest_ready = slowest_ready.max(asked.elapsed());
         rounds += 1;
         let mut still = Vec::new();
         for handle in pending {
@@ -537,7 +545,7 @@ async fn fifty_slow_readers_starve_no_one() {
     assert_eq!(sockets.len(), 50);
     let statuses: Vec<u16> = sockets.iter().map(|(_, s)| *s).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    eprintln!("{rounds} rounds while 50 slow readers were held");
+    eprintln!("{rounds} rounds while 50 slow readers were held; slowest /readyz {slowest_ready:?}");
     drop(sockets);
     app.stop().await;
 }
