@@ -194,6 +194,7 @@ impl TokenTable {
 pub async fn run(table: Arc<TokenTable>, db: Db) {
     let mut conn: Option<store::DbConnection> = None;
     let mut last_flush = Instant::now();
+    let mut failing = false;
     loop {
         let (t, d) = (table.clone(), db.clone());
         let mut held = conn.take();
@@ -205,10 +206,24 @@ pub async fn run(table: Arc<TokenTable>, db: Db) {
             t.refresh(&mut c).map(|()| c)
         })
         .await;
+        // Logged when refreshing starts or stops failing, not four times a second.
         match outcome {
-            Ok(Ok(c)) => conn = Some(c),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot refresh the token table"),
-            Err(e) => tracing::warn!(error = %e, "the token table refresh failed"),
+            Ok(Ok(c)) => {
+                conn = Some(c);
+                if failing {
+                    failing = false;
+                    tracing::info!("the token table is refreshed again");
+                }
+            }
+            Ok(Err(e)) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cannot refresh the token table; tokens are looked up in the database meanwhile");
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "the token table refresh failed");
+            }
+            _ => {}
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
             last_flush = Instant::now();
