@@ -73,6 +73,8 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
                     role: Role::Admin.as_str(),
                     reseller_code: None,
                     created_at: store::now(),
+                    public_id: &tokens::public_id(),
+                    expires_at: None,
                 },
             )?;
         }
@@ -81,7 +83,7 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     if store::tokens::count_role(&mut conn, Role::Admin.as_str())? > 0 {
         return Ok(());
     }
-    let issued = api::tokens::issue(&mut conn, Role::Admin, "admin", None)?;
+    let (issued, _) = api::tokens::issue(&mut conn, Role::Admin, "admin", None, None)?;
     let dir = private_data_dir(&config.storage)?;
     let path = dir.join("admin.token");
     crate::files::write_private(&path, format!("{}\n", issued.token).as_bytes())
@@ -163,6 +165,19 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         .map_err(anyhow::Error::msg)?,
     );
     let wake_deliveries = Arc::new(Notify::new());
+    // Authentication reads this table, never the pools. Filled once before the first request
+    // (a failure here only means lookups ask the database until the refresher succeeds).
+    let token_table = Arc::new(api::token_table::TokenTable::new());
+    if let Err(e) = db
+        .connect_one()
+        .and_then(|mut conn| token_table.refresh(&mut conn))
+    {
+        tracing::warn!(error = %e, "cannot read the token table yet");
+    }
+    actix_web::rt::spawn(api::token_table::run(token_table.clone(), db.clone()));
+    let spool_dir = config.storage.data_dir().join("spool");
+    std::fs::create_dir_all(&spool_dir)
+        .with_context(|| format!("cannot create {}", spool_dir.display()))?;
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(
             db.clone(),
@@ -207,6 +222,9 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             token: config.serve.metrics_token.clone().filter(|t| !t.is_empty()),
             separate: config.serve.metrics_bind.is_some(),
         }),
+        tokens: token_table,
+        inflight: api::inflight::InFlight::new(config.serve.token_concurrency),
+        spool_dir: Arc::new(spool_dir),
     });
     let metrics = match config.serve.metrics_bind {
         Some(bind) => Some(metrics_listener(state.clone(), bind)?),
@@ -227,6 +245,10 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     ApiError::bad_request(format!("invalid path: {e}")).into()
                 }))
+                .wrap_fn(|req, service| {
+                    let response = service.call(req);
+                    async move { Ok(api::inflight::hold_until_sent(response.await?)) }
+                })
                 .wrap_fn(move |mut req, service| {
                     api::body::limit_read_time(&mut req, limits.body_read_timeout);
                     service.call(req)

@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Requests per second per token (a burst of one second's worth); 0 disables the limit.
     #[arg(long, env = "PARTNERFEED_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
+    /// Requests one token may have in flight at once (a streamed response counts until its
+    /// last byte is sent); beyond, 429 with `Retry-After`. 0 disables the bound.
+    #[arg(long, env = "PARTNERFEED_TOKEN_CONCURRENCY", default_value_t = 4)]
+    pub token_concurrency: usize,
     /// Days a deletion (tombstone) is kept in a channel's change log; cursors older than the
     /// oldest kept tombstone get 410 Gone.
     #[arg(

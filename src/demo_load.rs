@@ -80,9 +80,9 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
             .unwrap_or_default();
         let issued = store::transaction(&mut conn, |c| {
             store::resellers::put(c, &code, &text("name"), &text("email"), &access)?;
-            issue(c, Role::Reseller, "demo", Some(&code))
+            issue(c, Role::Reseller, "demo", Some(&code), None)
         })?;
-        reseller_tokens.push((code, issued.token));
+        reseller_tokens.push((code, issued.0.token));
     }
     Ok(DemoSummary {
         products: summary,

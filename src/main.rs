@@ -1,5 +1,6 @@
 //! The `partnerfeed` binary: parses the command line and hands over to the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -81,12 +82,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create an admin or editor token and print it alone on stdout.
+    /// Create an admin or editor token and print it alone on stdout (its id goes to stderr).
     Create {
         #[arg(long, env = "PARTNERFEED_TOKEN_ROLE")]
         role: String,
         #[arg(long, env = "PARTNERFEED_TOKEN_NAME")]
         name: String,
+        /// When the token stops working (RFC 3339); never by default.
+        #[arg(long, env = "PARTNERFEED_TOKEN_EXPIRES_AT")]
+        expires_at: Option<String>,
+    },
+    /// List every token as JSON lines (id, name, role, reseller, created_at, last_used_at,
+    /// expires_at); never a secret.
+    List,
+    /// Revoke a token by its id (`tok_...`). Running servers refuse it within a second.
+    Revoke {
+        /// The token's id, as listed.
+        id: String,
     },
 }
 
@@ -183,17 +195,44 @@ fn main() -> anyhow::Result<()> {
             eprintln!("cursor: {cursor}");
             Ok(())
         }
-        Command::Token(TokenCommand::Create { role, name }) => {
+        Command::Token(TokenCommand::Create {
+            role,
+            name,
+            expires_at,
+        }) => {
             let role = match Role::parse(&role) {
                 Some(r @ (Role::Admin | Role::Editor)) => r,
                 _ => anyhow::bail!("--role must be admin or editor (reseller tokens: POST /v1/resellers/{{code}}/tokens)"),
             };
             let name = api::tokens::validate_name(&name)
                 .map_err(|_| anyhow::anyhow!("--name must be 1 to 100 printable characters"))?;
+            let expires_at =
+                api::tokens::validate_expiry(expires_at.as_deref(), chrono::Utc::now()).map_err(
+                    |_| anyhow::anyhow!("--expires-at must be an RFC 3339 date-time in the future"),
+                )?;
             let db = app::open_db(&cli.storage)?;
             let mut conn = db.write_conn()?;
-            let issued = api::tokens::issue(&mut conn, role, &name, None)?;
+            let (issued, _) = api::tokens::issue(&mut conn, role, &name, None, expires_at)?;
             println!("{}", issued.token);
+            eprintln!("token id: {}", issued.id);
+            Ok(())
+        }
+        Command::Token(TokenCommand::List) => {
+            let db = app::open_db(&cli.storage)?;
+            let mut conn = db.read_conn()?;
+            let mut out = std::io::stdout().lock();
+            for row in partnerfeed::store::tokens::list(&mut conn)? {
+                let info = api::tokens::TokenInfo::from(row);
+                writeln!(out, "{}", serde_json::to_string(&info)?)?;
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let db = app::open_db(&cli.storage)?;
+            let mut conn = db.write_conn()?;
+            let row = partnerfeed::store::tokens::delete(&mut conn, &id)?
+                .with_context(|| format!("no token with id {id}"))?;
+            eprintln!("revoked {} ({}, {})", row.public_id, row.role, row.name);
             Ok(())
         }
         Command::SecretKey(SecretKeyCommand::Generate) => {

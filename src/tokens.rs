@@ -38,6 +38,14 @@ pub fn generate() -> String {
     format!("pf_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A token's public id: `tok_` and 128 random bits in hex, drawn independently of the secret,
+/// so it can be shown, logged and typed into `DELETE /v1/tokens/{id}` without revealing it.
+pub fn public_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("tok_{}", hex::encode(bytes))
+}
+
 /// What is stored and looked up: lowercase hex SHA-256 of the token.
 pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -50,7 +50,7 @@ run_pass() {
     local name="$1" url="$2" dir="$WORK/$1" port
     mkdir -p "$dir"
     port="$(free_port)"
-    PARTNERFEED_DATA_DIR="$dir" DATABASE_URL="$url" RUST_LOG=warn PARTNERFEED_RATE_LIMIT=0 \
+    PARTNERFEED_DATA_DIR="$dir" DATABASE_URL="$url" RUST_LOG=warn PARTNERFEED_RATE_LIMIT=0 PARTNERFEED_TOKEN_CONCURRENCY=0 \
         PARTNERFEED_WEBHOOK_ALLOW=127.0.0.0/8 \
         "$BIN" serve --bind "127.0.0.1:$port" >"$dir/serve.log" 2>&1 &
     SERVER=$!

@@ -1,17 +1,22 @@
-//! The `Caller` extractor: resolves `Authorization: Bearer <token>` to a role.
+//! The `Caller` extractor: resolves `Authorization: Bearer <token>` to a role, from the
+//! in-memory token table (no database connection on this path; see `token_table`). It also
+//! applies the token's request rate and takes its concurrency permit.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
 
-use super::{ApiError, AppState};
+use super::token_table::{Lookup, Principal};
+use super::{inflight, ApiError, AppState};
 use crate::store;
 use crate::tokens::{self, Role};
 
 /// Who is calling: the token's name (recorded in history) and role.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's row id.
+    pub token: i64,
     pub name: String,
     pub role: Role,
     pub reseller: Option<String>,
@@ -28,6 +33,29 @@ impl Caller {
     }
 }
 
+/// The principal of a token hash: from the table, or from the database while the table is
+/// too old to be trusted.
+async fn principal(state: &AppState, token_hash: String) -> Result<Principal, ApiError> {
+    match state.tokens.lookup(&token_hash) {
+        Lookup::Found(p) => Ok((*p).clone()),
+        Lookup::Unknown => Err(ApiError::Unauthorized),
+        Lookup::Stale => {
+            // Looked up by its SHA-256: the secret itself is never compared or stored; the
+            // final decision is a constant-time comparison.
+            let presented = token_hash.clone();
+            let row = state
+                .db
+                .read(move |conn| store::tokens::find_by_hash(conn, &token_hash))
+                .await?
+                .filter(|row| tokens::hash_matches(&presented, &row.token_hash))
+                .ok_or(ApiError::Unauthorized)?;
+            let id = row.id;
+            Principal::from_row(row)
+                .ok_or_else(|| ApiError::Internal(format!("token {id} has an unknown role")))
+        }
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
@@ -40,31 +68,36 @@ impl FromRequest for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| tokens::hash(t.trim()));
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
             let token_hash = presented.ok_or(ApiError::Unauthorized)?;
-            // Looked up by its SHA-256: the secret itself is never compared or stored. Timing
-            // of the indexed lookup can tell at most how a hash compares, which says nothing
-            // of a token with that hash; the final decision is a constant-time comparison.
-            let presented = token_hash.clone();
-            let row = state
-                .db
-                .read(move |conn| store::tokens::find_by_hash(conn, &token_hash))
-                .await?
-                .filter(|row| tokens::hash_matches(&presented, &row.token_hash))
-                .ok_or(ApiError::Unauthorized)?;
-            if let Err(wait) = state.rate_limit.check(row.id, std::time::Instant::now()) {
+            let principal = principal(&state, token_hash).await?;
+            let now = state.clock.now();
+            if principal.expired(now) {
+                return Err(ApiError::Unauthorized);
+            }
+            if let Err(wait) = state
+                .rate_limit
+                .check(principal.id, std::time::Instant::now())
+            {
                 return Err(ApiError::TooManyRequests {
                     retry_after: wait.as_secs().max(1),
                 });
             }
-            let role = Role::parse(&row.role).ok_or_else(|| {
-                ApiError::Internal(format!("token {} has role {}", row.id, row.role))
-            })?;
+            if req.extensions().get::<inflight::Permit>().is_none() {
+                let permit = state
+                    .inflight
+                    .try_acquire(principal.id)
+                    .ok_or(ApiError::TooManyConcurrent)?;
+                req.extensions_mut().insert(permit);
+            }
+            state.tokens.note_use(principal.id, now);
             Ok(Caller {
-                name: row.name,
-                role,
-                reseller: row.reseller_code,
+                token: principal.id,
+                name: principal.name,
+                role: principal.role,
+                reseller: principal.reseller,
             })
         })
     }

@@ -330,7 +330,9 @@ struct Head {
 
 /// Runs `render` on a blocking thread inside a read snapshot. It must call its `head`
 /// callback before writing; the headers go out then, and the body streams behind them. An
-/// error before the head becomes the response; a later one truncates the body.
+/// error before the head becomes the response; a later one truncates the body. The body goes
+/// through a spool (`stream`): the snapshot and its pooled connection end when the rendering
+/// does, however slowly the client reads.
 async fn stream_response<F>(
     state: &AppState,
     content_type: &'static str,
@@ -341,7 +343,7 @@ where
         + Send
         + 'static,
 {
-    let (writer, body) = stream::channel();
+    let (writer, body) = stream::channel(&state.spool_dir);
     let abort = writer.abort_handle();
     let (head_tx, head_rx) = oneshot::channel::<Result<Head, ApiError>>();
     let db = state.db.clone();
@@ -516,16 +518,7 @@ async fn cached_response(
     cursor: &str,
 ) -> Option<HttpResponse> {
     let file = std::fs::File::open(&path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let (mut writer, body) = stream::channel();
-    tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        if let Err(e) = std::io::copy(&mut file, &mut writer) {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                writer.fail(e.to_string());
-            }
-        }
-    });
+    let (body, len) = stream::file(file).ok()?;
     let mut response = HttpResponse::Ok();
     response
         .content_type(format.content_type())

@@ -39,6 +39,8 @@ pub enum ApiError {
     UnsupportedMediaType { detail: String },
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
+    #[error("too many concurrent requests")]
+    TooManyConcurrent,
     #[error("the content is invalid")]
     Invalid(ValidationErrors),
     #[error("the database is unavailable")]
@@ -144,6 +146,13 @@ impl ApiError {
                 "Too many requests",
                 format!("this token exceeded its request rate; retry after {retry_after} s"),
             ),
+            ApiError::TooManyConcurrent => (
+                "too-many-concurrent",
+                "Too many requests",
+                "this token has as many requests in flight as it may \
+                 (PARTNERFEED_TOKEN_CONCURRENCY); retry once one has finished"
+                    .into(),
+            ),
             ApiError::Invalid(errors) => (
                 "validation",
                 "Validation failed",
@@ -181,7 +190,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyConcurrent => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,7 +226,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         match self {
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::TooManyConcurrent => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::TooManyRequests { retry_after } => {

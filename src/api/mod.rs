@@ -6,6 +6,7 @@ pub mod body;
 pub mod channels;
 pub mod error;
 pub mod feed_cache;
+pub mod inflight;
 pub mod openapi;
 pub mod ops;
 pub mod products;
@@ -15,6 +16,7 @@ pub mod resellers;
 pub mod schemas;
 pub mod stream;
 pub mod subscriptions;
+pub mod token_table;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -54,6 +56,13 @@ pub struct AppState {
     pub feed_cache: Arc<feed_cache::FeedCache>,
     /// Who may read `/metrics`, and whether it has its own listener.
     pub metrics: Arc<ops::MetricsAccess>,
+    /// Every token by hash, refreshed in the background: authentication needs no connection.
+    pub tokens: Arc<token_table::TokenTable>,
+    /// Requests in flight per token (`PARTNERFEED_TOKEN_CONCURRENCY`).
+    pub inflight: Arc<inflight::InFlight>,
+    /// Where response bodies are spooled beyond memory (`<data dir>/spool`), so that no
+    /// database connection waits on a slow client.
+    pub spool_dir: Arc<std::path::PathBuf>,
 }
 
 /// Registers every route; the OpenAPI document is collected from the same calls.
@@ -71,6 +80,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(products::delete_product)
         .service(products::product_history)
         .service(tokens::create_token)
+        .service(tokens::list_tokens)
+        .service(tokens::delete_token)
         .service(channels::list_channels)
         .service(channels::put_channel)
         .service(channels::get_channel)

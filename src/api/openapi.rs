@@ -122,7 +122,8 @@ pub fn describe_errors(doc: &mut OpenApi) {
             common.push((403, "The token's role may not do this"));
             common.push((
                 429,
-                "The token exceeded its request rate (with Retry-After)",
+                "The token exceeded its request rate, or has as many requests in flight as it \
+                 may (with Retry-After)",
             ));
         }
         let responses = &mut op.responses.responses;
@@ -214,6 +215,7 @@ pub const BODIES: &[BodyMap] = &[
         &[(JSON, "NewToken")],
         &[("201", JSON, "IssuedToken")],
     ),
+    ("/v1/tokens", "get", &[], &[("200", JSON, "TokenList")]),
     ("/v1/channels", "get", &[], &[("200", JSON, "ChannelList")]),
     (
         "/v1/channels/{code}",

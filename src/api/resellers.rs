@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::channels::validate_code;
-use super::tokens::{issue, validate_name, IssuedToken};
+use super::tokens::{issue, validate_expiry, validate_name, IssuedToken};
 use super::{body, ApiError, AppState, Caller};
 use crate::access;
 use crate::catalog::{FieldError, ValidationErrors};
@@ -31,6 +31,8 @@ pub struct ResellerList {
 #[serde(deny_unknown_fields)]
 pub struct NewResellerToken {
     name: Option<String>,
+    /// When the token stops working (RFC 3339, in the future); never when absent.
+    expires_at: Option<String>,
 }
 
 /// Checks a reseller body, naming every bad field: `{"name", "email", "channels"}`.
@@ -264,11 +266,13 @@ pub async fn delete_reseller(
     caller.require(Role::Admin)?;
     let code = code.into_inner();
     let inflight = state.deliverer.inflight.clone();
+    let deleted = code.clone();
     let notices = state
         .db
-        .write(move |conn| access::delete_reseller(conn, &inflight, &code))
+        .write(move |conn| access::delete_reseller(conn, &inflight, &deleted))
         .await?
         .ok_or_else(|| ApiError::not_found("no reseller with this code"))?;
+    state.tokens.remove_reseller(&code);
     access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -277,7 +281,7 @@ pub async fn delete_reseller(
 #[utoipa::path(
     tag = "resellers",
     params(("code" = String, Path, description = "Reseller code")),
-    request_body(content = NewResellerToken, description = "{name} (optional)"),
+    request_body(content = NewResellerToken, description = "{name, expires_at} (both optional)"),
     responses((status = 201, body = IssuedToken), (status = 404)),
     security(("bearer" = []))
 )]
@@ -291,21 +295,26 @@ pub async fn create_reseller_token(
     caller.require(Role::Admin)?;
     let bytes = body::read(payload, state.body_limit).await?;
     let request: NewResellerToken = if bytes.iter().all(u8::is_ascii_whitespace) {
-        NewResellerToken { name: None }
+        NewResellerToken {
+            name: None,
+            expires_at: None,
+        }
     } else {
         serde_json::from_value(body::json(&bytes)?)
             .map_err(|e| ApiError::invalid("", format!("expected {{\"name\"}}: {e}")))?
     };
     let code = code.into_inner();
     let name = validate_name(request.name.as_deref().unwrap_or(&code))?;
-    let issued = state
+    let expires_at = validate_expiry(request.expires_at.as_deref(), state.clock.now())?;
+    let (issued, principal) = state
         .db
         .write(move |conn| -> Result<_, ApiError> {
             if store::resellers::get(conn, &code)?.is_none() {
                 return Err(ApiError::not_found("no reseller with this code"));
             }
-            Ok(issue(conn, Role::Reseller, &name, Some(&code))?)
+            Ok(issue(conn, Role::Reseller, &name, Some(&code), expires_at)?)
         })
         .await?;
+    state.tokens.add(principal);
     Ok(HttpResponse::Created().json(issued))
 }

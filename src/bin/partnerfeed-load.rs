@@ -230,6 +230,7 @@ fn start(
         .env("PARTNERFEED_DATA_DIR", dir)
         .env("PARTNERFEED_ADMIN_TOKEN", admin)
         .env("PARTNERFEED_RATE_LIMIT", "0")
+        .env("PARTNERFEED_TOKEN_CONCURRENCY", "0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -276,6 +276,37 @@ impl Db {
         checkout(&self.write, &self.away)
     }
 
+    /// A connection of its own, outside both pools (the token table's refresher keeps one, so
+    /// that busy pools never delay authentication).
+    pub fn connect_one(&self) -> StoreResult<DbConnection> {
+        DbManager {
+            backend: self.backend.clone(),
+            away: Arc::new(AtomicBool::new(false)),
+        }
+        .open()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// A round trip to the database that gives up after `limit` (checkout included): what
+    /// `/readyz` waits for at most. The blocking work may outlive the answer; it holds no lock.
+    pub async fn ping_within(&self, limit: Duration) -> StoreResult<()> {
+        let pool = self.read.clone();
+        let work = tokio::task::spawn_blocking(move || -> StoreResult<()> {
+            let mut conn = pool
+                .get_timeout(limit)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            ping(&mut conn)
+        });
+        match tokio::time::timeout(limit, work).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("ping failed: {e}"))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} ms",
+                limit.as_millis()
+            ))),
+        }
+    }
+
     /// Runs blocking read work on a pooled connection, off the async executor.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where

@@ -42,6 +42,9 @@ diesel::table! {
         role -> Text,
         reseller_code -> Nullable<Text>,
         created_at -> Timestamp,
+        public_id -> Text,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 

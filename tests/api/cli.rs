@@ -323,3 +323,66 @@ fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
         assert_eq!(mode(&db), 0o600);
     }
 }
+
+#[test]
+fn token_list_and_revoke_on_the_command_line() {
+    let test_db = TestDb::new();
+    let out = partnerfeed(&test_db)
+        .args(["token", "create", "--role", "editor", "--name", "pim"])
+        .args(["--expires-at", "2099-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("token id: "))
+        .unwrap_or_else(|| panic!("no id on stderr: {stderr}"))
+        .to_string();
+    assert!(id.starts_with("tok_"));
+
+    let list = |test_db: &TestDb| -> (String, Vec<serde_json::Value>) {
+        let out = partnerfeed(test_db)
+            .args(["token", "list"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let rows = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (text, rows)
+    };
+    let (text, rows) = list(&test_db);
+    assert!(!text.contains(&secret) && !text.contains(&partnerfeed::tokens::hash(&secret)));
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0]["id"], id);
+    assert_eq!(rows[0]["name"], "pim");
+    assert_eq!(rows[0]["role"], "editor");
+    assert_eq!(rows[0]["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(rows[0]["last_used_at"], serde_json::Value::Null);
+
+    let out = partnerfeed(&test_db)
+        .args(["token", "revoke", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(list(&test_db).1.is_empty());
+    let again = partnerfeed(&test_db)
+        .args(["token", "revoke", &id])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "an unknown id is an error");
+    let past = partnerfeed(&test_db)
+        .args(["token", "create", "--role", "editor", "--name", "x"])
+        .args(["--expires-at", "2001-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(!past.status.success());
+}

@@ -176,6 +176,7 @@ async fn two_instances_on_one_database_converge() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_sharing(&first, Options::default()).await;
     let token = setup(&first, "everything", &everything(), "shop-c").await;
+    crate::helpers::token_known_at(&second.address, &token).await;
     editors_and_a_follower(&[&first, &second], &token, "everything", 6).await;
     let (a, b) = (
         server_digest(&first, &token, "everything").await,

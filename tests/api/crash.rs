@@ -93,6 +93,7 @@ impl Deployment {
             .env("PARTNERFEED_ADMIN_TOKEN", &self.admin)
             .env("PARTNERFEED_WORKERS", "2")
             .env("PARTNERFEED_RATE_LIMIT", "0")
+            .env("PARTNERFEED_TOKEN_CONCURRENCY", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -1468,5 +1469,53 @@ async fn postgres_away_answers_503_fast_and_everything_recovers_by_itself() {
     }
     let acked = acked.lock().unwrap().clone();
     assert_consistent(&d, &instance, &token, "all", &definition, &acked, snapshots).await;
+    drop(instance);
+}
+
+/// `/healthz` is liveness: it never touches the database, so it answers 200 while PostgreSQL
+/// is away; `/readyz` answers 503 then, within a second, and 200 again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_the_database_is_away_and_readyz_within_a_second() {
+    if std::env::var("TEST_DATABASE_URL").map_or(true, |u| u.is_empty()) {
+        eprintln!("runs in the PostgreSQL pass of the suite (TEST_DATABASE_URL set)");
+        return;
+    }
+    let pg = PrivatePostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deployment::on(&pg.url(), dir.path().to_path_buf(), &[]);
+    let instance = d.start().await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", instance.base);
+        let client = d.client.clone();
+        async move {
+            let asked = Instant::now();
+            let status = client.get(url).send().await.unwrap().status().as_u16();
+            (status, asked.elapsed())
+        }
+    };
+    assert_eq!(get("/readyz").await.0, 200);
+    pg.down();
+    for _ in 0..10 {
+        assert_eq!(get("/healthz").await.0, 200);
+        let (status, took) = get("/readyz").await;
+        assert!(took < Duration::from_secs(1), "/readyz took {took:?}");
+        if status == 503 {
+            break;
+        }
+        // The token table was read less than a second ago: the database counts as ready.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(get("/healthz").await.0, 200);
+        let (status, took) = get("/readyz").await;
+        assert_eq!(status, 503);
+        assert!(took < Duration::from_secs(1), "/readyz took {took:?}");
+    }
+    pg.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get("/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(instance);
 }

@@ -104,6 +104,8 @@ pub struct Options {
     pub jobs: bool,
     /// Requests per second per token.
     pub rate_limit: u32,
+    /// Requests in flight per token (0: no bound).
+    pub token_concurrency: usize,
     /// Connection timeouts.
     pub connections: partnerfeed::config::ConnectionLimits,
     /// `PARTNERFEED_METRICS_TOKEN`.
@@ -118,6 +120,7 @@ impl Default for Options {
             body_limit: 64 * 1024 * 1024,
             jobs: true,
             rate_limit: 100_000,
+            token_concurrency: 0,
             connections: Default::default(),
             metrics_token: None,
             metrics_bind: None,
@@ -163,6 +166,7 @@ impl TestApp {
                 feed_cache: true,
                 metrics_token: options.metrics_token.clone(),
                 metrics_bind: options.metrics_bind,
+                token_concurrency: options.token_concurrency,
             },
         );
         config.run_jobs = options.jobs;
@@ -393,4 +397,27 @@ pub fn cursor_key(db: &Db, data_dir: &std::path::Path) -> Vec<u8> {
     let key = partnerfeed::secrets::load_key(None, data_dir).expect("secret key");
     let mut conn = db.write_conn().expect("connection");
     partnerfeed::secrets::cursor_key(&mut conn, &key).expect("cursor key")
+}
+
+/// Waits until the server at `address` accepts `token`: a token made on another instance is
+/// known everywhere within a second (the token table's refresh).
+pub async fn token_known_at(address: &str, token: &str) {
+    let client = Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let r = client
+            .get(format!("{address}/v1/channels"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        if r.status() != 401 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{address} still refuses the token after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

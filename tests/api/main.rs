@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod channels;
 mod cli;
 mod concurrency;

@@ -91,6 +91,7 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
             feed_cache: true,
             metrics_token: None,
             metrics_bind: None,
+            token_concurrency: 0,
         },
     );
     let db = partnerfeed::app::open_db(&config.storage).unwrap();

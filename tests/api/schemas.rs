@@ -122,6 +122,7 @@ impl Demo {
                 feed_cache: true,
                 metrics_token: None,
                 metrics_bind: None,
+                token_concurrency: 0,
             },
         );
         config.deliveries = DeliveryArgs {

@@ -71,6 +71,7 @@ impl Hub {
                 feed_cache: true,
                 metrics_token: None,
                 metrics_bind: None,
+                token_concurrency: 0,
             },
         );
         config.deliveries = deliveries;
@@ -864,6 +865,7 @@ async fn two_instances_never_deliver_one_subscription_at_once() {
     let first = Hub::spawn(a.clone()).await;
     let second = Hub::spawn_sharing(&first, a).await;
     let shop = first.reseller("fr-resellers", "shop-1").await;
+    crate::helpers::token_known_at(&second.address, &shop).await;
     let receiver =
         Receiver::start(vec![Reply::Slow(100), Reply::Status(500), Reply::Slow(100)]).await;
     let (id, secret) = first
@@ -2261,6 +2263,7 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
             feed_cache: false,
             metrics_token: None,
             metrics_bind: None,
+            token_concurrency: 0,
         },
     );
     config.deliveries = args("30ms");

@@ -517,6 +517,7 @@ fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
             feed_cache: true,
             metrics_token: None,
             metrics_bind: None,
+            token_concurrency: 0,
         },
     );
     config.run_jobs = jobs;
@@ -584,6 +585,7 @@ impl ChildServer {
             .env("PARTNERFEED_ADMIN_TOKEN", token)
             .env("RUST_LOG", "warn")
             .env("PARTNERFEED_RATE_LIMIT", "0")
+            .env("PARTNERFEED_TOKEN_CONCURRENCY", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
