@@ -24,6 +24,12 @@ for _ in $(seq 1 50); do
 done
 "$BIN" demo --products 1000 >"$DIR/demo.txt"
 token() { awk -v r="$1:" '$1 == r { print $2 }' "$DIR/demo.txt"; }
+# Tokens made by another process (the demo) are known to the server within a second.
+for _ in $(seq 1 50); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(token shop-42)" \
+        "http://127.0.0.1:$PORT/v1/channels")" = 200 ] && break
+    sleep 0.1
+done
 
 # The generator absorbs the demo (polling picks up CLI writes); wait for an empty backlog.
 for _ in $(seq 1 100); do
