@@ -898,7 +898,15 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_where_it_came_from_and_why() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
+            (
+                &[("PARTNERFEED_MAIL_FROM", "partnerfeed at example")],
+                "PARTNERFEED_MAIL_FROM: \"partnerfeed at example\" is not a mail address",
+            ),
+            (
+                &[("PARTNERFEED_WORKERS", "0")],
+                "PARTNERFEED_WORKERS: \"0\" is not a positive whole number",
+            ),
             (
                 &[("PARTNERFEED_WEBHOOK_RETRY_SCHEDULE", "5x")],
                 "PARTNERFEED_WEBHOOK_RETRY_SCHEDULE: \"5x\" is not a duration",
@@ -1059,7 +1067,7 @@ mod tests {
         assert_eq!(line("keep_alive"), "keep_alive = 75s # default");
         assert_eq!(
             line("webhook_retry_schedule"),
-            "webhook_retry_schedule = 5s,5m,30m,2h,5h,10h,14h,20h,1d # default"
+            "webhook_retry_schedule = 5s,5m,30m,2h,5h,10h,14h,20h,24h # default"
         );
     }
 

@@ -30,8 +30,10 @@ enum Command {
         #[command(flatten)]
         flags: ServeFlags,
     },
-    /// Print the effective configuration, one setting a line, with where each value came from
-    /// (default, file, env or flag); secrets are shown as `[redacted]`.
+    /// Print the effective configuration and where each value came from (secrets redacted).
+    ///
+    /// One setting a line: its TOML key, its value, and its source (default, file, env or
+    /// flag). Takes the flags of `serve`.
     Config {
         #[command(flatten)]
         flags: ServeFlags,

@@ -44,15 +44,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(n.saturating_mul(ms)))
 }
 
-/// Writes a duration as [`parse_duration`] reads it, in the largest unit that divides it.
+/// Writes a duration as [`parse_duration`] reads it, in the largest unit up to hours that
+/// divides it (`24h`, `90s`, `250ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-    ] {
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
         if ms > 0 && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
@@ -123,6 +119,17 @@ pub fn next_delay(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_schedule_is_written_back_as_it_is_read() {
+        let schedule = RetrySchedule::parse("250ms, 90s,5m,2h,1d").unwrap();
+        assert_eq!(schedule.to_string(), "250ms,90s,5m,2h,24h");
+        assert_eq!(
+            RetrySchedule::parse(&schedule.to_string()).unwrap(),
+            schedule
+        );
+        assert_eq!(RetrySchedule::default().to_string(), DEFAULT);
+    }
 
     #[test]
     fn the_default_schedule_spans_about_three_days() {
