@@ -459,7 +459,7 @@ settings! {
       "Directory (made 0700) for the SQLite file, admin.token, secret.key, the mail outbox and the feed cache" },
     { "database_url", "DATABASE_URL", Some("database-url"), Global, storage.database_url, database_url,
       "`sqlite://PATH` or `postgres://...`; unset, sqlite://<data dir>/partnerfeed.db" },
-    { "secret_key", "PARTNERFEED_SECRET_KEY", None, Global, secret_key, secret,
+    { "secret_key", "PARTNERFEED_SECRET_KEY", None, Global, secret_key, secret_key,
       "The key that encrypts stored secrets (no flag: it would show in ps)" },
     { "bind", "PARTNERFEED_BIND", Some("bind"), Serve, serve.bind, socket_addr,
       "Listen address" },
@@ -523,6 +523,18 @@ fn database_url(raw: &str) -> Result<DatabaseUrl, String> {
 
 fn secret(raw: &str) -> Result<Secret, String> {
     Ok(Secret::new(raw))
+}
+
+/// A key `secrets` can use: checked here so that a malformed one stops every command at start,
+/// named by where it came from; the message never repeats it.
+fn secret_key(raw: &str) -> Result<Secret, String> {
+    match crate::secrets::SecretKey::parse(raw, "") {
+        Ok(_) => Ok(Secret::new(raw)),
+        Err(crate::secrets::SecretError::BadKey { detail, .. }) => Err(format!(
+            "the secret key must be 32 bytes written as 64 hex digits or as base64 ({detail})"
+        )),
+        Err(other) => Err(other.to_string()),
+    }
 }
 
 fn socket_addr(raw: &str) -> Result<SocketAddr, String> {
@@ -898,7 +910,11 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_where_it_came_from_and_why() {
-        let cases: [(&[(&str, &str)], &str); 8] = [
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (
+                &[("PARTNERFEED_SECRET_KEY", "short")],
+                "PARTNERFEED_SECRET_KEY: the secret key must be 32 bytes",
+            ),
             (
                 &[("PARTNERFEED_MAIL_FROM", "partnerfeed at example")],
                 "PARTNERFEED_MAIL_FROM: \"partnerfeed at example\" is not a mail address",
@@ -989,7 +1005,10 @@ mod tests {
             "PARTNERFEED_SMTP_URL",
             "smtps://user:smtp-secret-value@mail.example",
         ),
-        ("PARTNERFEED_SECRET_KEY", "key-secret-value"),
+        (
+            "PARTNERFEED_SECRET_KEY",
+            "c2VjcmV0LXZhbHVlLXNlY3JldC12YWx1ZS1zZWNyZXQ=",
+        ),
         (
             "DATABASE_URL",
             "postgres://pf:db-secret-value@db.example/pf",
@@ -1007,6 +1026,9 @@ mod tests {
         let described = config.describe();
         for text in [&debug, &described] {
             assert!(!text.contains("secret-value"), "{text}");
+            for (_, value) in SECRETS {
+                assert!(!text.contains(value), "{text}");
+            }
             assert!(text.contains("[redacted]"), "{text}");
         }
         assert!(

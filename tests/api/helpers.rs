@@ -123,7 +123,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            body_limit: 64 * 1024 * 1024,
+            body_limit: Config::default().serve.body_limit,
             jobs: true,
             rate_limit: 100_000,
             token_concurrency: 0,
