@@ -423,6 +423,8 @@ pub struct Setting {
     /// The flag without its dashes; `None` for settings read from the environment or the file
     /// only (a flag would show a secret key to `ps`).
     pub flag: Option<&'static str>,
+    /// What the value is, as `--help` shows it (`ADDRESS`, `DURATION`...).
+    pub value_name: &'static str,
     pub scope: Scope,
     pub help: &'static str,
     apply: fn(&mut Config, &str) -> Result<(), String>,
@@ -437,12 +439,13 @@ impl Setting {
 }
 
 macro_rules! settings {
-    ($({ $key:literal, $env:literal, $flag:expr, $scope:ident, $($field:ident).+, $parse:expr, $help:literal $(,)? }),+ $(,)?) => {
+    ($({ $key:literal, $env:literal, $flag:expr, $value:literal, $scope:ident, $($field:ident).+, $parse:expr, $help:literal $(,)? }),+ $(,)?) => {
         /// Every setting, in the order `partnerfeed config` prints them.
         pub static SETTINGS: &[Setting] = &[$(Setting {
             key: $key,
             env: $env,
             flag: $flag,
+            value_name: $value,
             scope: Scope::$scope,
             help: $help,
             apply: |config, raw| {
@@ -455,57 +458,57 @@ macro_rules! settings {
 }
 
 settings! {
-    { "data_dir", "PARTNERFEED_DATA_DIR", Some("data-dir"), Global, storage.data_dir, path,
+    { "data_dir", "PARTNERFEED_DATA_DIR", Some("data-dir"), "PATH", Global, storage.data_dir, path,
       "Directory (made 0700) for the SQLite file, admin.token, secret.key, the mail outbox and the feed cache" },
-    { "database_url", "DATABASE_URL", Some("database-url"), Global, storage.database_url, database_url,
+    { "database_url", "DATABASE_URL", Some("database-url"), "URL", Global, storage.database_url, database_url,
       "`sqlite://PATH` or `postgres://...`; unset, sqlite://<data dir>/partnerfeed.db" },
-    { "secret_key", "PARTNERFEED_SECRET_KEY", None, Global, secret_key, secret_key,
+    { "secret_key", "PARTNERFEED_SECRET_KEY", None, "KEY", Global, secret_key, secret_key,
       "The key that encrypts stored secrets (no flag: it would show in ps)" },
-    { "bind", "PARTNERFEED_BIND", Some("bind"), Serve, serve.bind, socket_addr,
+    { "bind", "PARTNERFEED_BIND", Some("bind"), "ADDRESS", Serve, serve.bind, socket_addr,
       "Listen address" },
-    { "admin_token", "PARTNERFEED_ADMIN_TOKEN", Some("admin-token"), Serve, serve.admin_token, secret,
+    { "admin_token", "PARTNERFEED_ADMIN_TOKEN", Some("admin-token"), "TOKEN", Serve, serve.admin_token, secret,
       "Bootstrap admin token; unset, one is generated at first start into <data dir>/admin.token" },
-    { "metrics_token", "PARTNERFEED_METRICS_TOKEN", Some("metrics-token"), Serve, serve.metrics_token, secret,
+    { "metrics_token", "PARTNERFEED_METRICS_TOKEN", Some("metrics-token"), "TOKEN", Serve, serve.metrics_token, secret,
       "Bearer token that may read /metrics (besides admin tokens)" },
-    { "metrics_bind", "PARTNERFEED_METRICS_BIND", Some("metrics-bind"), Serve, serve.metrics_bind, socket_addr,
+    { "metrics_bind", "PARTNERFEED_METRICS_BIND", Some("metrics-bind"), "ADDRESS", Serve, serve.metrics_bind, socket_addr,
       "Serve /metrics on this address, without a token, instead of on the main listener" },
-    { "body_limit", "PARTNERFEED_BODY_LIMIT", Some("body-limit"), Serve, serve.body_limit, number::<usize>,
+    { "body_limit", "PARTNERFEED_BODY_LIMIT", Some("body-limit"), "BYTES", Serve, serve.body_limit, number::<usize>,
       "Largest request body accepted, in bytes" },
-    { "workers", "PARTNERFEED_WORKERS", Some("workers"), Serve, serve.workers, positive::<usize>,
+    { "workers", "PARTNERFEED_WORKERS", Some("workers"), "N", Serve, serve.workers, positive::<usize>,
       "HTTP worker threads; unset, one per core" },
-    { "rate_limit", "PARTNERFEED_RATE_LIMIT", Some("rate-limit"), Serve, serve.rate_limit, number::<u32>,
+    { "rate_limit", "PARTNERFEED_RATE_LIMIT", Some("rate-limit"), "N", Serve, serve.rate_limit, number::<u32>,
       "Requests per second per token (a burst of one second's worth); 0 disables the limit" },
-    { "token_concurrency", "PARTNERFEED_TOKEN_CONCURRENCY", Some("token-concurrency"), Serve, serve.token_concurrency, number::<usize>,
+    { "token_concurrency", "PARTNERFEED_TOKEN_CONCURRENCY", Some("token-concurrency"), "N", Serve, serve.token_concurrency, number::<usize>,
       "Requests one token may have in flight at once; 0 disables the bound" },
-    { "client_request_timeout", "PARTNERFEED_CLIENT_REQUEST_TIMEOUT", Some("client-request-timeout"), Serve, connections.client_request_timeout, seconds,
+    { "client_request_timeout", "PARTNERFEED_CLIENT_REQUEST_TIMEOUT", Some("client-request-timeout"), "DURATION", Serve, connections.client_request_timeout, seconds,
       "Time a client has, once connected, to send a request's head (seconds, or 10s, 1m...)" },
-    { "keep_alive", "PARTNERFEED_KEEP_ALIVE", Some("keep-alive"), Serve, connections.keep_alive, seconds,
+    { "keep_alive", "PARTNERFEED_KEEP_ALIVE", Some("keep-alive"), "DURATION", Serve, connections.keep_alive, seconds,
       "Time an idle keep-alive connection is kept open between requests" },
-    { "body_read_timeout", "PARTNERFEED_BODY_READ_TIMEOUT", Some("body-read-timeout"), Serve, connections.body_read_timeout, seconds,
+    { "body_read_timeout", "PARTNERFEED_BODY_READ_TIMEOUT", Some("body-read-timeout"), "DURATION", Serve, connections.body_read_timeout, seconds,
       "Time a request body may go without a byte arriving (408 beyond)" },
-    { "client_disconnect_timeout", "PARTNERFEED_CLIENT_DISCONNECT_TIMEOUT", Some("client-disconnect-timeout"), Serve, connections.client_disconnect_timeout, seconds,
+    { "client_disconnect_timeout", "PARTNERFEED_CLIENT_DISCONNECT_TIMEOUT", Some("client-disconnect-timeout"), "DURATION", Serve, connections.client_disconnect_timeout, seconds,
       "Time a closing connection waits for the client to acknowledge the shutdown" },
-    { "tombstone_retention_days", "PARTNERFEED_TOMBSTONE_RETENTION_DAYS", Some("tombstone-retention-days"), Serve, serve.tombstone_retention_days, number::<u32>,
+    { "tombstone_retention_days", "PARTNERFEED_TOMBSTONE_RETENTION_DAYS", Some("tombstone-retention-days"), "DAYS", Serve, serve.tombstone_retention_days, number::<u32>,
       "Days a deletion is kept in a channel's change log; older cursors get 410 Gone" },
-    { "feed_cache", "PARTNERFEED_FEED_CACHE", Some("feed-cache"), Serve, serve.feed_cache, boolean,
+    { "feed_cache", "PARTNERFEED_FEED_CACHE", Some("feed-cache"), "BOOL", Serve, serve.feed_cache, boolean,
       "Keep the last rendering of each full feed in <data dir>/feed-cache (true or false)" },
-    { "digests_per_reseller", "PARTNERFEED_DIGESTS_PER_RESELLER", Some("digests-per-reseller"), Serve, digests.per_reseller, number::<u32>,
+    { "digests_per_reseller", "PARTNERFEED_DIGESTS_PER_RESELLER", Some("digests-per-reseller"), "N", Serve, digests.per_reseller, number::<u32>,
       "E-mail digest subscriptions one reseller may have at once" },
-    { "public_url", "PARTNERFEED_PUBLIC_URL", Some("public-url"), Serve, digests.public_url, http_url,
+    { "public_url", "PARTNERFEED_PUBLIC_URL", Some("public-url"), "URL", Serve, digests.public_url, http_url,
       "This service's base URL as mail recipients reach it; unset, http://<bind>" },
-    { "smtp_url", "PARTNERFEED_SMTP_URL", None, Serve, mail.smtp_url, smtp_url,
+    { "smtp_url", "PARTNERFEED_SMTP_URL", None, "URL", Serve, mail.smtp_url, smtp_url,
       "smtp://host:25 or smtps://user:pass@host; unset, mail goes to <data dir>/outbox" },
-    { "mail_from", "PARTNERFEED_MAIL_FROM", None, Serve, mail.from, mailbox,
+    { "mail_from", "PARTNERFEED_MAIL_FROM", None, "MAILBOX", Serve, mail.from, mailbox,
       "The sender of alert and digest mails" },
-    { "webhook_allow", "PARTNERFEED_WEBHOOK_ALLOW", None, Serve, webhooks.allow, allow_list,
+    { "webhook_allow", "PARTNERFEED_WEBHOOK_ALLOW", None, "CIDRS", Serve, webhooks.allow, allow_list,
       "CIDRs webhooks may reach although they are not public (also over plain http)" },
-    { "webhook_retry_schedule", "PARTNERFEED_WEBHOOK_RETRY_SCHEDULE", None, Serve, webhooks.schedule, retry_schedule,
+    { "webhook_retry_schedule", "PARTNERFEED_WEBHOOK_RETRY_SCHEDULE", None, "DURATIONS", Serve, webhooks.schedule, retry_schedule,
       "Delays between attempts; units ms, s, m, h, d" },
-    { "webhook_batch_changes", "PARTNERFEED_WEBHOOK_BATCH_CHANGES", None, Serve, webhooks.max_changes, positive::<i64>,
+    { "webhook_batch_changes", "PARTNERFEED_WEBHOOK_BATCH_CHANGES", None, "N", Serve, webhooks.max_changes, positive::<i64>,
       "Most changes one delivery holds" },
-    { "webhook_batch_bytes", "PARTNERFEED_WEBHOOK_BATCH_BYTES", None, Serve, webhooks.max_bytes, positive::<usize>,
+    { "webhook_batch_bytes", "PARTNERFEED_WEBHOOK_BATCH_BYTES", None, "BYTES", Serve, webhooks.max_bytes, positive::<usize>,
       "Most bytes one delivery body holds" },
-    { "webhook_lease", "PARTNERFEED_WEBHOOK_LEASE", None, Serve, webhooks.lease, lease,
+    { "webhook_lease", "PARTNERFEED_WEBHOOK_LEASE", None, "DURATION", Serve, webhooks.lease, lease,
       "How long an instance's claim on a subscription lasts (keep it above the 15 s request timeout)" },
 }
 
@@ -724,7 +727,7 @@ impl Flags {
                 clap::Arg::new(setting.key)
                     .long(flag)
                     .global(scope == Scope::Global)
-                    .value_name("VALUE")
+                    .value_name(setting.value_name)
                     .help(format!("{} [env: {}]{default}", setting.help, setting.env)),
             );
         }
