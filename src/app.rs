@@ -12,14 +12,14 @@ use utoipa_actix_web::AppExt;
 
 use crate::api::{self, ApiError, AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Redacted, StorageArgs};
+use crate::config::{Config, Secret, Storage};
 use crate::jobs;
 use crate::secrets::{self, SecretKey};
 use crate::store::{self, Db};
 use crate::tokens::{self, Role};
 
 /// Opens the configured database and applies migrations.
-pub fn open_db(storage: &StorageArgs) -> anyhow::Result<Db> {
+pub fn open_db(storage: &Storage) -> anyhow::Result<Db> {
     let backend = storage.backend().map_err(anyhow::Error::msg)?;
     // An existing data directory is tightened to 0700 by every command; `serve` creates it.
     if storage.data_dir().is_dir() {
@@ -63,7 +63,7 @@ pub fn openapi_document() -> serde_json::Value {
 pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     let mut conn = db.write_conn()?;
     if let Some(token) = &config.serve.admin_token {
-        let token_hash = tokens::hash(token);
+        let token_hash = tokens::hash(token.expose());
         if store::tokens::find_by_hash(&mut conn, &token_hash)?.is_none() {
             store::tokens::insert(
                 &mut conn,
@@ -96,7 +96,7 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
 }
 
 /// The data directory, created with mode 0700 or tightened to it.
-pub fn private_data_dir(storage: &StorageArgs) -> anyhow::Result<&std::path::Path> {
+pub fn private_data_dir(storage: &Storage) -> anyhow::Result<&std::path::Path> {
     let dir = storage.data_dir();
     crate::files::private_dir(dir).with_context(|| format!("cannot prepare {}", dir.display()))?;
     Ok(dir)
@@ -104,12 +104,9 @@ pub fn private_data_dir(storage: &StorageArgs) -> anyhow::Result<&std::path::Pat
 
 /// The key that encrypts the secrets stored in the database: `configured`
 /// (`PARTNERFEED_SECRET_KEY`), or `<data dir>/secret.key` (made at first start).
-pub fn secret_key(
-    storage: &StorageArgs,
-    configured: Option<&Redacted>,
-) -> anyhow::Result<SecretKey> {
+pub fn secret_key(storage: &Storage, configured: Option<&Secret>) -> anyhow::Result<SecretKey> {
     let dir = private_data_dir(storage)?;
-    Ok(secrets::load_key(configured.map(|k| k.0.as_str()), dir)?)
+    Ok(secrets::load_key(configured.map(Secret::expose), dir)?)
 }
 
 /// Opens the secrets stored in the database with `key`: seals the ones an older version stored
@@ -147,11 +144,11 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
     let cursor_key = Arc::new(open_stored_secrets(&db, &secret_key)?);
     let wake = Arc::new(Notify::new());
-    let webhook_settings = config.deliveries.settings().map_err(anyhow::Error::msg)?;
+    let webhook_settings = config.webhooks.clone();
     let mailer = crate::mail::from_config(
-        config.deliveries.smtp_url.as_deref(),
+        config.mail.smtp_url.as_ref().map(Secret::expose),
         config.storage.data_dir().join("outbox"),
-        config.deliveries.mail_from(),
+        &config.mail.from,
     )
     .context("cannot set up mail")?;
     let deliverer = Arc::new(
@@ -182,7 +179,12 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         actix_web::rt::spawn(jobs::delta::run(
             db.clone(),
             clock.clone(),
-            config.delta.clone(),
+            jobs::delta::Settings {
+                tombstone_retention: chrono::Duration::days(
+                    config.serve.tombstone_retention_days.into(),
+                ),
+                ..Default::default()
+            },
             wake.clone(),
             wake_deliveries.clone(),
         ));
@@ -205,12 +207,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         wake_deliveries,
         webhook_allow: Arc::new(webhook_settings.allow),
         deliverer,
-        digests: Arc::new(
-            config
-                .digests
-                .settings(config.serve.bind)
-                .map_err(anyhow::Error::msg)?,
-        ),
+        digests: Arc::new(config.digest_settings()),
         rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
         feed_cache: Arc::new(api::feed_cache::FeedCache::new(
             config
@@ -219,7 +216,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .then(|| api::feed_cache::default_dir(config.storage.data_dir())),
         )?),
         metrics: Arc::new(api::ops::MetricsAccess {
-            token: config.serve.metrics_token.clone().filter(|t| !t.is_empty()),
+            token: config.serve.metrics_token.clone(),
             separate: config.serve.metrics_bind.is_some(),
         }),
         tokens: token_table,
@@ -336,6 +333,7 @@ async fn openapi_json(doc: web::Data<String>) -> HttpResponse {
 
 /// `partnerfeed serve`: open the database, make sure an admin exists, serve until stopped.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::debug!(?config, "configuration (secrets redacted)");
     let db = open_db(&config.storage)?;
     bootstrap_admin(&db, &config)?;
     let running = start(&config, db.clone(), Arc::new(SystemClock))?;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use partnerfeed::config::secret_key_from_env;
-use partnerfeed::config::{Config, ConnectionArgs, DigestArgs, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, GlobalFlags, ServeFlags};
 use partnerfeed::secrets::{self, SecretKey};
 use partnerfeed::tokens::Role;
 use partnerfeed::{api, app, import};
@@ -19,7 +18,7 @@ use partnerfeed::{api, app, import};
 )]
 struct Cli {
     #[command(flatten)]
-    storage: StorageArgs,
+    flags: GlobalFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,11 +28,15 @@ enum Command {
     /// Run the HTTP API and the background jobs.
     Serve {
         #[command(flatten)]
-        serve: ServeArgs,
+        flags: ServeFlags,
+    },
+    /// Print the effective configuration and where each value came from (secrets redacted).
+    ///
+    /// One setting a line: its TOML key, its value, and its source (default, file, env or
+    /// flag). Takes the flags of `serve`.
+    Config {
         #[command(flatten)]
-        connections: ConnectionArgs,
-        #[command(flatten)]
-        digests: DigestArgs,
+        flags: ServeFlags,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -120,19 +123,24 @@ enum SecretKeyCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     partnerfeed::init_tracing();
+    let flags = match &cli.command {
+        Command::Serve { flags } | Command::Config { flags } => cli.flags.0.merge(&flags.0),
+        _ => cli.flags.0,
+    };
+    // A bad setting stops every command before it starts, naming the setting (status 2, as
+    // for a bad command line).
+    let config = Config::load(&flags, |name| std::env::var(name).ok()).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
     match cli.command {
-        Command::Serve {
-            serve,
-            connections,
-            digests,
-        } => {
-            let mut config = Config::new(cli.storage, serve);
-            config.connections = connections.into();
-            config.digests = digests;
-            actix_web::rt::System::new().block_on(app::serve(config))
+        Command::Serve { .. } => actix_web::rt::System::new().block_on(app::serve(config)),
+        Command::Config { .. } => {
+            print!("{}", config.describe());
+            Ok(())
         }
         Command::Migrate => {
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             eprintln!("migrations applied ({})", db.backend().name());
             Ok(())
         }
@@ -142,7 +150,7 @@ fn main() -> anyhow::Result<()> {
             by,
             chunk,
         } => {
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             let format = match format {
                 Some(f) => f,
                 None => import::FileFormat::from_path(&file).context(
@@ -168,8 +176,8 @@ fn main() -> anyhow::Result<()> {
                     partnerfeed::feeds::Format::names()
                 )
             })?;
-            let db = app::open_db(&cli.storage)?;
-            let key = app::secret_key(&cli.storage, secret_key_from_env().as_ref())?;
+            let db = app::open_db(&config.storage)?;
+            let key = app::secret_key(&config.storage, config.secret_key.as_ref())?;
             let cursor = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
@@ -210,7 +218,7 @@ fn main() -> anyhow::Result<()> {
                 api::tokens::validate_expiry(expires_at.as_deref(), chrono::Utc::now()).map_err(
                     |_| anyhow::anyhow!("--expires-at must be an RFC 3339 date-time in the future"),
                 )?;
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             let mut conn = db.write_conn()?;
             let (issued, _) = api::tokens::issue(&mut conn, role, &name, None, expires_at)?;
             println!("{}", issued.token);
@@ -218,7 +226,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::List) => {
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             let mut conn = db.read_conn()?;
             let mut out = std::io::stdout().lock();
             for row in partnerfeed::store::tokens::list(&mut conn)? {
@@ -228,7 +236,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { id }) => {
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             let mut conn = db.write_conn()?;
             let row = partnerfeed::store::tokens::delete(&mut conn, &id)?
                 .with_context(|| format!("no token with id {id}"))?;
@@ -240,18 +248,18 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::SecretKey(SecretKeyCommand::Rotate { new_key_file }) => {
-            let configured = secret_key_from_env();
+            let configured = config.secret_key.clone();
             let text = std::fs::read_to_string(&new_key_file)
                 .with_context(|| format!("cannot read {}", new_key_file.display()))?;
             let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
-            let db = app::open_db(&cli.storage)?;
-            let old = app::secret_key(&cli.storage, configured.as_ref())?;
+            let db = app::open_db(&config.storage)?;
+            let old = app::secret_key(&config.storage, configured.as_ref())?;
             if old.id() == new.id() {
                 anyhow::bail!("the new key is the key in force ({})", old.source());
             }
             let count = secrets::rotate(&mut *db.write_conn()?, &old, &new)?;
             if configured.is_none() {
-                let path = cli.storage.data_dir().join(secrets::KEY_FILE);
+                let path = config.storage.data_dir().join(secrets::KEY_FILE);
                 partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())
                     .with_context(|| {
                         format!(
@@ -271,7 +279,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { products } => {
-            let db = app::open_db(&cli.storage)?;
+            let db = app::open_db(&config.storage)?;
             let summary = partnerfeed::demo_load::load(&db, products)?;
             println!("{summary}");
             Ok(())

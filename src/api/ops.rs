@@ -9,8 +9,9 @@ use crate::tokens::{self, Role};
 /// Who may read `/metrics`, and where.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAccess {
-    /// `PARTNERFEED_METRICS_TOKEN`: a bearer token that may read metrics (and nothing else).
-    pub token: Option<String>,
+    /// `PARTNERFEED_METRICS_TOKEN`: a bearer token that may read metrics (and nothing else);
+    /// `Debug` shows it redacted.
+    pub token: Option<crate::config::Secret>,
     /// `PARTNERFEED_METRICS_BIND` is set: metrics are served there, not on the main listener.
     pub separate: bool,
 }
@@ -26,7 +27,7 @@ impl MetricsAccess {
             .map(|t| tokens::hash(t.trim()));
         match (&self.token, presented) {
             (Some(token), Some(presented)) => {
-                tokens::hash_matches(&presented, &tokens::hash(token))
+                tokens::hash_matches(&presented, &tokens::hash(token.expose()))
             }
             _ => false,
         }

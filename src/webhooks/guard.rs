@@ -55,9 +55,24 @@ impl Cidr {
     }
 }
 
+/// `127.0.0.0/8`.
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// The ranges an operator allowed, parsed from a comma-separated list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList(pub Vec<Cidr>);
+
+/// The list as it is written: `127.0.0.0/8,10.0.0.0/8`.
+impl std::fmt::Display for AllowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cidrs: Vec<String> = self.0.iter().map(Cidr::to_string).collect();
+        f.write_str(&cidrs.join(","))
+    }
+}
 
 impl AllowList {
     pub fn parse(s: &str) -> Result<AllowList, String> {

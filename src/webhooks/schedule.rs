@@ -24,11 +24,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{s:?} has no unit (ms, s, m, h or d)"))?;
+        .ok_or_else(|| format!("{s:?} is not a duration: no unit (ms, s, m, h or d)"))?;
     let (n, unit) = s.split_at(split);
     let n: u64 = n
         .parse()
-        .map_err(|_| format!("{s:?} does not start with a number"))?;
+        .map_err(|_| format!("{s:?} is not a duration: it does not start with a number"))?;
     let ms = match unit {
         "ms" => 1,
         "s" => 1000,
@@ -37,11 +37,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => 86_400_000,
         _ => {
             return Err(format!(
-                "{s:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+                "{s:?} is not a duration: unknown unit {unit:?}; use ms, s, m, h or d"
             ))
         }
     };
     Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+/// Writes a duration as [`parse_duration`] reads it, in the largest unit up to hours that
+/// divides it (`24h`, `90s`, `250ms`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms > 0 && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// The schedule as it is written, e.g. `5s,5m,30m`.
+impl std::fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let delays: Vec<String> = self.delays.iter().map(|d| format_duration(*d)).collect();
+        f.write_str(&delays.join(","))
+    }
 }
 
 impl RetrySchedule {
@@ -99,6 +119,17 @@ pub fn next_delay(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_schedule_is_written_back_as_it_is_read() {
+        let schedule = RetrySchedule::parse("250ms, 90s,5m,2h,1d").unwrap();
+        assert_eq!(schedule.to_string(), "250ms,90s,5m,2h,24h");
+        assert_eq!(
+            RetrySchedule::parse(&schedule.to_string()).unwrap(),
+            schedule
+        );
+        assert_eq!(RetrySchedule::default().to_string(), DEFAULT);
+    }
 
     #[test]
     fn the_default_schedule_spans_about_three_days() {

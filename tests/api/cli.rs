@@ -386,3 +386,143 @@ fn token_list_and_revoke_on_the_command_line() {
         .unwrap();
     assert!(!past.status.success());
 }
+
+/// The binary with an empty environment (nothing inherited from the shell) but `vars`.
+fn partnerfeed_with(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_partnerfeed"));
+    cmd.env_clear().env("RUST_LOG", "warn");
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_status_2_naming_it_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data = data_dir.to_str().unwrap();
+    let file = dir.path().join("partnerfeed.toml");
+    std::fs::write(&file, "keep_alive = \"soon\"\n").unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "rate_limitt = 5\n").unwrap();
+    let cases: Vec<(Command, String)> = vec![
+        (
+            {
+                let mut c = partnerfeed_with(&[
+                    ("PARTNERFEED_DATA_DIR", data),
+                    ("PARTNERFEED_WEBHOOK_RETRY_SCHEDULE", "5x"),
+                ]);
+                c.arg("serve");
+                c
+            },
+            "PARTNERFEED_WEBHOOK_RETRY_SCHEDULE: \"5x\" is not a duration".into(),
+        ),
+        (
+            {
+                let mut c = partnerfeed_with(&[("PARTNERFEED_DATA_DIR", data)]);
+                c.args(["serve", "--rate-limit", "fast"]);
+                c
+            },
+            "--rate-limit: \"fast\" is not a whole number".into(),
+        ),
+        (
+            {
+                let mut c = partnerfeed_with(&[("PARTNERFEED_DATA_DIR", data)]);
+                c.args(["serve", "--config", file.to_str().unwrap()]);
+                c
+            },
+            format!("{}: keep_alive: \"soon\" is not a duration", file.display()),
+        ),
+        (
+            {
+                let mut c = partnerfeed_with(&[
+                    ("PARTNERFEED_DATA_DIR", data),
+                    ("PARTNERFEED_CONFIG", typo.to_str().unwrap()),
+                ]);
+                c.arg("migrate");
+                c
+            },
+            format!("{}: unknown key \"rate_limitt\"", typo.display()),
+        ),
+    ];
+    for (mut cmd, expected) in cases {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(&expected), "{expected}: {stderr}");
+    }
+    // Nothing was started: the data directory was not even made.
+    assert!(!data_dir.exists());
+}
+
+#[test]
+fn config_prints_every_value_with_its_source_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("partnerfeed.toml");
+    std::fs::write(
+        &file,
+        "bind = \"0.0.0.0:9000\"\nrate_limit = 7\nmetrics_token = \"file-secret-value\"\n\
+         webhook_allow = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let out = partnerfeed_with(&[
+        ("PARTNERFEED_CONFIG", file.to_str().unwrap()),
+        ("PARTNERFEED_RATE_LIMIT", "8"),
+        ("PARTNERFEED_ADMIN_TOKEN", "pf_env-secret-value"),
+        (
+            "DATABASE_URL",
+            "postgres://pf:db-secret-value@db.example/pf",
+        ),
+    ])
+    .args(["config", "--workers", "3"])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("secret-value"), "{stdout}");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key}: {stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let from_file = format!("# file {}", file.display());
+    assert_eq!(line("bind"), format!("bind = 0.0.0.0:9000 {from_file}"));
+    assert_eq!(
+        line("webhook_allow"),
+        format!("webhook_allow = 10.0.0.0/8 {from_file}")
+    );
+    assert_eq!(
+        line("metrics_token"),
+        format!("metrics_token = [redacted] {from_file}")
+    );
+    assert_eq!(
+        line("rate_limit"),
+        "rate_limit = 8 # env PARTNERFEED_RATE_LIMIT"
+    );
+    assert_eq!(
+        line("admin_token"),
+        "admin_token = [redacted] # env PARTNERFEED_ADMIN_TOKEN"
+    );
+    assert_eq!(
+        line("database_url"),
+        "database_url = postgres://pf:[redacted]@db.example/pf # env DATABASE_URL"
+    );
+    assert_eq!(line("workers"), "workers = 3 # flag --workers");
+    assert_eq!(line("body_limit"), "body_limit = 67108864 # default");
+    assert!(
+        stdout.starts_with(&format!(
+            "# file: {} (env PARTNERFEED_CONFIG)",
+            file.display()
+        )),
+        "{stdout}"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use partnerfeed::clock::{Clock, ManualClock};
-use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, Secret, Storage};
 use partnerfeed::store::Db;
 use partnerfeed::{app, tokens};
 use reqwest::{Client, RequestBuilder, Response};
@@ -53,6 +53,12 @@ impl TestDb {
 
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._dir.path().to_path_buf()
+    }
+
+    /// A server's configuration on this database: the defaults (never the environment), on
+    /// 127.0.0.1:0 with two workers.
+    pub fn config(&self) -> Config {
+        Config::for_tests(Storage::new(self.data_dir(), Some(&self.url)))
     }
 }
 
@@ -117,7 +123,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            body_limit: 64 * 1024 * 1024,
+            body_limit: Config::default().serve.body_limit,
             jobs: true,
             rate_limit: 100_000,
             token_concurrency: 0,
@@ -151,24 +157,13 @@ impl TestApp {
         clock: Arc<ManualClock>,
         options: Options,
     ) -> TestApp {
-        let mut config = Config::new(
-            StorageArgs {
-                data_dir: test_db.data_dir(),
-                database_url: Some(test_db.url.clone()),
-            },
-            ServeArgs {
-                bind: "127.0.0.1:0".parse().expect("addr"),
-                admin_token: Some(admin_token.clone()),
-                body_limit: options.body_limit,
-                workers: Some(2),
-                tombstone_retention_days: 30,
-                rate_limit: options.rate_limit,
-                feed_cache: true,
-                metrics_token: options.metrics_token.clone(),
-                metrics_bind: options.metrics_bind,
-                token_concurrency: options.token_concurrency,
-            },
-        );
+        let mut config = test_db.config();
+        config.serve.admin_token = Some(Secret::new(admin_token.clone()));
+        config.serve.body_limit = options.body_limit;
+        config.serve.rate_limit = options.rate_limit;
+        config.serve.metrics_token = options.metrics_token.clone().map(Secret::new);
+        config.serve.metrics_bind = options.metrics_bind;
+        config.serve.token_concurrency = options.token_concurrency;
         config.run_jobs = options.jobs;
         config.connections = options.connections;
         let db = app::open_db(&config.storage).expect("open database");

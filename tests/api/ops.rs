@@ -74,26 +74,8 @@ async fn health_readiness_and_openapi_answer() {
 
 #[test]
 fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
-    use partnerfeed::config::{Config, ServeArgs, StorageArgs};
     let test_db = crate::helpers::TestDb::new();
-    let config = Config::new(
-        StorageArgs {
-            data_dir: test_db.data_dir(),
-            database_url: Some(test_db.url.clone()),
-        },
-        ServeArgs {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            admin_token: None,
-            body_limit: 1024,
-            workers: Some(1),
-            tombstone_retention_days: 30,
-            rate_limit: 100,
-            feed_cache: true,
-            metrics_token: None,
-            metrics_bind: None,
-            token_concurrency: 0,
-        },
-    );
+    let config = test_db.config();
     let db = partnerfeed::app::open_db(&config.storage).unwrap();
     partnerfeed::app::bootstrap_admin(&db, &config).unwrap();
     let path = test_db.data_dir().join("admin.token");

@@ -11,7 +11,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use partnerfeed::api::schemas::PUBLISHED;
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
-use partnerfeed::config::{Config, DeliveryArgs, ServeArgs, StorageArgs};
+use partnerfeed::config::Secret;
 use partnerfeed::tokens;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
@@ -107,31 +107,15 @@ impl Demo {
     async fn spawn(products: usize) -> Demo {
         let test_db = TestDb::new();
         let admin = tokens::generate();
-        let mut config = Config::new(
-            StorageArgs {
-                data_dir: test_db.data_dir(),
-                database_url: Some(test_db.url.clone()),
-            },
-            ServeArgs {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                admin_token: Some(admin.clone()),
-                body_limit: 16 << 20,
-                workers: Some(2),
-                tombstone_retention_days: 30,
-                rate_limit: 100_000,
-                feed_cache: true,
-                metrics_token: None,
-                metrics_bind: None,
-                token_concurrency: 0,
-            },
-        );
-        config.deliveries = DeliveryArgs {
-            webhook_allow: Some("127.0.0.0/8".into()),
-            retry_schedule: Some("1h".into()),
-            poll: Duration::from_millis(20),
-            lease: Duration::from_secs(5),
-            ..Default::default()
-        };
+        let mut config = test_db.config();
+        config.serve.admin_token = Some(Secret::new(admin.clone()));
+        config.serve.body_limit = 16 << 20;
+        config.serve.rate_limit = 100_000;
+        config.serve.token_concurrency = 0;
+        config.webhooks.allow = partnerfeed::webhooks::AllowList::parse("127.0.0.0/8").unwrap();
+        config.webhooks.schedule = partnerfeed::webhooks::RetrySchedule::parse("1h").unwrap();
+        config.webhooks.poll = Duration::from_millis(20);
+        config.webhooks.lease = Duration::from_secs(5);
         let db = app::open_db(&config.storage).unwrap();
         app::bootstrap_admin(&db, &config).unwrap();
         let loader = db.clone();

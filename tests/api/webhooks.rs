@@ -13,8 +13,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
-use partnerfeed::config::{Config, DeliveryArgs, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, Mail, Secret};
 use partnerfeed::tokens;
+use partnerfeed::webhooks::{AllowList, RetrySchedule, Settings};
 use reqwest::Client;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -35,46 +36,44 @@ struct Hub {
     _db: Arc<TestDb>,
 }
 
-fn args(schedule: &str) -> DeliveryArgs {
-    DeliveryArgs {
-        webhook_allow: Some("127.0.0.0/8".into()),
-        retry_schedule: Some(schedule.into()),
-        poll: Duration::from_millis(20),
-        lease: Duration::from_secs(5),
-        ..Default::default()
+/// What an instance is started with: the delivery settings and the mail settings.
+#[derive(Clone)]
+struct Setup {
+    webhooks: Settings,
+    mail: Mail,
+}
+
+fn args(schedule: &str) -> Setup {
+    Setup {
+        webhooks: Settings {
+            allow: AllowList::parse("127.0.0.0/8").unwrap(),
+            schedule: RetrySchedule::parse(schedule).unwrap(),
+            poll: Duration::from_millis(20),
+            lease: Duration::from_secs(5),
+            ..Default::default()
+        },
+        mail: Config::default().mail,
     }
 }
 
 impl Hub {
-    async fn spawn(deliveries: DeliveryArgs) -> Hub {
+    async fn spawn(deliveries: Setup) -> Hub {
         Self::launch(Arc::new(TestDb::new()), tokens::generate(), deliveries)
     }
 
     /// Another instance on the same database.
-    async fn spawn_sharing(first: &Hub, deliveries: DeliveryArgs) -> Hub {
+    async fn spawn_sharing(first: &Hub, deliveries: Setup) -> Hub {
         Self::launch(first._db.clone(), first.admin.clone(), deliveries)
     }
 
-    fn launch(db: Arc<TestDb>, admin: String, deliveries: DeliveryArgs) -> Hub {
-        let mut config = Config::new(
-            StorageArgs {
-                data_dir: db.data_dir(),
-                database_url: Some(db.url.clone()),
-            },
-            ServeArgs {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                admin_token: Some(admin.clone()),
-                body_limit: 1 << 20,
-                workers: Some(2),
-                tombstone_retention_days: 30,
-                rate_limit: 100_000,
-                feed_cache: true,
-                metrics_token: None,
-                metrics_bind: None,
-                token_concurrency: 0,
-            },
-        );
-        config.deliveries = deliveries;
+    fn launch(db: Arc<TestDb>, admin: String, deliveries: Setup) -> Hub {
+        let mut config = db.config();
+        config.serve.admin_token = Some(Secret::new(admin.clone()));
+        config.serve.body_limit = 1 << 20;
+        config.serve.rate_limit = 100_000;
+        config.serve.token_concurrency = 0;
+        config.webhooks = deliveries.webhooks;
+        config.mail = deliveries.mail;
         let store = app::open_db(&config.storage).unwrap();
         app::bootstrap_admin(&store, &config).unwrap();
         let clock = Arc::new(ManualClock::new(start_time()));
@@ -610,7 +609,7 @@ async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
 #[actix_web::test]
 async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
     let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
-    a.batch_changes = Some("7".into());
+    a.webhooks.max_changes = 7;
     let hub = Hub::spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products((0..20).map(|i| format!("DRL-{i:03}")))
@@ -861,7 +860,7 @@ async fn a_rotated_secret_signs_with_both_until_it_expires() {
 #[actix_web::test]
 async fn two_instances_never_deliver_one_subscription_at_once() {
     let mut a = args("30ms,30ms,30ms,30ms,30ms");
-    a.batch_changes = Some("3".into());
+    a.webhooks.max_changes = 3;
     let first = Hub::spawn(a.clone()).await;
     let second = Hub::spawn_sharing(&first, a).await;
     let shop = first.reseller("fr-resellers", "shop-1").await;
@@ -988,7 +987,7 @@ fn confirm_link(mail: &str) -> String {
 async fn alerts_go_out_over_smtp_when_configured() {
     let (port, got) = smtp_receiver().await;
     let mut a = args("30ms");
-    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
     let hub = Hub::spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![Reply::Status(410)]).await;
@@ -1146,8 +1145,8 @@ async fn metric(hub: &Hub, sample: &str) -> f64 {
 #[actix_web::test]
 async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converges() {
     let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
-    a.batch_changes = Some("4".into());
-    a.timeout = Duration::from_millis(500);
+    a.webhooks.max_changes = 4;
+    a.webhooks.timeout = Duration::from_millis(500);
     let hub = Hub::spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products((0..12).map(|i| format!("DRL-{i:03}")))
@@ -1314,7 +1313,7 @@ struct Process {
 }
 
 impl Process {
-    fn start(db: Arc<TestDb>, admin: String, deliveries: DeliveryArgs) -> Process {
+    fn start(db: Arc<TestDb>, admin: String, deliveries: Setup) -> Process {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -1340,9 +1339,9 @@ impl Process {
 #[actix_web::test]
 async fn a_restart_during_a_delivery_loses_and_reorders_nothing() {
     let mut a = args("50ms,50ms,50ms,50ms,50ms");
-    a.batch_changes = Some("3".into());
-    a.timeout = Duration::from_secs(1);
-    a.lease = Duration::from_millis(1500);
+    a.webhooks.max_changes = 3;
+    a.webhooks.timeout = Duration::from_secs(1);
+    a.webhooks.lease = Duration::from_millis(1500);
     let db = Arc::new(TestDb::new());
     let admin = tokens::generate();
     let first = Process::start(db.clone(), admin.clone(), a.clone());
@@ -1438,7 +1437,7 @@ fn attachment(data: &str) -> (String, Vec<u8>) {
 async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed() {
     let (port, got, refusals) = smtp_server().await;
     let mut a = args("30ms");
-    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
     let hub = Hub::spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let other = hub.reseller("fr-resellers", "shop-2").await;
@@ -2058,7 +2057,7 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
 async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
     let (port, got, refusals) = smtp_server().await;
     let mut a = args("30ms");
-    a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
     let hub = Hub::spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let (s, created) = hub
@@ -2248,25 +2247,11 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
         .await;
     let db = raw_db(&hub);
     let before = stored_secrets(&db);
-    let mut config = Config::new(
-        StorageArgs {
-            data_dir: hub.data_dir.clone(),
-            database_url: Some(hub._db.url.clone()),
-        },
-        ServeArgs {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            admin_token: Some(hub.admin.clone()),
-            body_limit: 1 << 20,
-            workers: Some(1),
-            tombstone_retention_days: 30,
-            rate_limit: 100,
-            feed_cache: false,
-            metrics_token: None,
-            metrics_bind: None,
-            token_concurrency: 0,
-        },
-    );
-    config.deliveries = args("30ms");
+    let mut config = hub._db.config();
+    config.serve.admin_token = Some(Secret::new(hub.admin.clone()));
+    config.serve.workers = Some(1);
+    config.serve.feed_cache = false;
+    config.webhooks = args("30ms").webhooks;
     let other = partnerfeed::secrets::SecretKey::generate("x").encoded();
     let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
     for (value, expected) in [
@@ -2276,7 +2261,7 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
             "PARTNERFEED_SECRET_KEY: the secret key must be 32 bytes",
         ),
     ] {
-        config.secret_key = Some(partnerfeed::config::Redacted(value.to_string()));
+        config.secret_key = Some(Secret::new(value));
         let error = match app::start(&config, raw_db(&hub), clock.clone()) {
             Ok(_) => panic!("started with the key {value}"),
             Err(e) => format!("{e:#}"),

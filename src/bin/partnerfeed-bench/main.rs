@@ -24,7 +24,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use partnerfeed::clock::{Clock, SystemClock};
-use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::config::{Config, Secret, Storage};
 use partnerfeed::store::Db;
 use partnerfeed::{app, demo, import, jobs, tokens};
 use serde_json::{json, Value};
@@ -456,11 +456,8 @@ impl BenchDb {
         }
     }
 
-    fn storage(&self) -> StorageArgs {
-        StorageArgs {
-            data_dir: self.dir.clone(),
-            database_url: Some(self.url.clone()),
-        }
+    fn storage(&self) -> Storage {
+        Storage::new(self.dir.clone(), Some(&self.url))
     }
 
     fn open(&self) -> anyhow::Result<Db> {
@@ -505,21 +502,10 @@ struct Server {
 }
 
 fn config_for(bdb: &BenchDb, token: &str, jobs: bool) -> Config {
-    let mut config = Config::new(
-        bdb.storage(),
-        ServeArgs {
-            bind: "127.0.0.1:0".parse().expect("loopback address"),
-            admin_token: Some(token.to_string()),
-            body_limit: 64 * 1024 * 1024,
-            workers: Some(2),
-            tombstone_retention_days: 30,
-            rate_limit: 0,
-            feed_cache: true,
-            metrics_token: None,
-            metrics_bind: None,
-            token_concurrency: 0,
-        },
-    );
+    let mut config = Config::for_tests(bdb.storage());
+    config.serve.admin_token = Some(Secret::new(token));
+    config.serve.rate_limit = 0;
+    config.serve.token_concurrency = 0;
     config.run_jobs = jobs;
     config
 }

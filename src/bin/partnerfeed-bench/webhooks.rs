@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 
 use actix_web::{web, HttpResponse, HttpServer};
-use partnerfeed::config::DeliveryArgs;
 
 use super::{
     auth, bench_channel, config_for, expect_ok, log, percentile, BenchDb, Ctx, Http, Kind, Server,
@@ -122,10 +121,8 @@ fn start_receiver(
 /// The server under test, with webhooks allowed to loopback.
 fn start_server(bdb: &BenchDb, token: &str) -> anyhow::Result<Server> {
     let mut config = config_for(bdb, token, true);
-    config.deliveries = DeliveryArgs {
-        webhook_allow: Some("127.0.0.0/8".into()),
-        ..Default::default()
-    };
+    config.webhooks.allow =
+        partnerfeed::webhooks::AllowList::parse("127.0.0.0/8").expect("a valid CIDR");
     Server::start_with(config, &bdb.open()?)
 }
 
