@@ -1924,6 +1924,46 @@ async fn a_deleted_reseller_ends_its_subscriptions_with_a_notice() {
 }
 
 #[actix_web::test]
+async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_its_successor() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, _) = hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    // The grant is withdrawn first (the subscription ends `access_revoked`), then the
+    // reseller is deleted: the subscription belongs to the deleted reseller all the same.
+    let (s, _) = hub
+        .call(
+            "PUT",
+            "/v1/resellers/shop-1",
+            &hub.admin,
+            Some(json!({"name": "shop-1", "email": "it@shop-1.example", "channels": []})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = hub
+        .call("DELETE", "/v1/resellers/shop-1", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    let again = hub.reseller("fr-resellers", "shop-1").await;
+    for (method, path) in [
+        ("GET", format!("/v1/subscriptions/{hook}")),
+        ("GET", format!("/v1/subscriptions/{hook}/attempts")),
+        ("DELETE", format!("/v1/subscriptions/{hook}")),
+    ] {
+        let (s, body) = hub.call(method, &path, &again, None).await;
+        assert_eq!(s, 404, "{method} {path}: {body}");
+    }
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &again, None).await;
+    assert_eq!(list["subscriptions"], json!([]), "{list}");
+    // The admin still reads it, ended.
+    let sub = hub.subscription(&hub.admin, &hook).await;
+    assert_eq!(sub["state"], "ended");
+    hub.stop().await;
+}
+
+#[actix_web::test]
 async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
