@@ -176,7 +176,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     }
     actix_web::rt::spawn(api::token_table::run(token_table.clone(), db.clone()));
     let spool_dir = config.storage.data_dir().join("spool");
-    std::fs::create_dir_all(&spool_dir)
+    crate::files::private_dir(&spool_dir)
         .with_context(|| format!("cannot create {}", spool_dir.display()))?;
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(

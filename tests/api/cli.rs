@@ -303,6 +303,8 @@ fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
     assert_eq!(mode(&data_dir), 0o700);
     assert_eq!(mode(&token_file), 0o600);
     assert_eq!(mode(&data_dir.join("secret.key")), 0o600);
+    // The spool's files are unlinked at once, and its directory is no less private.
+    assert_eq!(mode(&data_dir.join("spool")), 0o700);
     let db = data_dir.join("partnerfeed.db");
     if !test_db.url.starts_with("postgres") {
         for file in ["partnerfeed.db", "partnerfeed.db-wal", "partnerfeed.db-shm"] {
