@@ -334,6 +334,34 @@ async fn a_token_revoked_on_one_instance_is_refused_by_every_instance_within_a_s
     first.stop().await;
 }
 
+#[actix_web::test]
+async fn the_bearer_scheme_is_matched_without_regard_to_case() {
+    // RFC 9110 (11.1): the authentication scheme is case-insensitive; `bearer` and `BEARER`
+    // are the same credentials as `Bearer`, on the API and on /metrics.
+    let app = TestApp::spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        for path in ["/v1/tokens", "/metrics"] {
+            let r = app
+                .client
+                .get(app.url(path))
+                .header("Authorization", format!("{scheme} {}", app.admin_token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{scheme} on {path}");
+        }
+    }
+    let r = app
+        .client
+        .get(app.url("/v1/tokens"))
+        .header("Authorization", format!("Basic {}", app.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}
+
 // ------------------------------------------------------------------ slow readers
 
 /// A demo-sized catalog (`products` demo products and the demo channels), settled.
