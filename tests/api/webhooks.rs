@@ -1964,6 +1964,41 @@ async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_
 }
 
 #[actix_web::test]
+async fn the_digest_limit_holds_against_concurrent_subscribes() {
+    // Twelve subscribes at once, three times: the count and the insert must not interleave
+    // (on PostgreSQL the reseller's row is locked between them).
+    let hub = Hub::spawn(args("30ms")).await;
+    for round in 0..3 {
+        let code = format!("shop-{round}");
+        let shop = hub.reseller("fr-resellers", &code).await;
+        let statuses = futures_util::future::join_all((0..12).map(|i| {
+            let (hub, shop) = (&hub, &shop);
+            let email = format!("d{i}@{code}.example");
+            async move {
+                hub.call(
+                    "POST",
+                    "/v1/channels/fr-resellers/subscriptions",
+                    shop,
+                    Some(json!({"email": email})),
+                )
+                .await
+                .0
+            }
+        }))
+        .await;
+        let (_, list) = hub.call("GET", "/v1/subscriptions", &shop, None).await;
+        let digests = list["subscriptions"].as_array().unwrap().len();
+        assert_eq!(digests, 5, "round {round}: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            5,
+            "{statuses:?}"
+        );
+    }
+    hub.stop().await;
+}
+
+#[actix_web::test]
 async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
