@@ -362,6 +362,59 @@ async fn the_bearer_scheme_is_matched_without_regard_to_case() {
     app.stop().await;
 }
 
+#[actix_web::test]
+async fn two_admins_revoking_each_other_at_once_leave_one() {
+    // Each revocation checks that an admin is left; run at once they must not both pass
+    // (on PostgreSQL the admin rows are locked before the check).
+    let app = TestApp::spawn().await;
+    let (_, tokens) = list(&app).await;
+    let mut current = (
+        tokens.iter().find(|t| t["role"] == "admin").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        app.admin_token.clone(),
+    );
+    for round in 0..5 {
+        let (s, body) = post(
+            &app,
+            "/v1/tokens",
+            &current.1,
+            &json!({"role": "admin", "name": format!("second-{round}")}),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let other = (
+            body["id"].as_str().unwrap().to_string(),
+            body["token"].as_str().unwrap().to_string(),
+        );
+        let (a, b) = futures_util::future::join(
+            revoke(&app, &other.0, &current.1),
+            revoke(&app, &current.0, &other.1),
+        )
+        .await;
+        // One revocation wins; the other is refused as the last admin's, or its caller is
+        // already revoked.
+        let survivor = match (a, b) {
+            (204, 409 | 401) => current,
+            (409 | 401, 204) => other,
+            _ => panic!("round {round}: {a} {b}: both admins revoked"),
+        };
+        let r = app.get("/v1/tokens", &survivor.1).send().await.unwrap();
+        assert_eq!(r.status(), 200, "round {round}");
+        let listed: Value = r.json().await.unwrap();
+        let admins = listed["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["role"] == "admin")
+            .count();
+        assert_eq!(admins, 1, "round {round}");
+        current = survivor;
+    }
+    app.stop().await;
+}
+
 // ------------------------------------------------------------------ slow readers
 
 /// A demo-sized catalog (`products` demo products and the demo channels), settled.
