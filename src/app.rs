@@ -144,8 +144,30 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let key_file = config.storage.data_dir().join(secrets::KEY_FILE);
+    let key_made_now = config
+        .secret_key
+        .as_ref()
+        .is_none_or(|k| k.0.trim().is_empty())
+        && !key_file.exists();
     let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
-    let cursor_key = Arc::new(open_stored_secrets(&db, &secret_key)?);
+    let cursor_key = match open_stored_secrets(&db, &secret_key) {
+        Ok(cursor_key) => Arc::new(cursor_key),
+        Err(e) => {
+            // A key file made by this start for a database that holds values sealed with
+            // another key is not the key: leave none that could be taken for it.
+            if key_made_now {
+                let ours = std::fs::read_to_string(&key_file)
+                    .ok()
+                    .and_then(|text| SecretKey::parse(&text, "").ok())
+                    .is_some_and(|k| k.id() == secret_key.id());
+                if ours {
+                    let _ = std::fs::remove_file(&key_file);
+                }
+            }
+            return Err(e);
+        }
+    };
     let wake = Arc::new(Notify::new());
     let webhook_settings = config.deliveries.settings().map_err(anyhow::Error::msg)?;
     let mailer = crate::mail::from_config(

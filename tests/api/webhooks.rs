@@ -2360,6 +2360,21 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
         assert!(error.contains("PARTNERFEED_SECRET_KEY"), "{error}");
         assert!(!error.contains(value), "the key is repeated: {error}");
     }
+    // A data directory without the key (a database restored elsewhere, a new instance not
+    // given the key) refuses the start and keeps no key file of its own making, which would
+    // look like the key to back up.
+    let elsewhere = tempfile::tempdir().unwrap();
+    config.storage.data_dir = elsewhere.path().join("data");
+    config.secret_key = None;
+    let error = match app::start(&config, raw_db(&hub), clock.clone()) {
+        Ok(_) => panic!("started with a key made on the spot"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("were encrypted with secret key"), "{error}");
+    assert!(
+        !config.storage.data_dir.join("secret.key").exists(),
+        "a key file was left behind"
+    );
     // Nothing was regenerated or re-encrypted.
     assert_eq!(stored_secrets(&db), before);
     assert_eq!(hub.subscription(&shop, &id).await["id"], id.as_str());
