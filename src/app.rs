@@ -112,6 +112,26 @@ pub fn secret_key(
     Ok(secrets::load_key(configured.map(|k| k.0.as_str()), dir)?)
 }
 
+/// Whether [`secret_key`] would make `<data dir>/secret.key` now: no key configured, no file.
+pub fn key_file_missing(storage: &StorageArgs, configured: Option<&Redacted>) -> bool {
+    configured.is_none_or(|k| k.0.trim().is_empty())
+        && !storage.data_dir().join(secrets::KEY_FILE).exists()
+}
+
+/// Removes `<data dir>/secret.key` if it holds `key`: a key file this process made for a
+/// database whose values are sealed with another key is not the key, and must not be taken
+/// for it (or backed up as it).
+pub fn forget_key_file(storage: &StorageArgs, key: &SecretKey) {
+    let path = storage.data_dir().join(secrets::KEY_FILE);
+    let ours = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| SecretKey::parse(&text, "").ok())
+        .is_some_and(|k| k.id() == key.id());
+    if ours {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// Opens the secrets stored in the database with `key`: seals the ones an older version stored
 /// in plaintext, checks that every sealed one opens (a wrong key stops the start here, before
 /// anything is changed), and answers the cursor key.
@@ -144,26 +164,13 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let key_file = config.storage.data_dir().join(secrets::KEY_FILE);
-    let key_made_now = config
-        .secret_key
-        .as_ref()
-        .is_none_or(|k| k.0.trim().is_empty())
-        && !key_file.exists();
+    let key_made_now = key_file_missing(&config.storage, config.secret_key.as_ref());
     let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
     let cursor_key = match open_stored_secrets(&db, &secret_key) {
         Ok(cursor_key) => Arc::new(cursor_key),
         Err(e) => {
-            // A key file made by this start for a database that holds values sealed with
-            // another key is not the key: leave none that could be taken for it.
             if key_made_now {
-                let ours = std::fs::read_to_string(&key_file)
-                    .ok()
-                    .and_then(|text| SecretKey::parse(&text, "").ok())
-                    .is_some_and(|k| k.id() == secret_key.id());
-                if ours {
-                    let _ = std::fs::remove_file(&key_file);
-                }
+                forget_key_file(&config.storage, &secret_key);
             }
             return Err(e);
         }

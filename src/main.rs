@@ -245,11 +245,20 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", new_key_file.display()))?;
             let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
             let db = app::open_db(&cli.storage)?;
+            let made_now = app::key_file_missing(&cli.storage, configured.as_ref());
             let old = app::secret_key(&cli.storage, configured.as_ref())?;
             if old.id() == new.id() {
                 anyhow::bail!("the new key is the key in force ({})", old.source());
             }
-            let count = secrets::rotate(&mut *db.write_conn()?, &old, &new)?;
+            let count = match secrets::rotate(&mut *db.write_conn()?, &old, &new) {
+                Ok(count) => count,
+                Err(e) => {
+                    if made_now {
+                        app::forget_key_file(&cli.storage, &old);
+                    }
+                    return Err(e.into());
+                }
+            };
             if configured.is_none() {
                 let path = cli.storage.data_dir().join(secrets::KEY_FILE);
                 partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())
