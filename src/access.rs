@@ -112,7 +112,7 @@ pub fn delete_channel(
 }
 
 /// Deletes a reseller, its grants and tokens: its subscriptions end with `reseller_deleted`
-/// (readable by an admin only). The notice goes to the contact read just before the deletion.
+/// (readable by an admin only), those that had ended before included. The notice goes to the contact read just before the deletion.
 /// `None` when there is no such reseller.
 pub fn delete_reseller(
     conn: &mut DbConnection,
@@ -125,6 +125,7 @@ pub fn delete_reseller(
     store::resellers::lock_grants(conn, Some(code), None)?;
     let ended = end(conn, inflight, Some(code), None, subs::RESELLER_DELETED)?;
     let notices = notices(conn, ended, subs::RESELLER_DELETED)?;
+    subs::disown_ended(conn, code)?;
     store::resellers::delete(conn, code)?;
     Ok(Some(notices))
 }

@@ -109,6 +109,26 @@ pub fn secret_key(storage: &Storage, configured: Option<&Secret>) -> anyhow::Res
     Ok(secrets::load_key(configured.map(Secret::expose), dir)?)
 }
 
+/// Whether [`secret_key`] would make `<data dir>/secret.key` now: no key configured, no file.
+pub fn key_file_missing(storage: &Storage, configured: Option<&Secret>) -> bool {
+    configured.is_none_or(|k| k.expose().trim().is_empty())
+        && !storage.data_dir().join(secrets::KEY_FILE).exists()
+}
+
+/// Removes `<data dir>/secret.key` if it holds `key`: a key file this process made for a
+/// database whose values are sealed with another key is not the key, and must not be taken
+/// for it (or backed up as it).
+pub fn forget_key_file(storage: &Storage, key: &SecretKey) {
+    let path = storage.data_dir().join(secrets::KEY_FILE);
+    let ours = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| SecretKey::parse(&text, "").ok())
+        .is_some_and(|k| k.id() == key.id());
+    if ours {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// Opens the secrets stored in the database with `key`: seals the ones an older version stored
 /// in plaintext, checks that every sealed one opens (a wrong key stops the start here, before
 /// anything is changed), and answers the cursor key.
@@ -141,8 +161,17 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let key_made_now = key_file_missing(&config.storage, config.secret_key.as_ref());
     let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
-    let cursor_key = Arc::new(open_stored_secrets(&db, &secret_key)?);
+    let cursor_key = match open_stored_secrets(&db, &secret_key) {
+        Ok(cursor_key) => Arc::new(cursor_key),
+        Err(e) => {
+            if key_made_now {
+                forget_key_file(&config.storage, &secret_key);
+            }
+            return Err(e);
+        }
+    };
     let wake = Arc::new(Notify::new());
     let webhook_settings = config.webhooks.clone();
     let mailer = crate::mail::from_config(
@@ -173,7 +202,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     }
     actix_web::rt::spawn(api::token_table::run(token_table.clone(), db.clone()));
     let spool_dir = config.storage.data_dir().join("spool");
-    std::fs::create_dir_all(&spool_dir)
+    crate::files::private_dir(&spool_dir)
         .with_context(|| format!("cannot create {}", spool_dir.display()))?;
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(

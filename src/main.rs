@@ -253,11 +253,20 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", new_key_file.display()))?;
             let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
             let db = app::open_db(&config.storage)?;
+            let made_now = app::key_file_missing(&config.storage, configured.as_ref());
             let old = app::secret_key(&config.storage, configured.as_ref())?;
             if old.id() == new.id() {
                 anyhow::bail!("the new key is the key in force ({})", old.source());
             }
-            let count = secrets::rotate(&mut *db.write_conn()?, &old, &new)?;
+            let count = match secrets::rotate(&mut *db.write_conn()?, &old, &new) {
+                Ok(count) => count,
+                Err(e) => {
+                    if made_now {
+                        app::forget_key_file(&config.storage, &old);
+                    }
+                    return Err(e.into());
+                }
+            };
             if configured.is_none() {
                 let path = config.storage.data_dir().join(secrets::KEY_FILE);
                 partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())

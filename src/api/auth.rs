@@ -56,6 +56,15 @@ async fn principal(state: &AppState, token_hash: String) -> Result<Principal, Ap
     }
 }
 
+/// The token of an `Authorization` header value `Bearer <token>`; the scheme is matched
+/// without regard to case (RFC 9110, 11.1).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
@@ -66,8 +75,8 @@ impl FromRequest for Caller {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| tokens::hash(t.trim()));
+            .and_then(bearer)
+            .map(tokens::hash);
         let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;

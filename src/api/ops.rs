@@ -23,8 +23,8 @@ impl MetricsAccess {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| tokens::hash(t.trim()));
+            .and_then(super::auth::bearer)
+            .map(tokens::hash);
         match (&self.token, presented) {
             (Some(token), Some(presented)) => {
                 tokens::hash_matches(&presented, &tokens::hash(token.expose()))

@@ -485,13 +485,15 @@ pub async fn create_subscription(
                     "no reseller with access to this channel",
                 ));
             }
-            if matches!(target, Target::Digest { .. })
-                && subs::count_digests(c, &reseller)? >= i64::from(limit)
-            {
-                return Err(ApiError::conflict(format!(
-                    "this reseller has {limit} e-mail digest subscriptions already, the most \
-                     allowed (PARTNERFEED_DIGESTS_PER_RESELLER); delete one first"
-                )));
+            if matches!(target, Target::Digest { .. }) {
+                // Concurrent subscribes of this reseller count one after the other.
+                store::resellers::lock_row(c, &reseller)?;
+                if subs::count_digests(c, &reseller)? >= i64::from(limit) {
+                    return Err(ApiError::conflict(format!(
+                        "this reseller has {limit} e-mail digest subscriptions already, the \
+                         most allowed (PARTNERFEED_DIGESTS_PER_RESELLER); delete one first"
+                    )));
+                }
             }
             let seq = since_seq(since.as_ref(), &channel, &key)?;
             let at = store::now();

@@ -156,6 +156,8 @@ pub async fn delete_token(
     let revoked = state
         .db
         .write(move |conn| -> Result<_, ApiError> {
+            // Concurrent revocations check for a remaining admin one after the other.
+            store::tokens::lock_admins(conn)?;
             let Some(row) = store::tokens::delete(conn, &id)? else {
                 return Err(ApiError::not_found("no token with this id"));
             };

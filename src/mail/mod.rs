@@ -105,7 +105,8 @@ fn message(from: &str, mail: &Mail) -> Result<Message, MailError> {
 /// Checks a recipient address (`local@domain`) with the parser the sender uses (lettre's
 /// `Mailbox`, as [`message`] parses `Mail::to`), and refuses what the sender would parse but
 /// must not mail catalog data to: display names or anything but the bare address, domain
-/// literals (`x@[10.0.0.1]`) and single-label domains (`x@localhost`).
+/// literals (`x@[10.0.0.1]`), IP addresses without brackets (`x@10.0.0.1`) and single-label
+/// domains (`x@localhost`).
 pub fn check_address(address: &str) -> Result<(), MailError> {
     let refuse = |why: &str| Err(MailError::Address(format!("{address}: {why}")));
     let mailbox: Mailbox = match address.parse() {
@@ -122,6 +123,14 @@ pub fn check_address(address: &str) -> Result<(), MailError> {
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
         return refuse("the domain must be a fully qualified name, like shop.example");
+    }
+    // An IPv4 address without brackets (`x@10.0.0.1`) parses as a domain, and mail servers
+    // deliver to the address it names: no real top-level domain is all digits.
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return refuse("an IP address is not accepted as the domain");
     }
     // The bytes the SMTP envelope will carry: no whitespace, quotes or control characters.
     let user = mailbox.email.user();
@@ -243,6 +252,16 @@ pub fn from_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ip_address_written_as_a_domain_is_refused() {
+        // Without brackets an IPv4 address parses as a domain, and mail servers deliver to
+        // the address it names; no real domain has an all-numeric top-level label.
+        for bad in ["x@127.0.0.1", "x@10.0.0.1", "x@169.254.169.254", "x@a.123"] {
+            assert!(check_address(bad).is_err(), "{bad} was accepted");
+        }
+        check_address("x@1.2.3.4.example").unwrap();
+    }
 
     #[test]
     fn recipients_the_sender_cannot_or_must_not_mail_are_refused() {

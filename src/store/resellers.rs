@@ -170,6 +170,21 @@ pub fn lock_grant(conn: &mut DbConnection, reseller: &str, channel_id: i64) -> S
     Ok(found.is_some())
 }
 
+/// Locks a reseller's row for this transaction (PostgreSQL `FOR UPDATE`; SQLite has one
+/// writer), so that a count of its subscriptions and the insert that depends on it do not
+/// interleave with another's. Take it after [`lock_grant`], in the order withdrawals lock.
+pub fn lock_row(conn: &mut DbConnection, code: &str) -> StoreResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        resellers::table
+            .find(code)
+            .select(resellers::code)
+            .for_update()
+            .first::<String>(c)
+            .optional()?;
+    }
+    Ok(())
+}
+
 /// Deletes every grant on a channel (before the channel itself).
 pub fn revoke_channel(conn: &mut DbConnection, channel_id: i64) -> StoreResult<()> {
     diesel::delete(reseller_channels::table.filter(reseller_channels::channel_id.eq(channel_id)))

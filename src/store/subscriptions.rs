@@ -289,6 +289,22 @@ pub fn end(
         .collect())
 }
 
+/// Marks the subscriptions of a deleted reseller that had already ended for another reason
+/// (`access_revoked`, `channel_deleted`) as `reseller_deleted` too, so that a new reseller
+/// given the same code never sees them. Call it in the transaction that deletes the reseller.
+pub fn disown_ended(conn: &mut DbConnection, reseller: &str) -> StoreResult<usize> {
+    Ok(diesel::update(
+        subscriptions::table
+            .filter(subscriptions::reseller_code.eq(reseller))
+            .filter(subscriptions::ended_reason.ne(RESELLER_DELETED)),
+    )
+    .set((
+        subscriptions::ended_reason.eq(Some(RESELLER_DELETED)),
+        subscriptions::updated_at.eq(now()),
+    ))
+    .execute(conn)?)
+}
+
 /// Digest subscriptions of a reseller that have not ended.
 pub fn count_digests(conn: &mut DbConnection, reseller: &str) -> StoreResult<i64> {
     Ok(subscriptions::table

@@ -58,6 +58,20 @@ pub fn count_role(conn: &mut DbConnection, role: &str) -> StoreResult<i64> {
         .get_result(conn)?)
 }
 
+/// Locks the admin tokens' rows for this transaction (PostgreSQL `FOR UPDATE`; SQLite has one
+/// writer), so that two revocations each checking that an admin is left run one after the
+/// other.
+pub fn lock_admins(conn: &mut DbConnection) -> StoreResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        tokens::table
+            .filter(tokens::role.eq("admin"))
+            .select(tokens::id)
+            .for_update()
+            .load::<i64>(c)?;
+    }
+    Ok(())
+}
+
 /// Every token, oldest first: one query, what the authentication table is built from.
 pub fn list(conn: &mut DbConnection) -> StoreResult<Vec<TokenRow>> {
     Ok(tokens::table

@@ -334,6 +334,87 @@ async fn a_token_revoked_on_one_instance_is_refused_by_every_instance_within_a_s
     first.stop().await;
 }
 
+#[actix_web::test]
+async fn the_bearer_scheme_is_matched_without_regard_to_case() {
+    // RFC 9110 (11.1): the authentication scheme is case-insensitive; `bearer` and `BEARER`
+    // are the same credentials as `Bearer`, on the API and on /metrics.
+    let app = TestApp::spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        for path in ["/v1/tokens", "/metrics"] {
+            let r = app
+                .client
+                .get(app.url(path))
+                .header("Authorization", format!("{scheme} {}", app.admin_token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{scheme} on {path}");
+        }
+    }
+    let r = app
+        .client
+        .get(app.url("/v1/tokens"))
+        .header("Authorization", format!("Basic {}", app.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn two_admins_revoking_each_other_at_once_leave_one() {
+    // Each revocation checks that an admin is left; run at once they must not both pass
+    // (on PostgreSQL the admin rows are locked before the check).
+    let app = TestApp::spawn().await;
+    let (_, tokens) = list(&app).await;
+    let mut current = (
+        tokens.iter().find(|t| t["role"] == "admin").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        app.admin_token.clone(),
+    );
+    for round in 0..5 {
+        let (s, body) = post(
+            &app,
+            "/v1/tokens",
+            &current.1,
+            &json!({"role": "admin", "name": format!("second-{round}")}),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let other = (
+            body["id"].as_str().unwrap().to_string(),
+            body["token"].as_str().unwrap().to_string(),
+        );
+        let (a, b) = futures_util::future::join(
+            revoke(&app, &other.0, &current.1),
+            revoke(&app, &current.0, &other.1),
+        )
+        .await;
+        // One revocation wins; the other is refused as the last admin's, or its caller is
+        // already revoked.
+        let survivor = match (a, b) {
+            (204, 409 | 401) => current,
+            (409 | 401, 204) => other,
+            _ => panic!("round {round}: {a} {b}: both admins revoked"),
+        };
+        let r = app.get("/v1/tokens", &survivor.1).send().await.unwrap();
+        assert_eq!(r.status(), 200, "round {round}");
+        let listed: Value = r.json().await.unwrap();
+        let admins = listed["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["role"] == "admin")
+            .count();
+        assert_eq!(admins, 1, "round {round}");
+        current = survivor;
+    }
+    app.stop().await;
+}
+
 // ------------------------------------------------------------------ slow readers
 
 /// A demo-sized catalog (`products` demo products and the demo channels), settled.

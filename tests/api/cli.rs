@@ -303,6 +303,8 @@ fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
     assert_eq!(mode(&data_dir), 0o700);
     assert_eq!(mode(&token_file), 0o600);
     assert_eq!(mode(&data_dir.join("secret.key")), 0o600);
+    // The spool's files are unlinked at once, and its directory is no less private.
+    assert_eq!(mode(&data_dir.join("spool")), 0o700);
     let db = data_dir.join("partnerfeed.db");
     if !test_db.url.starts_with("postgres") {
         for file in ["partnerfeed.db", "partnerfeed.db-wal", "partnerfeed.db-shm"] {
@@ -322,6 +324,45 @@ fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
         assert_eq!(mode(&data_dir), 0o700);
         assert_eq!(mode(&db), 0o600);
     }
+}
+
+#[test]
+fn secret_key_rotate_without_the_key_in_force_keeps_no_key_file() {
+    let test_db = TestDb::new();
+    let data_dir = test_db.data_dir().join("data");
+    // A start seals the cursor key with `data/secret.key`.
+    serve_until_listening(&test_db, &data_dir);
+    let url = if test_db.url.starts_with("postgres") {
+        test_db.url.clone()
+    } else {
+        format!("sqlite://{}", data_dir.join("partnerfeed.db").display())
+    };
+    let new_key = test_db.data_dir().join("new.key");
+    let generated = partnerfeed(&test_db)
+        .args(["secret-key", "generate"])
+        .output()
+        .unwrap();
+    std::fs::write(&new_key, &generated.stdout).unwrap();
+    // Rotating from a data directory that lacks the key refuses, and leaves no key file.
+    let elsewhere = test_db.data_dir().join("elsewhere");
+    let out = Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
+        .args(["secret-key", "rotate", "--new-key-file"])
+        .arg(&new_key)
+        .env("DATABASE_URL", &url)
+        .env("PARTNERFEED_DATA_DIR", &elsewhere)
+        .env_remove("PARTNERFEED_SECRET_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("were encrypted with secret key"),
+        "{stderr}"
+    );
+    assert!(
+        !elsewhere.join("secret.key").exists(),
+        "a key file was left behind"
+    );
 }
 
 #[test]

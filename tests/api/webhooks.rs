@@ -1923,6 +1923,81 @@ async fn a_deleted_reseller_ends_its_subscriptions_with_a_notice() {
 }
 
 #[actix_web::test]
+async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_its_successor() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let receiver = Receiver::start(vec![]).await;
+    let (hook, _) = hub
+        .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
+        .await;
+    // The grant is withdrawn first (the subscription ends `access_revoked`), then the
+    // reseller is deleted: the subscription belongs to the deleted reseller all the same.
+    let (s, _) = hub
+        .call(
+            "PUT",
+            "/v1/resellers/shop-1",
+            &hub.admin,
+            Some(json!({"name": "shop-1", "email": "it@shop-1.example", "channels": []})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = hub
+        .call("DELETE", "/v1/resellers/shop-1", &hub.admin, None)
+        .await;
+    assert_eq!(s, 204);
+    let again = hub.reseller("fr-resellers", "shop-1").await;
+    for (method, path) in [
+        ("GET", format!("/v1/subscriptions/{hook}")),
+        ("GET", format!("/v1/subscriptions/{hook}/attempts")),
+        ("DELETE", format!("/v1/subscriptions/{hook}")),
+    ] {
+        let (s, body) = hub.call(method, &path, &again, None).await;
+        assert_eq!(s, 404, "{method} {path}: {body}");
+    }
+    let (_, list) = hub.call("GET", "/v1/subscriptions", &again, None).await;
+    assert_eq!(list["subscriptions"], json!([]), "{list}");
+    // The admin still reads it, ended.
+    let sub = hub.subscription(&hub.admin, &hook).await;
+    assert_eq!(sub["state"], "ended");
+    hub.stop().await;
+}
+
+#[actix_web::test]
+async fn the_digest_limit_holds_against_concurrent_subscribes() {
+    // Twelve subscribes at once, three times: the count and the insert must not interleave
+    // (on PostgreSQL the reseller's row is locked between them).
+    let hub = Hub::spawn(args("30ms")).await;
+    for round in 0..3 {
+        let code = format!("shop-{round}");
+        let shop = hub.reseller("fr-resellers", &code).await;
+        let statuses = futures_util::future::join_all((0..12).map(|i| {
+            let (hub, shop) = (&hub, &shop);
+            let email = format!("d{i}@{code}.example");
+            async move {
+                hub.call(
+                    "POST",
+                    "/v1/channels/fr-resellers/subscriptions",
+                    shop,
+                    Some(json!({"email": email})),
+                )
+                .await
+                .0
+            }
+        }))
+        .await;
+        let (_, list) = hub.call("GET", "/v1/subscriptions", &shop, None).await;
+        let digests = list["subscriptions"].as_array().unwrap().len();
+        assert_eq!(digests, 5, "round {round}: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            5,
+            "{statuses:?}"
+        );
+    }
+    hub.stop().await;
+}
+
+#[actix_web::test]
 async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
@@ -2270,6 +2345,21 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
         assert!(error.contains("PARTNERFEED_SECRET_KEY"), "{error}");
         assert!(!error.contains(value), "the key is repeated: {error}");
     }
+    // A data directory without the key (a database restored elsewhere, a new instance not
+    // given the key) refuses the start and keeps no key file of its own making, which would
+    // look like the key to back up.
+    let elsewhere = tempfile::tempdir().unwrap();
+    config.storage.data_dir = elsewhere.path().join("data");
+    config.secret_key = None;
+    let error = match app::start(&config, raw_db(&hub), clock.clone()) {
+        Ok(_) => panic!("started with a key made on the spot"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("were encrypted with secret key"), "{error}");
+    assert!(
+        !config.storage.data_dir.join("secret.key").exists(),
+        "a key file was left behind"
+    );
     // Nothing was regenerated or re-encrypted.
     assert_eq!(stored_secrets(&db), before);
     assert_eq!(hub.subscription(&shop, &id).await["id"], id.as_str());
