@@ -59,7 +59,8 @@ enum Command {
         /// The channel code.
         #[arg(long, env = "PARTNERFEED_EXPORT_CHANNEL")]
         channel: String,
-        /// `json`, `ndjson`, `csv` or `xml`.
+        /// `json`, `ndjson`, `csv`, `xml`, or a partner-network profile: `google-xml`, `google-tsv`,
+        /// `bmecat`, `gdsn-cin` (the Google profiles have no changes: not with `--since`).
         #[arg(long, env = "PARTNERFEED_EXPORT_FORMAT", default_value = "json")]
         format: String,
         /// Export the changes after this cursor instead of the full feed.
