@@ -539,7 +539,8 @@ pub struct ChangesQuery {
     since: Option<String>,
     /// Changes per page, 1 to 10,000 (default 1,000).
     limit: Option<i64>,
-    /// `json` (default), `ndjson`, `csv` or `xml`.
+    /// `json` (default), `ndjson`, `csv`, `xml`, `bmecat` or `gdsn-cin` (the Google profiles are
+    /// snapshots only: 406, naming the full feed).
     format: Option<String>,
 }
 
