@@ -14,9 +14,9 @@ use crate::api::{self, ApiError, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Redacted, StorageArgs};
 use crate::jobs;
-use crate::secrets::{self, SecretKey};
+use crate::service::secrets::{self, SecretKey};
+use crate::service::tokens::{self, Role};
 use crate::store::{self, Db};
-use crate::tokens::{self, Role};
 
 /// Opens the configured database and applies migrations.
 pub fn open_db(storage: &StorageArgs) -> anyhow::Result<Db> {

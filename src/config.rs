@@ -368,7 +368,7 @@ impl std::fmt::Debug for Redacted {
 
 /// `PARTNERFEED_SECRET_KEY` from the environment, when set and not blank.
 pub fn secret_key_from_env() -> Option<Redacted> {
-    std::env::var(crate::secrets::KEY_VAR)
+    std::env::var(crate::service::secrets::KEY_VAR)
         .ok()
         .filter(|v| !v.trim().is_empty())
         .map(Redacted)

@@ -8,10 +8,10 @@ use chrono::Utc;
 use crate::api::tokens::issue;
 use crate::catalog;
 use crate::delta;
-use crate::editing;
 use crate::import::Summary;
+use crate::service::edit;
+use crate::service::tokens::Role;
 use crate::store::{self, Db};
-use crate::tokens::Role;
 
 /// What the demo stored, and a new token per reseller.
 pub struct DemoSummary {
@@ -49,8 +49,7 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
             chunk.push(product);
         }
         let now = Utc::now();
-        let stored =
-            store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
+        let stored = store::transaction(&mut conn, |c| edit::put_products(c, &chunk, "demo", now))?;
         summary.count(&stored);
     }
     summary.elapsed = started.elapsed();

@@ -8,20 +8,20 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::feeds::Format;
-use crate::pull;
+use crate::service::pull;
 use crate::store::{self, channels, Db};
 
 /// Writes the export to `out` and returns the cursor it is consistent with.
 pub fn export(
     db: &Db,
-    secret_key: &crate::secrets::SecretKey,
+    secret_key: &crate::service::secrets::SecretKey,
     channel: &str,
     format: Format,
     since: Option<&str>,
     out: impl Write,
 ) -> anyhow::Result<String> {
     let mut conn = db.read_conn()?;
-    let key = crate::secrets::cursor_key(&mut *db.write_conn()?, secret_key)?;
+    let key = crate::service::secrets::cursor_key(&mut *db.write_conn()?, secret_key)?;
     let row =
         channels::get(&mut conn, channel)?.with_context(|| format!("no channel {channel:?}"))?;
     let progress = ProgressBar::new_spinner();

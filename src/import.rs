@@ -13,7 +13,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{self, FieldError, Product};
-use crate::editing::{self, PutStatus, Stored};
+use crate::service::edit::{self, PutStatus, Stored};
 use crate::store::{self, Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,7 +192,7 @@ pub fn import_lines(
             return Ok(());
         }
         let now = Utc::now();
-        let stored = store::transaction(&mut conn, |c| editing::put_products(c, pending, by, now))?;
+        let stored = store::transaction(&mut conn, |c| edit::put_products(c, pending, by, now))?;
         summary.count(&stored);
         pending.clear();
         let secs = started.elapsed().as_secs_f64().max(1e-9);

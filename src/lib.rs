@@ -18,7 +18,6 @@
 //! - [`api`]: actix-web handlers.
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
 
-pub mod access;
 pub mod api;
 pub mod app;
 pub mod catalog;
@@ -27,7 +26,6 @@ pub mod config;
 pub mod delta;
 pub mod demo;
 pub mod demo_load;
-pub mod editing;
 pub mod export;
 pub mod feeds;
 pub mod files;
@@ -35,10 +33,8 @@ pub mod import;
 pub mod jcs;
 pub mod jobs;
 pub mod mail;
-pub mod pull;
-pub mod secrets;
+pub mod service;
 pub mod store;
-pub mod tokens;
 pub mod webhooks;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).

@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use partnerfeed::config::secret_key_from_env;
 use partnerfeed::config::{Config, ConnectionArgs, DigestArgs, ServeArgs, StorageArgs};
-use partnerfeed::secrets::{self, SecretKey};
-use partnerfeed::tokens::Role;
+use partnerfeed::service::secrets::{self, SecretKey};
+use partnerfeed::service::tokens::Role;
 use partnerfeed::{api, app, import};
 
 #[derive(Parser)]

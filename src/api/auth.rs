@@ -9,8 +9,8 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpR
 
 use super::token_table::{Lookup, Principal};
 use super::{inflight, ApiError, AppState};
+use crate::service::tokens::{self, Role};
 use crate::store;
-use crate::tokens::{self, Role};
 
 /// Who is calling: the token's name (recorded in history) and role.
 #[derive(Debug, Clone)]

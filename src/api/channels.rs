@@ -20,10 +20,10 @@ use super::feed_cache::{Encoding, Tee};
 use super::{body, stream, ApiError, AppState, Caller};
 use crate::delta;
 use crate::feeds::Format;
-use crate::pull::{self, PageHead, PullError};
+use crate::service::pull::{self, PageHead, PullError};
+use crate::service::tokens::Role;
 use crate::store::channels::{self, ChannelRow, PutOutcome};
 use crate::store::{self, DbConnection, StoreError};
-use crate::tokens::Role;
 
 /// Changes per page by default, and at most.
 const CHANGES_DEFAULT: i64 = 1000;
@@ -211,10 +211,10 @@ pub async fn delete_channel(
     let inflight = state.deliverer.inflight.clone();
     let notices = state
         .db
-        .write(move |conn| crate::access::delete_channel(conn, &inflight, &code))
+        .write(move |conn| crate::service::access::delete_channel(conn, &inflight, &code))
         .await?
         .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
-    crate::access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
+    crate::service::access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::catalog::{FieldError, ValidationErrors};
-use crate::editing::EditError;
-use crate::pull::PullError;
+use crate::service::edit::EditError;
+use crate::service::pull::PullError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -40,7 +40,7 @@ pub struct AppState {
     /// The key that authenticates cursors, shared by every instance through the database.
     pub cursor_key: Arc<Vec<u8>>,
     /// The key that encrypts webhook secrets in the database (kept outside it).
-    pub secret_key: Arc<crate::secrets::SecretKey>,
+    pub secret_key: Arc<crate::service::secrets::SecretKey>,
     /// Wakes the delta generator after a catalog or channel change commits.
     pub wake: Arc<Notify>,
     /// Wakes the webhook delivery loop (a subscription was made, enabled or replayed).

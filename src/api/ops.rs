@@ -4,7 +4,7 @@
 use actix_web::{get, http::header, web, FromRequest, HttpRequest, HttpResponse};
 
 use super::{ApiError, AppState, Caller};
-use crate::tokens::{self, Role};
+use crate::service::tokens::{self, Role};
 
 /// Who may read `/metrics`, and where.
 #[derive(Debug, Clone, Default)]

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{body, ApiError, AppState, Caller};
 use crate::catalog::{self, FieldError, Product};
-use crate::editing::{self, PutStatus, Stored};
+use crate::service::edit::{self, PutStatus, Stored};
+use crate::service::tokens::Role;
 use crate::store;
-use crate::tokens::Role;
 
 /// Most items one batch request may carry.
 pub const BATCH_MAX_ITEMS: usize = 10_000;
@@ -74,7 +74,7 @@ fn if_match(req: &HttpRequest) -> Option<String> {
 
 fn stored_response(status: StatusCode, stored: Stored) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::ETAG, editing::etag(&stored.hash)))
+        .insert_header((header::ETAG, edit::etag(&stored.hash)))
         .content_type("application/json")
         .body(stored.body)
 }
@@ -107,7 +107,7 @@ pub async fn put_product(
     let stored = state
         .db
         .write(move |conn| {
-            editing::put_product(conn, &product, if_match.as_deref(), &caller.name, now)
+            edit::put_product(conn, &product, if_match.as_deref(), &caller.name, now)
         })
         .await?;
     state.wake.notify_one();
@@ -149,7 +149,7 @@ pub async fn patch_product(
     let stored = state
         .db
         .write(move |conn| {
-            editing::patch_product(conn, &sku, &patch, if_match.as_deref(), &caller.name, now)
+            edit::patch_product(conn, &sku, &patch, if_match.as_deref(), &caller.name, now)
         })
         .await?;
     state.wake.notify_one();
@@ -178,7 +178,7 @@ pub async fn get_product(
         .ok_or_else(|| ApiError::not_found("no product with this SKU"))?;
     // The stored body is the canonical JSON: served as it is.
     Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, editing::etag(&row.hash)))
+        .insert_header((header::ETAG, edit::etag(&row.hash)))
         .content_type("application/json")
         .body(row.body))
 }
@@ -203,9 +203,7 @@ pub async fn delete_product(
     let sku = sku.into_inner();
     state
         .db
-        .write(move |conn| {
-            editing::delete_product(conn, &sku, if_match.as_deref(), &caller.name, now)
-        })
+        .write(move |conn| edit::delete_product(conn, &sku, if_match.as_deref(), &caller.name, now))
         .await?;
     state.wake.notify_one();
     Ok(HttpResponse::NoContent().finish())
@@ -246,7 +244,7 @@ pub async fn list_products(
     };
     let products = rows
         .iter()
-        .map(editing::parse_body)
+        .map(edit::parse_body)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(ProductList { products, next }))
 }
@@ -299,7 +297,7 @@ pub async fn batch_products(
             |chunk: &mut Vec<(usize, Result<Value, FieldError>)>| -> Result<(), ApiError> {
                 let outcome = BatchOutcome::validate(std::mem::take(chunk));
                 let stored = store::transaction(&mut conn, |c| {
-                    editing::put_products(c, &outcome.valid, &by, now)
+                    edit::put_products(c, &outcome.valid, &by, now)
                 })?;
                 results.extend(outcome.finish(stored));
                 wake.notify_one();

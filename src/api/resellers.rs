@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use super::channels::validate_code;
 use super::tokens::{issue, validate_expiry, validate_name, IssuedToken};
 use super::{body, ApiError, AppState, Caller};
-use crate::access;
 use crate::catalog::{FieldError, ValidationErrors};
+use crate::service::access;
+use crate::service::tokens::Role;
 use crate::store::{self, StoreError};
-use crate::tokens::Role;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reseller {

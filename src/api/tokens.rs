@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::token_table::Principal;
 use super::{body, ApiError, AppState, Caller};
+use crate::service::tokens::{self, Role};
 use crate::store;
-use crate::tokens::{self, Role};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use crate::delta::Cursor;
 use crate::feeds::Format;
 use crate::mail::{self, Mailer};
-use crate::pull::{self, PageHead, PullError};
+use crate::service::pull::{self, PageHead, PullError};
 use crate::store::channels;
 use crate::store::subscriptions::{self as subs, AttemptRow, Subscription};
 use crate::store::{self, Db, StoreError};
@@ -43,7 +43,7 @@ pub struct Deliverer {
     pub mailer: Arc<dyn Mailer>,
     pub cursor_key: Arc<Vec<u8>>,
     /// Opens the webhook secrets stored in the database.
-    pub secret_key: Arc<crate::secrets::SecretKey>,
+    pub secret_key: Arc<crate::service::secrets::SecretKey>,
     /// This instance's name in leases.
     pub owner: String,
     /// Attempts by outcome (`delivery::OUTCOMES`), since this instance started.
@@ -113,12 +113,12 @@ impl Deliverer {
         settings: Settings,
         mailer: Arc<dyn Mailer>,
         cursor_key: Arc<Vec<u8>>,
-        secret_key: Arc<crate::secrets::SecretKey>,
+        secret_key: Arc<crate::service::secrets::SecretKey>,
     ) -> Result<Deliverer, String> {
         let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
         let owner = format!(
             "inst_{}",
-            &crate::tokens::hash(&crate::tokens::generate())[..16]
+            &crate::service::tokens::hash(&crate::service::tokens::generate())[..16]
         );
         Ok(Deliverer {
             db,
@@ -362,8 +362,8 @@ impl Deliverer {
         &self,
         row: &subs::SubscriptionRow,
         now: chrono::NaiveDateTime,
-    ) -> Result<Vec<String>, crate::secrets::SecretError> {
-        let aad = crate::secrets::subscription_row(&row.id);
+    ) -> Result<Vec<String>, crate::service::secrets::SecretError> {
+        let aad = crate::service::secrets::subscription_row(&row.id);
         let mut secrets = vec![self.secret_key.open(&aad, &row.secret)?];
         if let (Some(old), Some(until)) = (&row.old_secret, row.old_secret_until) {
             if until > now {
@@ -523,7 +523,7 @@ impl Deliverer {
 pub fn new_webhook_id() -> String {
     format!(
         "msg_{}",
-        &crate::tokens::hash(&crate::tokens::generate())[..32]
+        &crate::service::tokens::hash(&crate::service::tokens::generate())[..32]
     )
 }
 

@@ -24,7 +24,7 @@ use crate::delta::Cursor;
 use crate::feeds::Format;
 use crate::jobs::deliveries::Deliverer;
 use crate::mail::{self, Attachment};
-use crate::pull::{self, PageHead, PullError};
+use crate::service::pull::{self, PageHead, PullError};
 use crate::store::subscriptions::{self as subs, AttemptRow, Subscription};
 use crate::store::{self, channels, StoreError};
 
@@ -192,7 +192,7 @@ impl Digester {
             at: store::now(),
             webhook_id: format!(
                 "dig_{}",
-                &crate::tokens::hash(&crate::tokens::generate())[..32]
+                &crate::service::tokens::hash(&crate::service::tokens::generate())[..32]
             ),
             from_seq: from,
             to_seq: rendered.to,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
 use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::service::tokens;
 use partnerfeed::store::Db;
-use partnerfeed::{app, tokens};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
@@ -334,7 +335,7 @@ impl TestApp {
             pg: None,
         };
         // Instances of one deployment share the key that encrypts the stored secrets.
-        let key = partnerfeed::secrets::KEY_FILE;
+        let key = partnerfeed::service::secrets::KEY_FILE;
         std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
             .expect("copy the secret key");
         Self::launch(
@@ -394,9 +395,9 @@ impl TestApp {
 
 /// The cursor key of a deployment whose data directory is `data_dir`, read from the database.
 pub fn cursor_key(db: &Db, data_dir: &std::path::Path) -> Vec<u8> {
-    let key = partnerfeed::secrets::load_key(None, data_dir).expect("secret key");
+    let key = partnerfeed::service::secrets::load_key(None, data_dir).expect("secret key");
     let mut conn = db.write_conn().expect("connection");
-    partnerfeed::secrets::cursor_key(&mut conn, &key).expect("cursor key")
+    partnerfeed::service::secrets::cursor_key(&mut conn, &key).expect("cursor key")
 }
 
 /// Waits until the server at `address` accepts `token`: a token made on another instance is

@@ -12,7 +12,7 @@ use partnerfeed::api::schemas::PUBLISHED;
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
 use partnerfeed::config::{Config, DeliveryArgs, ServeArgs, StorageArgs};
-use partnerfeed::tokens;
+use partnerfeed::service::tokens;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 

@@ -25,8 +25,9 @@ use clap::Parser;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use partnerfeed::clock::{Clock, SystemClock};
 use partnerfeed::config::{Config, ServeArgs, StorageArgs};
+use partnerfeed::service::tokens;
 use partnerfeed::store::Db;
-use partnerfeed::{app, demo, import, jobs, tokens};
+use partnerfeed::{app, demo, import, jobs};
 use serde_json::{json, Value};
 
 mod limits;

@@ -247,7 +247,10 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 pub fn cursor_key(conn: &mut DbConnection, key: &SecretKey) -> Result<Vec<u8>, SecretError> {
     let row = service_key_row("cursor");
     let stored = store::service_key(conn, "cursor", || {
-        key.seal(&row, &crate::tokens::hash(&crate::tokens::generate()))
+        key.seal(
+            &row,
+            &crate::service::tokens::hash(&crate::service::tokens::generate()),
+        )
     })?;
     let stored = if is_sealed(&stored) {
         stored
