@@ -21,15 +21,13 @@
 pub mod api;
 pub mod app;
 pub mod catalog;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delta;
 pub mod demo;
-pub mod demo_load;
-pub mod export;
 pub mod feeds;
 pub mod files;
-pub mod import;
 pub mod jcs;
 pub mod jobs;
 pub mod mail;

@@ -342,7 +342,7 @@ async fn a_token_revoked_on_one_instance_is_refused_by_every_instance_within_a_s
 /// A demo-sized catalog (`products` demo products and the demo channels), settled.
 async fn demo_catalog(app: &TestApp, products: usize) {
     let db = app.db.clone();
-    actix_web::rt::task::spawn_blocking(move || partnerfeed::demo_load::load(&db, products))
+    actix_web::rt::task::spawn_blocking(move || partnerfeed::demo::load::load(&db, products))
         .await
         .unwrap()
         .unwrap();

@@ -136,7 +136,7 @@ impl Demo {
         app::bootstrap_admin(&db, &config).unwrap();
         let loader = db.clone();
         let summary = actix_web::rt::task::spawn_blocking(move || {
-            partnerfeed::demo_load::load(&loader, products)
+            partnerfeed::demo::load::load(&loader, products)
         })
         .await
         .unwrap()

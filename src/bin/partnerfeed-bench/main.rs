@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use partnerfeed::cli::import;
 use partnerfeed::clock::{Clock, SystemClock};
 use partnerfeed::config::{Config, ServeArgs, StorageArgs};
 use partnerfeed::service::tokens;
 use partnerfeed::store::Db;
-use partnerfeed::{app, demo, import, jobs};
+use partnerfeed::{app, demo, jobs};
 use serde_json::{json, Value};
 
 mod limits;

@@ -94,6 +94,30 @@ pub enum ImportError {
 /// One line of input: its 1-based number and either the parsed product or its problems.
 pub type Line = (usize, Result<Product, Vec<FieldError>>);
 
+/// `partnerfeed import`: the format from `--format` or the file name; prints the summary and
+/// exits with status 1 when a line failed.
+pub fn run(
+    storage: &crate::config::StorageArgs,
+    file: &Path,
+    format: Option<FileFormat>,
+    by: &str,
+    chunk: usize,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let db = crate::app::open_db(storage)?;
+    let format = match format {
+        Some(f) => f,
+        None => FileFormat::from_path(file)
+            .context("cannot tell the format from the file name; pass --format csv|ndjson")?,
+    };
+    let summary = import_file(&db, file, format, by, chunk.max(1))?;
+    println!("{summary}");
+    if summary.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 /// Imports `path` (or stdin for `-`), `chunk` products per transaction.
 pub fn import_file(
     db: &Db,

@@ -7,8 +7,8 @@ use chrono::Utc;
 
 use crate::api::tokens::issue;
 use crate::catalog;
+use crate::cli::import::Summary;
 use crate::delta;
-use crate::import::Summary;
 use crate::service::edit;
 use crate::service::tokens::Role;
 use crate::store::{self, Db};

@@ -11,6 +11,30 @@ use crate::feeds::Format;
 use crate::service::pull;
 use crate::store::{self, channels, Db};
 
+/// `partnerfeed export`: writes to `output` (stdout by default) and prints the cursor on stderr.
+pub fn run(
+    storage: &crate::config::StorageArgs,
+    channel: &str,
+    format: &str,
+    since: Option<&str>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let format = Format::parse(format)
+        .with_context(|| format!("unknown format {format:?}; use {}", Format::names()))?;
+    let db = crate::app::open_db(storage)?;
+    let key = crate::app::secret_key(storage, crate::config::secret_key_from_env().as_ref())?;
+    let cursor = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            export(&db, &key, channel, format, since, file)?
+        }
+        None => export(&db, &key, channel, format, since, std::io::stdout().lock())?,
+    };
+    eprintln!("cursor: {cursor}");
+    Ok(())
+}
+
 /// Writes the export to `out` and returns the cursor it is consistent with.
 pub fn export(
     db: &Db,
