@@ -154,8 +154,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         config.deliveries.mail_from(),
     )
     .context("cannot set up mail")?;
-    let deliverer = Arc::new(
-        jobs::deliveries::Deliverer::new(
+    let worker = Arc::new(
+        jobs::worker::Worker::new(
             db.clone(),
             webhook_settings.clone(),
             mailer,
@@ -187,11 +187,11 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             wake_deliveries.clone(),
         ));
         actix_web::rt::spawn(jobs::deliveries::run(
-            deliverer.clone(),
+            worker.clone(),
             wake_deliveries.clone(),
         ));
         actix_web::rt::spawn(jobs::digests::run(Arc::new(jobs::digests::Digester::new(
-            deliverer.clone(),
+            worker.clone(),
             clock.clone(),
         ))));
     }
@@ -204,7 +204,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         wake,
         wake_deliveries,
         webhook_allow: Arc::new(webhook_settings.allow),
-        deliverer,
+        worker,
         digests: Arc::new(
             config
                 .digests

@@ -208,13 +208,13 @@ pub async fn delete_channel(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let code = code.into_inner();
-    let inflight = state.deliverer.inflight.clone();
+    let inflight = state.worker.inflight.clone();
     let notices = state
         .db
         .write(move |conn| crate::service::access::delete_channel(conn, &inflight, &code))
         .await?
         .ok_or_else(|| ApiError::not_found("no channel with this code"))?;
-    crate::service::access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
+    crate::service::access::send_notices(state.worker.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

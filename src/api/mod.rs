@@ -47,8 +47,8 @@ pub struct AppState {
     pub wake_deliveries: Arc<Notify>,
     /// Ranges webhooks may reach although they are not public (`PARTNERFEED_WEBHOOK_ALLOW`).
     pub webhook_allow: Arc<crate::webhooks::AllowList>,
-    /// The delivery worker (tests drive it with `jobs::deliveries::run_once`).
-    pub deliverer: Arc<crate::jobs::deliveries::Deliverer>,
+    /// The delivery and digest worker (tests drive it with `jobs::deliveries::run_once`).
+    pub worker: Arc<crate::jobs::worker::Worker>,
     /// Digest limits and the public URL of confirmation links.
     pub digests: Arc<crate::config::DigestSettings>,
     pub rate_limit: Arc<ratelimit::RateLimiter>,

@@ -246,7 +246,7 @@ async fn send_confirmation(state: &AppState, sub: &Subscription, token: &str) {
         &link,
         CONFIRM_DAYS,
     );
-    state.deliverer.mail(&mail).await;
+    state.worker.mail(&mail).await;
 }
 
 async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
