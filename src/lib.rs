@@ -31,6 +31,7 @@ pub mod files;
 pub mod jcs;
 pub mod jobs;
 pub mod mail;
+pub mod random;
 pub mod service;
 pub mod store;
 pub mod webhooks;

@@ -383,10 +383,7 @@ fn object<'a>(value: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Valu
 }
 
 fn new_id() -> String {
-    format!(
-        "sub_{}",
-        &crate::service::tokens::hash(&crate::service::tokens::generate())[..24]
-    )
+    format!("sub_{}", crate::random::hex(24))
 }
 
 /// Where `since` puts the cursor: `"start"`, a cursor of this channel, or (absent) now.

@@ -384,10 +384,7 @@ impl Worker {
 
 /// A new webhook id: `msg_` and 128 random bits.
 pub fn new_webhook_id() -> String {
-    format!(
-        "msg_{}",
-        &crate::service::tokens::hash(&crate::service::tokens::generate())[..32]
-    )
+    format!("msg_{}", crate::random::hex(32))
 }
 
 /// Serves every subscription with work due now, each in its own task; returns once all are

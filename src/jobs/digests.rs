@@ -189,10 +189,7 @@ impl Digester {
             id: 0,
             subscription_id: sub.row.id.clone(),
             at: store::now(),
-            webhook_id: format!(
-                "dig_{}",
-                &crate::service::tokens::hash(&crate::service::tokens::generate())[..32]
-            ),
+            webhook_id: format!("dig_{}", crate::random::hex(32)),
             from_seq: from,
             to_seq: rendered.to,
             status: None,

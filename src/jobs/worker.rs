@@ -81,10 +81,7 @@ impl Worker {
         secret_key: Arc<SecretKey>,
     ) -> Result<Worker, String> {
         let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
-        let owner = format!(
-            "inst_{}",
-            &crate::service::tokens::hash(&crate::service::tokens::generate())[..16]
-        );
+        let owner = format!("inst_{}", crate::random::hex(16));
         Ok(Worker {
             db,
             settings,

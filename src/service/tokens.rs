@@ -41,9 +41,7 @@ pub fn generate() -> String {
 /// A token's public id: `tok_` and 128 random bits in hex, drawn independently of the secret,
 /// so it can be shown, logged and typed into `DELETE /v1/tokens/{id}` without revealing it.
 pub fn public_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("tok_{}", hex::encode(bytes))
+    format!("tok_{}", crate::random::hex(32))
 }
 
 /// What is stored and looked up: lowercase hex SHA-256 of the token.

@@ -28,7 +28,7 @@ impl TestDb {
             .filter(|u| !u.is_empty())
         {
             Some(base) => {
-                let name = format!("pf_test_{}", &tokens::hash(&tokens::generate())[..16]);
+                let name = format!("pf_test_{}", partnerfeed::random::hex(16));
                 let mut admin = PgConnection::establish(&base)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {base} is unreachable: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
