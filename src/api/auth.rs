@@ -50,8 +50,9 @@ async fn principal(state: &AppState, token_hash: String) -> Result<Principal, Ap
                 .filter(|row| tokens::hash_matches(&presented, &row.token_hash))
                 .ok_or(ApiError::Unauthorized)?;
             let id = row.id;
-            Principal::from_row(row)
-                .ok_or_else(|| ApiError::Internal(format!("token {id} has an unknown role")))
+            Principal::from_row(row).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("token {id} has an unknown role"))
+            })
         }
     }
 }
@@ -70,7 +71,8 @@ impl FromRequest for Caller {
             .map(|t| tokens::hash(t.trim()));
         let req = req.clone();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let token_hash = presented.ok_or(ApiError::Unauthorized)?;
             let principal = principal(&state, token_hash).await?;
             let now = state.clock.now();

@@ -79,8 +79,9 @@ pub async fn visible_channel(
 fn channel_json(code: &str, definition: &str) -> Result<Value, ApiError> {
     let mut out = Map::new();
     out.insert("code".into(), Value::String(code.into()));
-    let def: Map<String, Value> = serde_json::from_str(definition)
-        .map_err(|e| ApiError::Internal(format!("channel {code}: {e}")))?;
+    let def: Map<String, Value> = serde_json::from_str(definition).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context(format!("channel {code}")))
+    })?;
     out.extend(def);
     Ok(Value::Object(out))
 }
@@ -376,9 +377,9 @@ where
             }
         }
     });
-    let head = head_rx
-        .await
-        .map_err(|_| ApiError::Internal("the feed renderer stopped early".into()))??;
+    let head = head_rx.await.map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("the feed renderer stopped early"))
+    })??;
     let mut response = if head.no_content {
         HttpResponse::NoContent()
     } else {

@@ -326,7 +326,7 @@ pub async fn batch_products(
         Ok(results)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .map_err(|e| ApiError::Internal(e.into()))??;
     let failed = results.iter().filter(|r| r.status == "error").count();
     Ok(HttpResponse::Ok().json(BatchResult {
         stored: results.len() - failed,
