@@ -277,7 +277,7 @@ pub async fn batch_products(
     let count = if is_json {
         count_array_items(&bytes)?
     } else {
-        ndjson_lines(&bytes).count()
+        catalog::lines::ndjson(&bytes[..]).count()
     };
     if count > BATCH_MAX_ITEMS {
         return Err(ApiError::invalid(
@@ -293,17 +293,16 @@ pub async fn batch_products(
         let mut conn = db.write_conn()?;
         let mut results = Vec::with_capacity(count);
         let mut chunk = Vec::with_capacity(BATCH_CHUNK);
-        let mut flush =
-            |chunk: &mut Vec<(usize, Result<Value, FieldError>)>| -> Result<(), ApiError> {
-                let outcome = BatchOutcome::validate(std::mem::take(chunk));
-                let stored = store::transaction(&mut conn, |c| {
-                    edit::put_products(c, &outcome.valid, &by, now)
-                })?;
-                results.extend(outcome.finish(stored));
-                wake.notify_one();
-                Ok(())
-            };
-        let mut push = |item: (usize, Result<Value, FieldError>)| -> Result<(), ApiError> {
+        let mut flush = |chunk: &mut Vec<catalog::lines::Item>| -> Result<(), ApiError> {
+            let outcome = BatchOutcome::validate(std::mem::take(chunk));
+            let stored = store::transaction(&mut conn, |c| {
+                edit::put_products(c, &outcome.valid, &by, now)
+            })?;
+            results.extend(outcome.finish(stored));
+            wake.notify_one();
+            Ok(())
+        };
+        let mut push = |item: catalog::lines::Item| -> Result<(), ApiError> {
             chunk.push(item);
             if chunk.len() == BATCH_CHUNK {
                 flush(&mut chunk)?;
@@ -318,7 +317,8 @@ pub async fn batch_products(
             })?;
         } else {
             // `line` is the item's 1-based position; the parse errors name the file line.
-            for (position, (_, item)) in ndjson_lines(&bytes).enumerate() {
+            // Reading bytes in memory cannot fail.
+            for (position, (_, item)) in catalog::lines::ndjson(&bytes[..]).flatten().enumerate() {
                 push((position + 1, item))?;
             }
         }
@@ -405,22 +405,6 @@ fn for_each_array_item_as<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// One NDJSON item a line, parsed lazily, with its 1-based line number; blank lines are skipped
-/// but still counted.
-fn ndjson_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, Result<Value, FieldError>)> + '_ {
-    bytes
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| {
-            let item = serde_json::from_slice(line).map_err(|e| FieldError {
-                pointer: String::new(),
-                message: format!("line {} is not valid JSON: {e}", i + 1),
-            });
-            (i + 1, item)
-        })
-}
-
 /// Validation results of one chunk, before and after the valid items are stored.
 struct BatchOutcome {
     valid: Vec<Product>,
@@ -429,12 +413,12 @@ struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    fn validate(chunk: Vec<(usize, Result<Value, FieldError>)>) -> BatchOutcome {
+    fn validate(chunk: Vec<catalog::lines::Item>) -> BatchOutcome {
         let mut valid = Vec::new();
         let mut items = Vec::with_capacity(chunk.len());
         for (line, item) in chunk {
             match item {
-                Err(e) => items.push((line, None, vec![e])),
+                Err(errors) => items.push((line, None, errors)),
                 Ok(value) => {
                     let sku = value.get("sku").and_then(Value::as_str).map(str::to_string);
                     match catalog::parse_product(&value, None) {

@@ -254,82 +254,29 @@ pub fn import_lines(
     Ok(summary)
 }
 
-/// The lines of an NDJSON file, each parsed and validated; blank lines are skipped. Pure
+/// The lines of an NDJSON file, each parsed and validated ([`catalog::lines::ndjson`]). Pure
 /// parsing: nothing is stored (the fuzz target `ndjson_import` drives it).
 pub fn ndjson_lines(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     display: String,
 ) -> impl Iterator<Item = Result<Line, ImportError>> {
-    // One buffer for every line (as `BufRead::lines` splits them: "\n" or "\r\n").
-    let mut buf = String::with_capacity(4096);
-    let mut number = 0;
-    let mut done = false;
-    std::iter::from_fn(move || loop {
-        if done {
-            return None;
-        }
-        buf.clear();
-        match reader.read_line(&mut buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(e) => {
-                done = true;
-                return Some(Err(ImportError::Read(display.clone(), e)));
-            }
-        }
-        number += 1;
-        let mut line = buf.as_str();
-        if let Some(l) = line.strip_suffix('\n') {
-            line = l.strip_suffix('\r').unwrap_or(l);
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        return Some(Ok((number, parse_ndjson_line(line))));
+    catalog::lines::ndjson(reader).map(move |item| {
+        item.map(validate)
+            .map_err(|e| ImportError::Read(display.clone(), e))
     })
 }
 
-/// One NDJSON line to a product or its problems.
-fn parse_ndjson_line(line: &str) -> Result<Product, Vec<FieldError>> {
-    match serde_json::from_str(line) {
-        Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
-        Err(e) => Err(vec![FieldError {
-            pointer: String::new(),
-            message: format!("not valid JSON: {e}"),
-        }]),
-    }
-}
-
-/// The rows of a CSV file with a header row, each turned into a product and validated; a
-/// malformed row is one failed line. Pure parsing: nothing is stored (the fuzz target
-/// `csv_import` drives it).
+/// The rows of a CSV file with a header row, each turned into a product and validated
+/// ([`catalog::lines::csv`]). Pure parsing: nothing is stored (the fuzz target `csv_import`
+/// drives it).
 pub fn csv_lines(
     reader: impl Read,
 ) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(reader);
-    let headers = csv.headers()?.clone();
-    Ok(csv.into_records().map(move |record| {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                // A malformed row is one failed line, not the end of the import.
-                let number = e.position().map_or(0, |p| p.line() as usize);
-                let message = format!("not a valid CSV row: {e}");
-                return Ok((
-                    number,
-                    Err(vec![FieldError {
-                        pointer: String::new(),
-                        message,
-                    }]),
-                ));
-            }
-        };
-        let number = record.position().map_or(0, |p| p.line() as usize);
-        let parsed = catalog::import::csv_record_to_json(&headers, &record)
-            .and_then(|value| catalog::parse_product(&value, None))
-            .map_err(|e| e.errors);
-        Ok((number, parsed))
-    }))
+    Ok(catalog::lines::csv(reader)?.map(|item| Ok(validate(item))))
+}
+
+/// An item read to a product or its problems.
+fn validate((number, item): catalog::lines::Item) -> Line {
+    let product = item.and_then(|value| catalog::parse_product(&value, None).map_err(|e| e.errors));
+    (number, product)
 }
