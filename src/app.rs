@@ -45,7 +45,7 @@ pub fn openapi() -> OpenApi {
         "bearer",
         SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
     );
-    api::channels::describe_formats(&mut doc);
+    api::feeds::describe_formats(&mut doc);
     api::openapi::describe_errors(&mut doc);
     doc
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod channels;
 pub mod error;
 pub mod feed_cache;
+pub mod feeds;
 pub mod inflight;
 pub mod openapi;
 pub mod ops;
@@ -86,10 +87,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::put_channel)
         .service(channels::get_channel)
         .service(channels::delete_channel)
-        .service(channels::channel_feed_report)
-        .service(channels::channel_feed)
-        .service(channels::channel_changes)
-        .service(channels::channel_digest)
+        .service(feeds::channel_feed_report)
+        .service(feeds::channel_feed)
+        .service(feeds::channel_changes)
+        .service(feeds::channel_digest)
         .service(resellers::list_resellers)
         .service(resellers::put_reseller)
         .service(resellers::get_reseller)
