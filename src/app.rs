@@ -83,7 +83,7 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     if store::tokens::count_role(&mut conn, Role::Admin.as_str())? > 0 {
         return Ok(());
     }
-    let (issued, _) = api::tokens::issue(&mut conn, Role::Admin, "admin", None, None)?;
+    let issued = crate::service::tokens::issue(&mut conn, Role::Admin, "admin", None, None)?;
     let dir = private_data_dir(&config.storage)?;
     let path = dir.join("admin.token");
     crate::files::write_private(&path, format!("{}\n", issued.token).as_bytes())

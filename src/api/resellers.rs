@@ -7,11 +7,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::channels::validate_code;
-use super::tokens::{issue, validate_expiry, validate_name, IssuedToken};
+use super::tokens::{issue, IssuedToken};
 use super::{body, ApiError, AppState, Caller};
 use crate::catalog::{FieldError, ValidationErrors};
 use crate::service::access;
 use crate::service::tokens::Role;
+use crate::service::tokens::{validate_expiry, validate_name};
 use crate::store::{self, StoreError};
 
 #[derive(Debug, Serialize, ToSchema)]

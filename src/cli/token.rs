@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::api;
 use crate::app;
 use crate::config::StorageArgs;
-use crate::service::tokens::Role;
+use crate::service::tokens::{self, Role};
 use crate::store;
 
 /// Creates a token and prints it alone on stdout (its id goes to stderr).
@@ -24,15 +24,15 @@ pub fn create(
             "--role must be admin or editor (reseller tokens: POST /v1/resellers/{{code}}/tokens)"
         ),
     };
-    let name = api::tokens::validate_name(name)
+    let name = tokens::validate_name(name)
         .map_err(|_| anyhow::anyhow!("--name must be 1 to 100 printable characters"))?;
-    let expires_at = api::tokens::validate_expiry(expires_at, chrono::Utc::now())
+    let expires_at = tokens::validate_expiry(expires_at, chrono::Utc::now())
         .map_err(|_| anyhow::anyhow!("--expires-at must be an RFC 3339 date-time in the future"))?;
     let db = app::open_db(storage)?;
     let mut conn = db.write_conn()?;
-    let (issued, _) = api::tokens::issue(&mut conn, role, &name, None, expires_at)?;
+    let issued = tokens::issue(&mut conn, role, &name, None, expires_at)?;
     println!("{}", issued.token);
-    eprintln!("token id: {}", issued.id);
+    eprintln!("token id: {}", issued.public_id);
     Ok(())
 }
 

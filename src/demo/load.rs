@@ -5,11 +5,11 @@ use std::fmt;
 
 use chrono::Utc;
 
-use crate::api::tokens::issue;
 use crate::catalog;
 use crate::cli::import::Summary;
 use crate::delta;
 use crate::service::edit;
+use crate::service::tokens::issue;
 use crate::service::tokens::Role;
 use crate::store::{self, Db};
 
@@ -81,7 +81,7 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
             store::resellers::put(c, &code, &text("name"), &text("email"), &access)?;
             issue(c, Role::Reseller, "demo", Some(&code), None)
         })?;
-        reseller_tokens.push((code, issued.0.token));
+        reseller_tokens.push((code, issued.token));
     }
     Ok(DemoSummary {
         products: summary,

@@ -1,9 +1,14 @@
-//! API tokens: random secrets shown once, stored as SHA-256, each with a role.
+//! API tokens: random secrets shown once, stored as SHA-256, each with a role; their names and
+//! expiries checked, and issuing them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use crate::catalog::ValidationErrors;
+use crate::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -55,6 +60,96 @@ pub fn hash(token: &str) -> String {
 pub fn hash_matches(presented: &str, stored: &str) -> bool {
     use subtle::ConstantTimeEq;
     presented.len() == stored.len() && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
+}
+
+/// A token just issued: the secret, shown once and never stored, and what was stored.
+pub struct Issued {
+    /// The secret.
+    pub token: String,
+    /// The public id (`tok_...`).
+    pub public_id: String,
+    /// The row id.
+    pub id: i64,
+    pub token_hash: String,
+    pub name: String,
+    pub role: Role,
+    pub reseller: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Issues a token: draws the secret and its public id and stores the secret's hash. The one
+/// place tokens are made, for the API, the CLI, the first start and the demo loader.
+pub fn issue(
+    conn: &mut store::DbConnection,
+    role: Role,
+    name: &str,
+    reseller: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Issued, store::StoreError> {
+    let token = generate();
+    let token_hash = hash(&token);
+    let public_id = public_id();
+    let id = store::tokens::insert(
+        conn,
+        &store::tokens::NewToken {
+            public_id: &public_id,
+            token_hash: &token_hash,
+            name,
+            role: role.as_str(),
+            reseller_code: reseller,
+            created_at: store::now(),
+            expires_at: expires_at.map(|t| t.naive_utc()),
+        },
+    )?;
+    Ok(Issued {
+        token,
+        public_id,
+        id,
+        token_hash,
+        name: name.to_string(),
+        role,
+        reseller: reseller.map(str::to_string),
+        expires_at,
+    })
+}
+
+/// A token name: 1 to 100 printable characters (trimmed); a problem at `/name` otherwise.
+pub fn validate_name(name: &str) -> Result<String, ValidationErrors> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ValidationErrors::one(
+            "/name",
+            "name must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// An expiry as requested: RFC 3339, after `now`; a problem at `/expires_at` otherwise.
+pub fn validate_expiry(
+    expires_at: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ValidationErrors> {
+    let Some(text) = expires_at else {
+        return Ok(None);
+    };
+    let at = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| {
+            ValidationErrors::one(
+                "/expires_at",
+                format!("expires_at must be an RFC 3339 date-time: {e}"),
+            )
+        })?
+        .with_timezone(&Utc);
+    if at <= now {
+        return Err(ValidationErrors::one(
+            "/expires_at",
+            "expires_at must be in the future",
+        ));
+    }
+    // Stored with microsecond precision.
+    let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+    Ok(Some(at))
 }
 
 #[cfg(test)]
