@@ -8,14 +8,15 @@
 //!   (`catalog::lines`) (domain, no I/O).
 //! - [`delta`]: channels, projection of a product for a channel, cursors, digests (domain).
 //! - [`feeds`]: renderers of feeds and change pages to `impl Write` (domain).
-//! - [`demo`]: the deterministic sample catalog (domain); `demo::load` stores it.
 //! - [`webhooks`]: Standard Webhooks signing, retry schedule, SSRF guard, delivery state
 //!   machine, HTTP client edge.
 //! - [`mail`]: the mailer (SMTP, file outbox, memory) and the alert templates.
 //! - [`store`]: the only module that knows diesel and SQL.
 //! - [`service`]: the use cases, one function each, called by the API, the CLI, the demo
 //!   loader and the jobs: `edit` (a vendor edit), `pull` (what a channel publishes), `tokens`,
-//!   `access` (where subscriptions end), `secrets` (the key outside the database).
+//!   `access` (where subscriptions end), `inflight` (the sends a withdrawal cancels), `secrets`
+//!   (the key outside the database).
+//! - [`demo`]: the deterministic sample catalog (pure); `demo::load` stores it through `service`.
 //! - [`config`]: typed configuration.
 //! - [`jobs`]: background loops (delta generation, deliveries, digests) over one shared
 //!   `jobs::worker::Worker`.

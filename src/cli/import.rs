@@ -2,7 +2,6 @@
 //! Memory is bounded by the chunk size, not the file size. Bad lines are reported by number and
 //! reason and skipped; good lines are kept.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -13,7 +12,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{self, FieldError, Product};
-use crate::service::edit::{self, PutStatus, Stored};
+use crate::service::edit;
 use crate::store::{self, Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,54 +31,7 @@ impl FileFormat {
     }
 }
 
-/// What an import did.
-#[derive(Debug, Default, Clone)]
-pub struct Summary {
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    /// Counts what each stored product's upsert did.
-    pub fn count(&mut self, stored: &[Stored]) {
-        for s in stored {
-            match s.status {
-                PutStatus::Created => self.created += 1,
-                PutStatus::Updated => self.updated += 1,
-                PutStatus::Unchanged => self.unchanged += 1,
-            }
-        }
-    }
-
-    pub fn stored(&self) -> usize {
-        self.created + self.updated + self.unchanged
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            (self.stored() + self.failed) as f64 / secs
-        } else {
-            0.0
-        };
-        write!(
-            f,
-            "{} stored ({} created, {} updated, {} unchanged), {} failed, in {:.2} s ({:.0} lines/s)",
-            self.stored(),
-            self.created,
-            self.updated,
-            self.unchanged,
-            self.failed,
-            secs,
-            rate
-        )
-    }
-}
+pub use crate::service::edit::Summary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

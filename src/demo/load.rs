@@ -6,9 +6,8 @@ use std::fmt;
 use chrono::Utc;
 
 use crate::catalog;
-use crate::cli::import::Summary;
 use crate::delta;
-use crate::service::edit;
+use crate::service::edit::{self, Summary};
 use crate::service::tokens::issue;
 use crate::service::tokens::Role;
 use crate::store::{self, Db};

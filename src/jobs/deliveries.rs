@@ -7,7 +7,7 @@
 //!
 //! Right before the bytes leave, one statement ([`subs::begin_send`]) checks again that the
 //! subscription has not ended and its reseller still holds the grant on the channel; the send
-//! then runs under a cancellation ([`super::inflight`]) that a withdrawal on this instance
+//! then runs under a cancellation ([`crate::service::inflight`]) that a withdrawal on this instance
 //! triggers before it commits, and that a poll of the subscription triggers for withdrawals
 //! committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
 //!

@@ -6,5 +6,4 @@
 pub mod deliveries;
 pub mod delta;
 pub mod digests;
-pub mod inflight;
 pub mod worker;

@@ -15,7 +15,7 @@ use crate::webhooks::client::Sender;
 use crate::webhooks::delivery;
 use crate::webhooks::Settings;
 
-use super::inflight::InFlight;
+use crate::service::inflight::InFlight;
 
 /// Digests by outcome, as counted in [`Worker::digests`].
 pub const DIGEST_OUTCOMES: [&str; 3] = ["sent", "failed", "empty"];

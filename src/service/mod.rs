@@ -6,10 +6,13 @@
 //!   report), read in one snapshot and rendered to any `Write`.
 //! - [`tokens`]: API tokens: generation, hashing, public ids, validation and issuing.
 //! - [`access`]: withdrawal of access; the one place where subscriptions end.
+//! - [`inflight`]: the sends in flight on this instance, which a withdrawal cancels before it
+//!   commits (the delivery and digest jobs register theirs).
 //! - [`secrets`]: the key outside the database and the secrets it encrypts inside it.
 
 pub mod access;
 pub mod edit;
+pub mod inflight;
 pub mod pull;
 pub mod secrets;
 pub mod tokens;
