@@ -14,9 +14,9 @@ use crate::api::{self, ApiError, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret, Storage};
 use crate::jobs;
-use crate::secrets::{self, SecretKey};
+use crate::service::secrets::{self, SecretKey};
+use crate::service::tokens::{self, Role};
 use crate::store::{self, Db};
-use crate::tokens::{self, Role};
 
 /// Opens the configured database and applies migrations.
 pub fn open_db(storage: &Storage) -> anyhow::Result<Db> {
@@ -45,7 +45,7 @@ pub fn openapi() -> OpenApi {
         "bearer",
         SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
     );
-    api::channels::describe_formats(&mut doc);
+    api::feeds::describe_formats(&mut doc);
     api::openapi::describe_errors(&mut doc);
     doc
 }
@@ -83,7 +83,7 @@ pub fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     if store::tokens::count_role(&mut conn, Role::Admin.as_str())? > 0 {
         return Ok(());
     }
-    let (issued, _) = api::tokens::issue(&mut conn, Role::Admin, "admin", None, None)?;
+    let issued = crate::service::tokens::issue(&mut conn, Role::Admin, "admin", None, None)?;
     let dir = private_data_dir(&config.storage)?;
     let path = dir.join("admin.token");
     crate::files::write_private(&path, format!("{}\n", issued.token).as_bytes())
@@ -180,8 +180,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         &config.mail.from,
     )
     .context("cannot set up mail")?;
-    let deliverer = Arc::new(
-        jobs::deliveries::Deliverer::new(
+    let worker = Arc::new(
+        jobs::worker::Worker::new(
             db.clone(),
             webhook_settings.clone(),
             mailer,
@@ -218,11 +218,11 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             wake_deliveries.clone(),
         ));
         actix_web::rt::spawn(jobs::deliveries::run(
-            deliverer.clone(),
+            worker.clone(),
             wake_deliveries.clone(),
         ));
         actix_web::rt::spawn(jobs::digests::run(Arc::new(jobs::digests::Digester::new(
-            deliverer.clone(),
+            worker.clone(),
             clock.clone(),
         ))));
     }
@@ -235,7 +235,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         wake,
         wake_deliveries,
         webhook_allow: Arc::new(webhook_settings.allow),
-        deliverer,
+        worker,
         digests: Arc::new(config.digest_settings()),
         rate_limit: Arc::new(api::ratelimit::RateLimiter::new(config.serve.rate_limit)),
         feed_cache: Arc::new(api::feed_cache::FeedCache::new(

@@ -531,9 +531,9 @@ fn secret(raw: &str) -> Result<Secret, String> {
 /// A key `secrets` can use: checked here so that a malformed one stops every command at start,
 /// named by where it came from; the message never repeats it.
 fn secret_key(raw: &str) -> Result<Secret, String> {
-    match crate::secrets::SecretKey::parse(raw, "") {
+    match crate::service::secrets::SecretKey::parse(raw, "") {
         Ok(_) => Ok(Secret::new(raw)),
-        Err(crate::secrets::SecretError::BadKey { detail, .. }) => Err(format!(
+        Err(crate::service::secrets::SecretError::BadKey { detail, .. }) => Err(format!(
             "the secret key must be 32 bytes written as 64 hex digits or as base64 ({detail})"
         )),
         Err(other) => Err(other.to_string()),

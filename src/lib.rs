@@ -2,43 +2,55 @@
 //! deltas, feeds and signed webhooks.
 //!
 //! Modules in dependency order (each may use those above it, never those below):
-//! - [`jcs`]: RFC 8785 canonical JSON and SHA-256 hashing.
-//! - [`files`]: owner-only files and directories (0600/0700).
-//! - [`catalog`]: products and their validation (domain, no I/O).
+//! - [`jcs`], [`random`], [`clock`], [`files`]: leaves. RFC 8785 canonical JSON and SHA-256;
+//!   random ids; the clock jobs and tests move; owner-only files and directories (0600/0700).
+//! - [`catalog`]: products, their validation, and the one NDJSON/CSV line reader
+//!   (`catalog::lines`) (domain, no I/O).
 //! - [`delta`]: channels, projection of a product for a channel, cursors, digests (domain).
 //! - [`feeds`]: renderers of feeds and change pages to `impl Write` (domain).
 //! - [`webhooks`]: Standard Webhooks signing, retry schedule, SSRF guard, delivery state
 //!   machine, HTTP client edge.
 //! - [`mail`]: the mailer (SMTP, file outbox, memory) and the alert templates.
 //! - [`store`]: the only module that knows diesel and SQL.
-//! - [`secrets`]: the key outside the database that encrypts the secrets stored in it.
+//! - [`service`]: the use cases, one function each, called by the API, the CLI, the demo
+//!   loader and the jobs: `edit` (a vendor edit), `pull` (what a channel publishes), `tokens`,
+//!   `access` (where subscriptions end), `inflight` (the sends a withdrawal cancels), `secrets`
+//!   (the key outside the database).
+//! - [`demo`]: the deterministic sample catalog (pure); `demo::load` stores it through `service`.
 //! - [`config`]: typed configuration.
-//! - [`jobs`]: background loops.
-//! - [`access`]: withdrawal of access; the one place where subscriptions end.
-//! - [`api`]: actix-web handlers.
+//! - [`jobs`]: background loops (delta generation, deliveries, digests) over one shared
+//!   `jobs::worker::Worker`.
+//! - [`api`]: actix-web handlers, the only actix user; `ApiError` maps every failure once.
+//! - [`cli`]: the command-line commands other than `serve` (import, export, token, secret-key,
+//!   demo, migrate).
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
+//!
+//! Following a request through the tree:
+//! - An edit: `api::products::put_product` → `service::edit::put_product` (product row,
+//!   history entry, outbox event in one transaction) → `jobs::delta` projects it for every
+//!   channel into `channel_records` (`delta::projection`, `store::channel_records`).
+//! - A feed: `api::feeds::channel_feed` (ETag, gzip, cache) → `service::pull::write_feed` (one
+//!   snapshot from `store`) → a `feeds` renderer, streamed through `api::stream`.
+//! - A webhook: `jobs::deliveries` claims a due subscription → `service::pull::write_changes`
+//!   freezes a batch → `webhooks::signing` signs it and `webhooks::client` POSTs it under
+//!   `jobs::worker::Worker::guarded` → `webhooks::delivery::decide` → `store::subscriptions`.
 
-pub mod access;
 pub mod api;
 pub mod app;
 pub mod catalog;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delta;
 pub mod demo;
-pub mod demo_load;
-pub mod editing;
-pub mod export;
 pub mod feeds;
 pub mod files;
-pub mod import;
 pub mod jcs;
 pub mod jobs;
 pub mod mail;
-pub mod pull;
-pub mod secrets;
+pub mod random;
+pub mod service;
 pub mod store;
-pub mod tokens;
 pub mod webhooks;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).

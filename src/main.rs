@@ -1,14 +1,11 @@
 //! The `partnerfeed` binary: parses the command line and hands over to the library.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use partnerfeed::app;
+use partnerfeed::cli::{self, import};
 use partnerfeed::config::{Config, GlobalFlags, ServeFlags};
-use partnerfeed::secrets::{self, SecretKey};
-use partnerfeed::tokens::Role;
-use partnerfeed::{api, app, import};
 
 #[derive(Parser)]
 #[command(
@@ -140,159 +137,36 @@ fn main() -> anyhow::Result<()> {
             print!("{}", config.describe());
             Ok(())
         }
-        Command::Migrate => {
-            let db = app::open_db(&config.storage)?;
-            eprintln!("migrations applied ({})", db.backend().name());
-            Ok(())
-        }
+        Command::Migrate => cli::migrate(&config.storage),
         Command::Import {
             file,
             format,
             by,
             chunk,
-        } => {
-            let db = app::open_db(&config.storage)?;
-            let format = match format {
-                Some(f) => f,
-                None => import::FileFormat::from_path(&file).context(
-                    "cannot tell the format from the file name; pass --format csv|ndjson",
-                )?,
-            };
-            let summary = import::import_file(&db, &file, format, &by, chunk.max(1))?;
-            println!("{summary}");
-            if summary.failed > 0 {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        } => import::run(&config.storage, &file, format, &by, chunk),
         Command::Export {
             channel,
             format,
             since,
             output,
-        } => {
-            let format = partnerfeed::feeds::Format::parse(&format).with_context(|| {
-                format!(
-                    "unknown format {format:?}; use {}",
-                    partnerfeed::feeds::Format::names()
-                )
-            })?;
-            let db = app::open_db(&config.storage)?;
-            let key = app::secret_key(&config.storage, config.secret_key.as_ref())?;
-            let cursor = match output {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    partnerfeed::export::export(
-                        &db,
-                        &key,
-                        &channel,
-                        format,
-                        since.as_deref(),
-                        file,
-                    )?
-                }
-                None => partnerfeed::export::export(
-                    &db,
-                    &key,
-                    &channel,
-                    format,
-                    since.as_deref(),
-                    std::io::stdout().lock(),
-                )?,
-            };
-            eprintln!("cursor: {cursor}");
-            Ok(())
-        }
+        } => cli::export::run(
+            &config,
+            &channel,
+            &format,
+            since.as_deref(),
+            output.as_deref(),
+        ),
         Command::Token(TokenCommand::Create {
             role,
             name,
             expires_at,
-        }) => {
-            let role = match Role::parse(&role) {
-                Some(r @ (Role::Admin | Role::Editor)) => r,
-                _ => anyhow::bail!("--role must be admin or editor (reseller tokens: POST /v1/resellers/{{code}}/tokens)"),
-            };
-            let name = api::tokens::validate_name(&name)
-                .map_err(|_| anyhow::anyhow!("--name must be 1 to 100 printable characters"))?;
-            let expires_at =
-                api::tokens::validate_expiry(expires_at.as_deref(), chrono::Utc::now()).map_err(
-                    |_| anyhow::anyhow!("--expires-at must be an RFC 3339 date-time in the future"),
-                )?;
-            let db = app::open_db(&config.storage)?;
-            let mut conn = db.write_conn()?;
-            let (issued, _) = api::tokens::issue(&mut conn, role, &name, None, expires_at)?;
-            println!("{}", issued.token);
-            eprintln!("token id: {}", issued.id);
-            Ok(())
-        }
-        Command::Token(TokenCommand::List) => {
-            let db = app::open_db(&config.storage)?;
-            let mut conn = db.read_conn()?;
-            let mut out = std::io::stdout().lock();
-            for row in partnerfeed::store::tokens::list(&mut conn)? {
-                let info = api::tokens::TokenInfo::from(row);
-                writeln!(out, "{}", serde_json::to_string(&info)?)?;
-            }
-            Ok(())
-        }
-        Command::Token(TokenCommand::Revoke { id }) => {
-            let db = app::open_db(&config.storage)?;
-            let mut conn = db.write_conn()?;
-            let row = partnerfeed::store::tokens::delete(&mut conn, &id)?
-                .with_context(|| format!("no token with id {id}"))?;
-            eprintln!("revoked {} ({}, {})", row.public_id, row.role, row.name);
-            Ok(())
-        }
-        Command::SecretKey(SecretKeyCommand::Generate) => {
-            println!("{}", SecretKey::generate("new key").encoded());
-            Ok(())
-        }
+        }) => cli::token::create(&config.storage, &role, &name, expires_at.as_deref()),
+        Command::Token(TokenCommand::List) => cli::token::list(&config.storage),
+        Command::Token(TokenCommand::Revoke { id }) => cli::token::revoke(&config.storage, &id),
+        Command::SecretKey(SecretKeyCommand::Generate) => cli::secret_key::generate(),
         Command::SecretKey(SecretKeyCommand::Rotate { new_key_file }) => {
-            let configured = config.secret_key.clone();
-            let text = std::fs::read_to_string(&new_key_file)
-                .with_context(|| format!("cannot read {}", new_key_file.display()))?;
-            let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
-            let db = app::open_db(&config.storage)?;
-            let made_now = app::key_file_missing(&config.storage, configured.as_ref());
-            let old = app::secret_key(&config.storage, configured.as_ref())?;
-            if old.id() == new.id() {
-                anyhow::bail!("the new key is the key in force ({})", old.source());
-            }
-            let count = match secrets::rotate(&mut *db.write_conn()?, &old, &new) {
-                Ok(count) => count,
-                Err(e) => {
-                    if made_now {
-                        app::forget_key_file(&config.storage, &old);
-                    }
-                    return Err(e.into());
-                }
-            };
-            if configured.is_none() {
-                let path = config.storage.data_dir().join(secrets::KEY_FILE);
-                partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())
-                    .with_context(|| {
-                        format!(
-                            "secrets re-encrypted, but cannot write the new key to {}: it is in {}",
-                            path.display(),
-                            new_key_file.display()
-                        )
-                    })?;
-                eprintln!(
-                    "{count} secrets re-encrypted with key {}; {} now holds it",
-                    new.id(),
-                    path.display()
-                );
-            } else {
-                eprintln!("{count} secrets re-encrypted with key {}; set {} to the new key on every instance", new.id(), secrets::KEY_VAR);
-            }
-            Ok(())
+            cli::secret_key::rotate(&config, &new_key_file)
         }
-        Command::Demo { products } => {
-            let db = app::open_db(&config.storage)?;
-            let summary = partnerfeed::demo_load::load(&db, products)?;
-            println!("{summary}");
-            Ok(())
-        }
+        Command::Demo { products } => cli::demo::run(&config.storage, products),
     }
 }

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(lines) = partnerfeed::import::csv_lines(data) else {
+    let Ok(lines) = partnerfeed::cli::import::csv_lines(data) else {
         return;
     };
     let channels = common::channels();

@@ -8,7 +8,7 @@ mod common;
 
 fuzz_target!(|data: &[u8]| {
     let channels = common::channels();
-    for line in partnerfeed::import::ndjson_lines(data, "fuzz".into()) {
+    for line in partnerfeed::cli::import::ndjson_lines(data, "fuzz".into()) {
         if let Ok((_, Ok(product))) = line {
             common::check_product(&product, &channels);
         }

@@ -9,8 +9,8 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpR
 
 use super::token_table::{Lookup, Principal};
 use super::{inflight, ApiError, AppState};
+use crate::service::tokens::{self, Role};
 use crate::store;
-use crate::tokens::{self, Role};
 
 /// Who is calling: the token's name (recorded in history) and role.
 #[derive(Debug, Clone)]
@@ -50,8 +50,9 @@ async fn principal(state: &AppState, token_hash: String) -> Result<Principal, Ap
                 .filter(|row| tokens::hash_matches(&presented, &row.token_hash))
                 .ok_or(ApiError::Unauthorized)?;
             let id = row.id;
-            Principal::from_row(row)
-                .ok_or_else(|| ApiError::Internal(format!("token {id} has an unknown role")))
+            Principal::from_row(row).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("token {id} has an unknown role"))
+            })
         }
     }
 }
@@ -79,7 +80,8 @@ impl FromRequest for Caller {
             .map(tokens::hash);
         let req = req.clone();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let token_hash = presented.ok_or(ApiError::Unauthorized)?;
             let principal = principal(&state, token_hash).await?;
             let now = state.clock.now();

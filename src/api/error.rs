@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::catalog::{FieldError, ValidationErrors};
-use crate::editing::EditError;
-use crate::pull::PullError;
+use crate::service::edit::EditError;
+use crate::service::pull::PullError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,9 @@ pub enum ApiError {
     Invalid(ValidationErrors),
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// The cause is kept whole (its chain is logged), never shown: the body is generic.
     #[error("internal error")]
-    Internal(String),
+    Internal(anyhow::Error),
 }
 
 #[derive(Serialize)]
@@ -201,7 +202,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = %format!("{cause:#}"), "request failed")
+            }
             ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
             _ => {}
         }
@@ -250,7 +253,7 @@ impl From<StoreError> for ApiError {
         if e.is_unavailable() {
             ApiError::Unavailable(e.to_string())
         } else {
-            ApiError::Internal(e.to_string())
+            ApiError::Internal(e.into())
         }
     }
 }
@@ -277,7 +280,7 @@ impl From<PullError> for ApiError {
                 detail: detail.to_string(),
             },
             PullError::Store(e) => e.into(),
-            PullError::Write(e) => ApiError::Internal(e.to_string()),
+            PullError::Write(e) => ApiError::Internal(e.into()),
         }
     }
 }
@@ -285,5 +288,31 @@ impl From<PullError> for ApiError {
 impl From<ValidationErrors> for ApiError {
     fn from(e: ValidationErrors) -> Self {
         ApiError::Invalid(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_chain_and_answers_a_generic_body() {
+        let io = std::io::Error::other("disk on fire");
+        let error = ApiError::Internal(anyhow::Error::new(io).context("writing the spool"));
+        let ApiError::Internal(cause) = &error else {
+            unreachable!()
+        };
+        assert_eq!(format!("{cause:#}"), "writing the spool: disk on fire");
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::rt::System::new()
+            .block_on(actix_web::body::to_bytes(response.into_body()))
+            .expect("a body in memory");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("an unexpected error occurred"), "{text}");
+        assert!(
+            !text.contains("disk on fire"),
+            "the cause is logged, never shown: {text}"
+        );
     }
 }

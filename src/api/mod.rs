@@ -6,6 +6,7 @@ pub mod body;
 pub mod channels;
 pub mod error;
 pub mod feed_cache;
+pub mod feeds;
 pub mod inflight;
 pub mod openapi;
 pub mod ops;
@@ -40,15 +41,15 @@ pub struct AppState {
     /// The key that authenticates cursors, shared by every instance through the database.
     pub cursor_key: Arc<Vec<u8>>,
     /// The key that encrypts webhook secrets in the database (kept outside it).
-    pub secret_key: Arc<crate::secrets::SecretKey>,
+    pub secret_key: Arc<crate::service::secrets::SecretKey>,
     /// Wakes the delta generator after a catalog or channel change commits.
     pub wake: Arc<Notify>,
     /// Wakes the webhook delivery loop (a subscription was made, enabled or replayed).
     pub wake_deliveries: Arc<Notify>,
     /// Ranges webhooks may reach although they are not public (`PARTNERFEED_WEBHOOK_ALLOW`).
     pub webhook_allow: Arc<crate::webhooks::AllowList>,
-    /// The delivery worker (tests drive it with `jobs::deliveries::run_once`).
-    pub deliverer: Arc<crate::jobs::deliveries::Deliverer>,
+    /// The delivery and digest worker (tests drive it with `jobs::deliveries::run_once`).
+    pub worker: Arc<crate::jobs::worker::Worker>,
     /// Digest limits and the public URL of confirmation links.
     pub digests: Arc<crate::config::DigestSettings>,
     pub rate_limit: Arc<ratelimit::RateLimiter>,
@@ -86,10 +87,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(channels::put_channel)
         .service(channels::get_channel)
         .service(channels::delete_channel)
-        .service(channels::channel_feed_report)
-        .service(channels::channel_feed)
-        .service(channels::channel_changes)
-        .service(channels::channel_digest)
+        .service(feeds::channel_feed_report)
+        .service(feeds::channel_feed)
+        .service(feeds::channel_changes)
+        .service(feeds::channel_digest)
         .service(resellers::list_resellers)
         .service(resellers::put_reseller)
         .service(resellers::get_reseller)

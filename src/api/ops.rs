@@ -4,7 +4,7 @@
 use actix_web::{get, http::header, web, FromRequest, HttpRequest, HttpResponse};
 
 use super::{ApiError, AppState, Caller};
-use crate::tokens::{self, Role};
+use crate::service::tokens::{self, Role};
 
 /// Who may read `/metrics`, and where.
 #[derive(Debug, Clone, Default)]
@@ -164,7 +164,7 @@ async fn render(state: &AppState) -> Result<HttpResponse, ApiError> {
             })
             .collect(),
     );
-    let outcomes = |counters: &crate::jobs::deliveries::Counters| -> Vec<(String, f64)> {
+    let outcomes = |counters: &crate::jobs::worker::Counters| -> Vec<(String, f64)> {
         counters
             .values()
             .into_iter()
@@ -176,14 +176,14 @@ async fn render(state: &AppState) -> Result<HttpResponse, ApiError> {
         "Webhook delivery attempts by outcome: delivered (2xx), failed (another answer), gone \
          (410), timeout, connection (refused, reset, closed), refused (SSRF guard).",
         "counter",
-        outcomes(&state.deliverer.attempts),
+        outcomes(&state.worker.attempts),
     );
     metric(
         "partnerfeed_digests_total",
         "E-mail digests by outcome: sent (accepted by the mail server), failed, empty (nothing \
          changed, no mail).",
         "counter",
-        outcomes(&state.deliverer.digests),
+        outcomes(&state.worker.digests),
     );
     // Aggregates over a fixed label set (kind x state): the series do not grow with the
     // number of subscriptions, and no subscription id is published.

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{body, ApiError, AppState, Caller};
 use crate::catalog::{self, FieldError, Product};
-use crate::editing::{self, PutStatus, Stored};
+use crate::service::edit::{self, PutStatus, Stored};
+use crate::service::tokens::Role;
 use crate::store;
-use crate::tokens::Role;
 
 /// Most items one batch request may carry.
 pub const BATCH_MAX_ITEMS: usize = 10_000;
@@ -74,7 +74,7 @@ fn if_match(req: &HttpRequest) -> Option<String> {
 
 fn stored_response(status: StatusCode, stored: Stored) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::ETAG, editing::etag(&stored.hash)))
+        .insert_header((header::ETAG, edit::etag(&stored.hash)))
         .content_type("application/json")
         .body(stored.body)
 }
@@ -107,7 +107,7 @@ pub async fn put_product(
     let stored = state
         .db
         .write(move |conn| {
-            editing::put_product(conn, &product, if_match.as_deref(), &caller.name, now)
+            edit::put_product(conn, &product, if_match.as_deref(), &caller.name, now)
         })
         .await?;
     state.wake.notify_one();
@@ -149,7 +149,7 @@ pub async fn patch_product(
     let stored = state
         .db
         .write(move |conn| {
-            editing::patch_product(conn, &sku, &patch, if_match.as_deref(), &caller.name, now)
+            edit::patch_product(conn, &sku, &patch, if_match.as_deref(), &caller.name, now)
         })
         .await?;
     state.wake.notify_one();
@@ -178,7 +178,7 @@ pub async fn get_product(
         .ok_or_else(|| ApiError::not_found("no product with this SKU"))?;
     // The stored body is the canonical JSON: served as it is.
     Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, editing::etag(&row.hash)))
+        .insert_header((header::ETAG, edit::etag(&row.hash)))
         .content_type("application/json")
         .body(row.body))
 }
@@ -203,9 +203,7 @@ pub async fn delete_product(
     let sku = sku.into_inner();
     state
         .db
-        .write(move |conn| {
-            editing::delete_product(conn, &sku, if_match.as_deref(), &caller.name, now)
-        })
+        .write(move |conn| edit::delete_product(conn, &sku, if_match.as_deref(), &caller.name, now))
         .await?;
     state.wake.notify_one();
     Ok(HttpResponse::NoContent().finish())
@@ -246,7 +244,7 @@ pub async fn list_products(
     };
     let products = rows
         .iter()
-        .map(editing::parse_body)
+        .map(edit::parse_body)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(ProductList { products, next }))
 }
@@ -279,7 +277,7 @@ pub async fn batch_products(
     let count = if is_json {
         count_array_items(&bytes)?
     } else {
-        ndjson_lines(&bytes).count()
+        catalog::lines::ndjson(&bytes[..]).count()
     };
     if count > BATCH_MAX_ITEMS {
         return Err(ApiError::invalid(
@@ -295,17 +293,16 @@ pub async fn batch_products(
         let mut conn = db.write_conn()?;
         let mut results = Vec::with_capacity(count);
         let mut chunk = Vec::with_capacity(BATCH_CHUNK);
-        let mut flush =
-            |chunk: &mut Vec<(usize, Result<Value, FieldError>)>| -> Result<(), ApiError> {
-                let outcome = BatchOutcome::validate(std::mem::take(chunk));
-                let stored = store::transaction(&mut conn, |c| {
-                    editing::put_products(c, &outcome.valid, &by, now)
-                })?;
-                results.extend(outcome.finish(stored));
-                wake.notify_one();
-                Ok(())
-            };
-        let mut push = |item: (usize, Result<Value, FieldError>)| -> Result<(), ApiError> {
+        let mut flush = |chunk: &mut Vec<catalog::lines::Item>| -> Result<(), ApiError> {
+            let outcome = BatchOutcome::validate(std::mem::take(chunk));
+            let stored = store::transaction(&mut conn, |c| {
+                edit::put_products(c, &outcome.valid, &by, now)
+            })?;
+            results.extend(outcome.finish(stored));
+            wake.notify_one();
+            Ok(())
+        };
+        let mut push = |item: catalog::lines::Item| -> Result<(), ApiError> {
             chunk.push(item);
             if chunk.len() == BATCH_CHUNK {
                 flush(&mut chunk)?;
@@ -320,7 +317,8 @@ pub async fn batch_products(
             })?;
         } else {
             // `line` is the item's 1-based position; the parse errors name the file line.
-            for (position, (_, item)) in ndjson_lines(&bytes).enumerate() {
+            // Reading bytes in memory cannot fail.
+            for (position, (_, item)) in catalog::lines::ndjson(&bytes[..]).flatten().enumerate() {
                 push((position + 1, item))?;
             }
         }
@@ -328,7 +326,7 @@ pub async fn batch_products(
         Ok(results)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .map_err(|e| ApiError::Internal(e.into()))??;
     let failed = results.iter().filter(|r| r.status == "error").count();
     Ok(HttpResponse::Ok().json(BatchResult {
         stored: results.len() - failed,
@@ -407,22 +405,6 @@ fn for_each_array_item_as<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// One NDJSON item a line, parsed lazily, with its 1-based line number; blank lines are skipped
-/// but still counted.
-fn ndjson_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, Result<Value, FieldError>)> + '_ {
-    bytes
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| {
-            let item = serde_json::from_slice(line).map_err(|e| FieldError {
-                pointer: String::new(),
-                message: format!("line {} is not valid JSON: {e}", i + 1),
-            });
-            (i + 1, item)
-        })
-}
-
 /// Validation results of one chunk, before and after the valid items are stored.
 struct BatchOutcome {
     valid: Vec<Product>,
@@ -431,12 +413,12 @@ struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    fn validate(chunk: Vec<(usize, Result<Value, FieldError>)>) -> BatchOutcome {
+    fn validate(chunk: Vec<catalog::lines::Item>) -> BatchOutcome {
         let mut valid = Vec::new();
         let mut items = Vec::with_capacity(chunk.len());
         for (line, item) in chunk {
             match item {
-                Err(e) => items.push((line, None, vec![e])),
+                Err(errors) => items.push((line, None, errors)),
                 Ok(value) => {
                     let sku = value.get("sku").and_then(Value::as_str).map(str::to_string);
                     match catalog::parse_product(&value, None) {

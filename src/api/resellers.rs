@@ -7,12 +7,13 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::channels::validate_code;
-use super::tokens::{issue, validate_expiry, validate_name, IssuedToken};
+use super::tokens::{issue, IssuedToken};
 use super::{body, ApiError, AppState, Caller};
-use crate::access;
 use crate::catalog::{FieldError, ValidationErrors};
+use crate::service::access;
+use crate::service::tokens::Role;
+use crate::service::tokens::{validate_expiry, validate_name};
 use crate::store::{self, StoreError};
-use crate::tokens::Role;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reseller {
@@ -157,7 +158,7 @@ pub async fn put_reseller(
     }
     let (name, email, channels) = parse_reseller(&value)?;
     let code = code.into_inner();
-    let inflight = state.deliverer.inflight.clone();
+    let inflight = state.worker.inflight.clone();
     let (created, reseller, notices) = state
         .db
         .write(move |conn| -> Result<_, ApiError> {
@@ -192,7 +193,7 @@ pub async fn put_reseller(
             ))
         })
         .await?;
-    access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
+    access::send_notices(state.worker.mailer.as_ref(), &notices).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -265,7 +266,7 @@ pub async fn delete_reseller(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let code = code.into_inner();
-    let inflight = state.deliverer.inflight.clone();
+    let inflight = state.worker.inflight.clone();
     let deleted = code.clone();
     let notices = state
         .db
@@ -273,7 +274,7 @@ pub async fn delete_reseller(
         .await?
         .ok_or_else(|| ApiError::not_found("no reseller with this code"))?;
     state.tokens.remove_reseller(&code);
-    access::send_notices(state.deliverer.mailer.as_ref(), &notices).await;
+    access::send_notices(state.worker.mailer.as_ref(), &notices).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

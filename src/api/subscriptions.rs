@@ -4,7 +4,7 @@
 //! `rotate-secret`). Another reseller's subscription answers 404, exactly like one that does
 //! not exist.
 //!
-//! A subscription whose reseller lost the grant on its channel has ended (see `crate::access`):
+//! A subscription whose reseller lost the grant on its channel has ended (see `crate::service::access`):
 //! it is still shown (`"state": "ended"`, `"reason"`) and can be deleted, but every change
 //! (`PATCH`, `replay`, `enable`, `rotate-secret`) answers 409, checked again on the locked row
 //! in the transaction that would make the change. A digest's address gets a one-time
@@ -24,10 +24,10 @@ use crate::catalog::{FieldError, ValidationErrors};
 use crate::delta::Cursor;
 use crate::feeds::Format;
 use crate::jobs::digests::Every;
-use crate::pull;
+use crate::service::pull;
+use crate::service::tokens::Role;
 use crate::store::subscriptions::{self as subs, NewSubscription, Subscription};
 use crate::store::{self, channels, StoreError};
-use crate::tokens::Role;
 use crate::webhooks::{client, signing};
 
 /// How long a rotated-out secret keeps being used to sign.
@@ -222,11 +222,11 @@ fn confirmation(
     id: &str,
     now: NaiveDateTime,
 ) -> Result<String, StoreError> {
-    let token = crate::tokens::generate();
+    let token = crate::service::tokens::generate();
     subs::await_confirmation(
         c,
         id,
-        &crate::tokens::hash(&token),
+        &crate::service::tokens::hash(&token),
         now + chrono::Duration::days(CONFIRM_DAYS),
     )?;
     Ok(token)
@@ -246,7 +246,7 @@ async fn send_confirmation(state: &AppState, sub: &Subscription, token: &str) {
         &link,
         CONFIRM_DAYS,
     );
-    state.deliverer.mail(&mail).await;
+    state.worker.mail(&mail).await;
 }
 
 async fn reload(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
@@ -383,10 +383,7 @@ fn object<'a>(value: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Valu
 }
 
 fn new_id() -> String {
-    format!(
-        "sub_{}",
-        &crate::tokens::hash(&crate::tokens::generate())[..24]
-    )
+    format!("sub_{}", crate::random::hex(24))
 }
 
 /// Where `since` puts the cursor: `"start"`, a cursor of this channel, or (absent) now.
@@ -462,7 +459,7 @@ pub async fn create_subscription(
             let secret = signing::generate_secret();
             let stored = state
                 .secret_key
-                .seal(&crate::secrets::subscription_row(&id), &secret);
+                .seal(&crate::service::secrets::subscription_row(&id), &secret);
             (stored, Some(secret))
         }
         Target::Digest { .. } => (String::new(), None),
@@ -834,9 +831,10 @@ pub async fn rotate_subscription_secret(
     let secret = signing::generate_secret();
     let until = store::now() + chrono::Duration::hours(OLD_SECRET_HOURS);
     // The previous secret keeps its stored (encrypted) form: both belong to this row.
-    let sealed = state
-        .secret_key
-        .seal(&crate::secrets::subscription_row(&sub.row.id), &secret);
+    let sealed = state.secret_key.seal(
+        &crate::service::secrets::subscription_row(&sub.row.id),
+        &secret,
+    );
     let (sid, new, old) = (sub.row.id.clone(), sealed, sub.row.secret.clone());
     state
         .db
@@ -884,7 +882,7 @@ pub async fn confirm_digest(
         .as_deref()
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(not_found)?;
-    let hash = crate::tokens::hash(token);
+    let hash = crate::service::tokens::hash(token);
     let at = state.clock.now().naive_utc();
     let id = state
         .db

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::service::tokens::{self, Role};
 use crate::store::{self, Db};
-use crate::tokens::{self, Role};
 
 /// How often the table is re-read.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::token_table::Principal;
 use super::{body, ApiError, AppState, Caller};
+use crate::service::tokens::{self, validate_expiry, validate_name, Role};
 use crate::store;
-use crate::tokens::{self, Role};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -178,47 +178,8 @@ pub async fn delete_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A token name: 1 to 100 printable characters.
-pub fn validate_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "/name",
-            "name must be 1 to 100 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
-/// An expiry as requested: RFC 3339, after `now`; 422 at `/expires_at` otherwise.
-pub fn validate_expiry(
-    expires_at: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(text) = expires_at else {
-        return Ok(None);
-    };
-    let at = DateTime::parse_from_rfc3339(text)
-        .map_err(|e| {
-            ApiError::invalid(
-                "/expires_at",
-                format!("expires_at must be an RFC 3339 date-time: {e}"),
-            )
-        })?
-        .with_timezone(&Utc);
-    if at <= now {
-        return Err(ApiError::invalid(
-            "/expires_at",
-            "expires_at must be in the future",
-        ));
-    }
-    // Stored with microsecond precision.
-    let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
-    Ok(Some(at))
-}
-
-/// Creates a token and stores its hash; the secret is returned once and never kept. Answers
-/// what to show and the principal for the authentication table.
+/// Issues a token ([`tokens::issue`]): what to show, and the principal for the
+/// authentication table.
 pub fn issue(
     conn: &mut store::DbConnection,
     role: Role,
@@ -226,37 +187,22 @@ pub fn issue(
     reseller: Option<&str>,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<(IssuedToken, Principal), store::StoreError> {
-    let token = tokens::generate();
-    let token_hash = tokens::hash(&token);
-    let public_id = tokens::public_id();
-    let id = store::tokens::insert(
-        conn,
-        &store::tokens::NewToken {
-            public_id: &public_id,
-            token_hash: &token_hash,
-            name,
-            role: role.as_str(),
-            reseller_code: reseller,
-            created_at: store::now(),
-            expires_at: expires_at.map(|t| t.naive_utc()),
-        },
-    )?;
-    let principal = Principal {
-        id,
-        token_hash,
-        name: name.to_string(),
-        role,
-        reseller: reseller.map(str::to_string),
-        expires_at,
-    };
+    let issued = tokens::issue(conn, role, name, reseller, expires_at)?;
     Ok((
         IssuedToken {
-            token,
-            id: public_id,
-            name: name.to_string(),
+            token: issued.token,
+            id: issued.public_id,
+            name: issued.name.clone(),
             role: role.as_str().to_string(),
             expires_at: expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         },
-        principal,
+        Principal {
+            id: issued.id,
+            token_hash: issued.token_hash,
+            name: issued.name,
+            role,
+            reseller: issued.reseller,
+            expires_at,
+        },
     ))
 }

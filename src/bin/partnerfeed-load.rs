@@ -255,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let dir = std::env::temp_dir().join(format!("partnerfeed-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let admin = partnerfeed::tokens::generate();
+    let admin = partnerfeed::service::tokens::generate();
     let load = Arc::new(Load {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))

@@ -3,6 +3,7 @@
 
 pub mod gtin;
 pub mod import;
+pub mod lines;
 pub mod measure;
 pub mod money;
 pub mod patch;

@@ -7,7 +7,7 @@
 //!
 //! Right before the bytes leave, one statement ([`subs::begin_send`]) checks again that the
 //! subscription has not ended and its reseller still holds the grant on the channel; the send
-//! then runs under a cancellation ([`super::inflight`]) that a withdrawal on this instance
+//! then runs under a cancellation ([`crate::service::inflight`]) that a withdrawal on this instance
 //! triggers before it commits, and that a poll of the subscription triggers for withdrawals
 //! committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
 //!
@@ -16,76 +16,26 @@
 //! away; after a crash it expires and the frozen batch is resumed with the same id and bytes.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use crate::delta::Cursor;
 use crate::feeds::Format;
-use crate::mail::{self, Mailer};
-use crate::pull::{self, PageHead, PullError};
+use crate::mail;
+use crate::service::pull::{self, PageHead, PullError};
 use crate::store::channels;
 use crate::store::subscriptions::{self as subs, AttemptRow, Subscription};
 use crate::store::{self, Db, StoreError};
-use crate::webhooks::client::{Response, Sender};
+use crate::webhooks::client::Response;
 use crate::webhooks::delivery::{self, Next};
-use crate::webhooks::{body, signing, Settings};
+use crate::webhooks::{body, signing};
+
+use super::worker::Worker;
 
 /// Subscriptions served at once by one instance.
 const MAX_IN_FLIGHT: usize = 256;
-
-/// Everything a delivery needs; shared by the loop and its tasks.
-pub struct Deliverer {
-    pub db: Db,
-    pub settings: Settings,
-    pub sender: Sender,
-    pub mailer: Arc<dyn Mailer>,
-    pub cursor_key: Arc<Vec<u8>>,
-    /// Opens the webhook secrets stored in the database.
-    pub secret_key: Arc<crate::secrets::SecretKey>,
-    /// This instance's name in leases.
-    pub owner: String,
-    /// Attempts by outcome (`delivery::OUTCOMES`), since this instance started.
-    pub attempts: Counters,
-    /// Digests by outcome (`digests::OUTCOMES`), since this instance started.
-    pub digests: Counters,
-    /// Sends in flight on this instance, cancelled by a withdrawal of access.
-    pub inflight: Arc<super::inflight::InFlight>,
-}
-
-/// How often a send in flight looks whether its subscription ended on another instance.
-const ENDED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Counters by name, for the metrics; a name outside the list is not counted.
-pub struct Counters {
-    names: &'static [&'static str],
-    counts: Vec<AtomicU64>,
-}
-
-impl Counters {
-    pub fn new(names: &'static [&'static str]) -> Counters {
-        Counters {
-            names,
-            counts: names.iter().map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    pub fn add(&self, name: &str) {
-        if let Some(i) = self.names.iter().position(|n| *n == name) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Every name with its count, in the order given at creation.
-    pub fn values(&self) -> Vec<(&'static str, u64)> {
-        self.names
-            .iter()
-            .zip(&self.counts)
-            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
-            .collect()
-    }
-}
 
 /// A frozen batch, as stored.
 #[derive(Debug, Clone)]
@@ -107,87 +57,7 @@ enum Built {
     Expired(String),
 }
 
-impl Deliverer {
-    pub fn new(
-        db: Db,
-        settings: Settings,
-        mailer: Arc<dyn Mailer>,
-        cursor_key: Arc<Vec<u8>>,
-        secret_key: Arc<crate::secrets::SecretKey>,
-    ) -> Result<Deliverer, String> {
-        let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
-        let owner = format!(
-            "inst_{}",
-            &crate::tokens::hash(&crate::tokens::generate())[..16]
-        );
-        Ok(Deliverer {
-            db,
-            settings,
-            sender,
-            mailer,
-            cursor_key,
-            secret_key,
-            owner,
-            attempts: Counters::new(&delivery::OUTCOMES),
-            digests: Counters::new(&super::digests::OUTCOMES),
-            inflight: Arc::default(),
-        })
-    }
-
-    /// Runs `send` for subscription `id` if the statement that starts it ([`subs::begin_send`],
-    /// with the frozen `batch_id` of a webhook) still allows it, cancelled as soon as the
-    /// subscription ends: `None` when it was not started or was cancelled.
-    pub async fn guarded<T>(
-        &self,
-        id: &str,
-        batch_id: Option<&str>,
-        send: impl std::future::Future<Output = T>,
-    ) -> Result<Option<T>, StoreError> {
-        // Registered before the check: a withdrawal committing after it cancels this send.
-        let mut guard = self.inflight.start(id);
-        let (sid, owner, bid) = (
-            id.to_string(),
-            self.owner.clone(),
-            batch_id.map(str::to_string),
-        );
-        let allowed = self
-            .db
-            .write(move |c| subs::begin_send(c, &sid, &owner, bid.as_deref()))
-            .await?;
-        if !allowed {
-            return Ok(None);
-        }
-        tokio::select! {
-            out = send => Ok(Some(out)),
-            _ = guard.cancelled() => {
-                tracing::info!(subscription = %id, "send cancelled: the subscription ended");
-                Ok(None)
-            }
-            _ = self.ended_elsewhere(id) => {
-                tracing::info!(subscription = %id, "send cancelled: the subscription ended");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Resolves once the subscription has ended (or is gone), looking every [`ENDED_POLL`].
-    async fn ended_elsewhere(&self, id: &str) {
-        loop {
-            tokio::time::sleep(ENDED_POLL).await;
-            let sid = id.to_string();
-            match self.db.read(move |c| subs::get(c, &sid, None)).await {
-                Ok(Some(sub)) if sub.ended().is_none() => {}
-                Ok(_) => return,
-                // The database is away: the send goes on; its outcome is checked on record.
-                Err(_) => {}
-            }
-        }
-    }
-
-    fn lease_until(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
-        now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX)
-    }
-
+impl Worker {
     /// Serves one subscription until it has nothing due: claims it, sends batches while they
     /// succeed and more changes wait, and gives the claim back. True when it delivered a batch:
     /// changes committed after its last look, while it still held the claim, were skipped by
@@ -362,8 +232,8 @@ impl Deliverer {
         &self,
         row: &subs::SubscriptionRow,
         now: chrono::NaiveDateTime,
-    ) -> Result<Vec<String>, crate::secrets::SecretError> {
-        let aad = crate::secrets::subscription_row(&row.id);
+    ) -> Result<Vec<String>, crate::service::secrets::SecretError> {
+        let aad = crate::service::secrets::subscription_row(&row.id);
         let mut secrets = vec![self.secret_key.open(&aad, &row.secret)?];
         if let (Some(old), Some(until)) = (&row.old_secret, row.old_secret_until) {
             if until > now {
@@ -510,28 +380,18 @@ impl Deliverer {
         );
         self.mail(&mail).await;
     }
-
-    pub async fn mail(&self, mail: &mail::Mail) {
-        match self.mailer.send(mail).await {
-            Ok(()) => tracing::info!(to = %mail.to, subject = %mail.subject, "alert mailed"),
-            Err(e) => tracing::warn!(error = %e, to = %mail.to, "cannot send an alert mail"),
-        }
-    }
 }
 
 /// A new webhook id: `msg_` and 128 random bits.
 pub fn new_webhook_id() -> String {
-    format!(
-        "msg_{}",
-        &crate::tokens::hash(&crate::tokens::generate())[..32]
-    )
+    format!("msg_{}", crate::random::hex(32))
 }
 
 /// Serves every subscription with work due now, each in its own task; returns once all are
 /// done. Tests drive deliveries with it instead of sleeping.
-pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
+pub async fn run_once(worker: &Arc<Worker>) -> Result<usize, StoreError> {
     let now = store::now();
-    let ids = deliverer
+    let ids = worker
         .db
         .read(move |c| subs::due(c, now, MAX_IN_FLIGHT as i64))
         .await?;
@@ -539,7 +399,7 @@ pub async fn run_once(deliverer: &Arc<Deliverer>) -> Result<usize, StoreError> {
     let tasks: Vec<_> = ids
         .into_iter()
         .map(|id| {
-            let d = deliverer.clone();
+            let d = worker.clone();
             tokio::spawn(async move { d.serve(&id).await.map(|_| ()) })
         })
         .collect();
@@ -569,15 +429,15 @@ pub async fn mark_behind(db: &Db) -> Result<(), StoreError> {
 /// delivered something (a change committed while that task held its claim would otherwise wait
 /// for the next poll), and, when a look found more due work than it could start (a fan-out to
 /// many subscriptions), as soon as half of the tasks are done.
-pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
+pub async fn run(worker: Arc<Worker>, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let saturated = Arc::new(AtomicBool::new(false));
     loop {
-        if let Err(e) = mark_behind(&deliverer.db).await {
+        if let Err(e) = mark_behind(&worker.db).await {
             tracing::warn!(error = %e, "cannot mark lagging subscriptions; retrying");
         }
         let now = store::now();
-        let due = deliverer
+        let due = worker
             .db
             .read(move |c| subs::due(c, now, MAX_IN_FLIGHT as i64))
             .await;
@@ -596,7 +456,7 @@ pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
                         }
                     }
                     let (d, set, wake, saturated) = (
-                        deliverer.clone(),
+                        worker.clone(),
                         in_flight.clone(),
                         wake.clone(),
                         saturated.clone(),
@@ -626,7 +486,7 @@ pub async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>) {
         }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(deliverer.settings.poll) => {}
+            _ = tokio::time::sleep(worker.settings.poll) => {}
         }
     }
 }

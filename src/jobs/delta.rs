@@ -23,7 +23,7 @@ use crate::catalog::{self, Product};
 use crate::clock::Clock;
 use crate::delta::{self, ChannelDef};
 use crate::jcs;
-use crate::pull;
+use crate::service::pull;
 use crate::store::channel_records::{self, NewRecord, RecordRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::outbox::{self, NewOutboxEvent};

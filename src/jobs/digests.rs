@@ -22,18 +22,17 @@ use chrono::NaiveDateTime;
 use crate::clock::Clock;
 use crate::delta::Cursor;
 use crate::feeds::Format;
-use crate::jobs::deliveries::Deliverer;
 use crate::mail::{self, Attachment};
-use crate::pull::{self, PageHead, PullError};
+use crate::service::pull::{self, PageHead, PullError};
 use crate::store::subscriptions::{self as subs, AttemptRow, Subscription};
 use crate::store::{self, channels, StoreError};
+
+use super::worker::Worker;
 
 /// Changes in one digest, at most.
 pub const MAX_DIGEST_CHANGES: i64 = 50_000;
 /// Digests served at once by one instance.
 const MAX_AT_ONCE: i64 = 64;
-/// Outcomes counted in the metrics.
-pub const OUTCOMES: [&str; 3] = ["sent", "failed", "empty"];
 
 /// How often a digest goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +65,10 @@ impl Every {
     }
 }
 
-/// The digest job: the deliverer's database, mailer, settings, lease owner and digest counters,
+/// The digest job: the worker's database, mailer, settings, lease owner and digest counters,
 /// plus the clock that says when a digest is due.
 pub struct Digester {
-    pub deliverer: Arc<Deliverer>,
+    pub worker: Arc<Worker>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -84,8 +83,8 @@ struct Rendered {
 }
 
 impl Digester {
-    pub fn new(deliverer: Arc<Deliverer>, clock: Arc<dyn Clock>) -> Digester {
-        Digester { deliverer, clock }
+    pub fn new(worker: Arc<Worker>, clock: Arc<dyn Clock>) -> Digester {
+        Digester { worker, clock }
     }
 
     fn now(&self) -> NaiveDateTime {
@@ -96,7 +95,7 @@ impl Digester {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let (at, lease_at) = (self.now(), store::now());
         let ids = self
-            .deliverer
+            .worker
             .db
             .read(move |c| subs::due_digests(c, at, lease_at, MAX_AT_ONCE))
             .await?;
@@ -110,7 +109,7 @@ impl Digester {
 
     /// Claims one digest, sends it if it is still due, and gives the claim back.
     async fn serve(&self, id: &str) -> Result<(), StoreError> {
-        let d = &self.deliverer;
+        let d = &self.worker;
         let now = store::now();
         let until = now + chrono::Duration::from_std(d.settings.lease).unwrap_or_default();
         let (sid, owner) = (id.to_string(), d.owner.clone());
@@ -128,7 +127,7 @@ impl Digester {
     }
 
     async fn send(&self, id: &str) -> Result<(), StoreError> {
-        let d = &self.deliverer;
+        let d = &self.worker;
         let sid = id.to_string();
         let Some(sub) = d.db.read(move |c| subs::get(c, &sid, None)).await? else {
             return Ok(());
@@ -148,7 +147,7 @@ impl Digester {
         let rendered = match self.render(&sub, format).await? {
             Ok(Some(r)) => r,
             Ok(None) => {
-                self.deliverer.digests.add("empty");
+                self.worker.digests.add("empty");
                 let next = now + every.period();
                 let (sid, owner) = (id.to_string(), d.owner.clone());
                 d.db.write(move |c| subs::digest_sent(c, &sid, &owner, from, from, next))
@@ -190,10 +189,7 @@ impl Digester {
             id: 0,
             subscription_id: sub.row.id.clone(),
             at: store::now(),
-            webhook_id: format!(
-                "dig_{}",
-                &crate::tokens::hash(&crate::tokens::generate())[..32]
-            ),
+            webhook_id: format!("dig_{}", crate::random::hex(32)),
             from_seq: from,
             to_seq: rendered.to,
             status: None,
@@ -206,7 +202,7 @@ impl Digester {
         let (sid, owner, to) = (id.to_string(), d.owner.clone(), rendered.to);
         match sent {
             Ok(()) => {
-                self.deliverer.digests.add("sent");
+                self.worker.digests.add("sent");
                 tracing::info!(subscription = %id, changes = rendered.changes, "digest mailed");
                 let next = if rendered.has_more {
                     now
@@ -220,7 +216,7 @@ impl Digester {
                 .await?;
             }
             Err(e) => {
-                self.deliverer.digests.add("failed");
+                self.worker.digests.add("failed");
                 let failed = u32::try_from(sub.row.batch_attempts).unwrap_or(0) + 1;
                 let delay = d
                     .settings
@@ -280,9 +276,9 @@ impl Digester {
         sub: &Subscription,
         format: Format,
     ) -> Result<Result<Option<Rendered>, String>, StoreError> {
-        let key = self.deliverer.cursor_key.clone();
+        let key = self.worker.cursor_key.clone();
         let (channel_id, cursor_seq) = (sub.row.channel_id, sub.row.cursor_seq);
-        self.deliverer
+        self.worker
             .db
             .read(move |conn| {
                 store::snapshot(conn, |c| {
@@ -338,6 +334,6 @@ pub async fn run(digester: Arc<Digester>) {
         if let Err(e) = digester.run_once().await {
             tracing::warn!(error = %e, "cannot look for due digests; retrying");
         }
-        tokio::time::sleep(digester.deliverer.settings.poll).await;
+        tokio::time::sleep(digester.worker.settings.poll).await;
     }
 }

@@ -163,7 +163,7 @@ impl Mailer for FileMailer {
             let name = format!(
                 "{}-{}.eml",
                 chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
-                &crate::tokens::hash(&crate::tokens::generate())[..8]
+                crate::random::hex(8)
             );
             // Written under a temporary name and renamed, so a reader never sees half a mail.
             let tmp = self.dir.join(format!(".{name}.tmp"));

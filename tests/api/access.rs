@@ -114,7 +114,10 @@ async fn tokens_are_listed_and_revoked_and_never_shown_again() {
         editor["id"].as_str().unwrap().to_string(),
     );
     assert!(id.starts_with("tok_") && id.len() == 36, "{id}");
-    assert!(!secret.contains(&id[4..]) && !partnerfeed::tokens::hash(&secret).contains(&id[4..]));
+    assert!(
+        !secret.contains(&id[4..])
+            && !partnerfeed::service::tokens::hash(&secret).contains(&id[4..])
+    );
     let shop = reseller(&app, "shop-1", "").await;
 
     // Listed with every documented field, never a secret or its hash.
@@ -123,7 +126,7 @@ async fn tokens_are_listed_and_revoked_and_never_shown_again() {
     assert_eq!(tokens.len(), 3, "{text}");
     for secret in [&secret, &shop, &app.admin_token] {
         assert!(!text.contains(secret.as_str()));
-        assert!(!text.contains(&partnerfeed::tokens::hash(secret)));
+        assert!(!text.contains(&partnerfeed::service::tokens::hash(secret)));
     }
     let listed = tokens.iter().find(|t| t["id"] == id).unwrap();
     let keys: Vec<&str> = listed
@@ -420,7 +423,7 @@ async fn two_admins_revoking_each_other_at_once_leave_one() {
 /// A demo-sized catalog (`products` demo products and the demo channels), settled.
 async fn demo_catalog(app: &TestApp, products: usize) {
     let db = app.db.clone();
-    actix_web::rt::task::spawn_blocking(move || partnerfeed::demo_load::load(&db, products))
+    actix_web::rt::task::spawn_blocking(move || partnerfeed::demo::load::load(&db, products))
         .await
         .unwrap()
         .unwrap();

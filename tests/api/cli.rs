@@ -397,7 +397,9 @@ fn token_list_and_revoke_on_the_command_line() {
         (text, rows)
     };
     let (text, rows) = list(&test_db);
-    assert!(!text.contains(&secret) && !text.contains(&partnerfeed::tokens::hash(&secret)));
+    assert!(
+        !text.contains(&secret) && !text.contains(&partnerfeed::service::tokens::hash(&secret))
+    );
     assert_eq!(rows.len(), 1, "{text}");
     assert_eq!(rows[0]["id"], id);
     assert_eq!(rows[0]["name"], "pim");

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use partnerfeed::delta;
+use partnerfeed::service::tokens;
 use partnerfeed::store::{Backend, Db};
-use partnerfeed::{delta, tokens};
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
 use partnerfeed::config::{Config, Secret, Storage};
+use partnerfeed::service::tokens;
 use partnerfeed::store::Db;
-use partnerfeed::{app, tokens};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ impl TestDb {
             .filter(|u| !u.is_empty())
         {
             Some(base) => {
-                let name = format!("pf_test_{}", &tokens::hash(&tokens::generate())[..16]);
+                let name = format!("pf_test_{}", partnerfeed::random::hex(16));
                 let mut admin = PgConnection::establish(&base)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL {base} is unreachable: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
@@ -329,7 +330,7 @@ impl TestApp {
             pg: None,
         };
         // Instances of one deployment share the key that encrypts the stored secrets.
-        let key = partnerfeed::secrets::KEY_FILE;
+        let key = partnerfeed::service::secrets::KEY_FILE;
         std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
             .expect("copy the secret key");
         Self::launch(
@@ -389,9 +390,9 @@ impl TestApp {
 
 /// The cursor key of a deployment whose data directory is `data_dir`, read from the database.
 pub fn cursor_key(db: &Db, data_dir: &std::path::Path) -> Vec<u8> {
-    let key = partnerfeed::secrets::load_key(None, data_dir).expect("secret key");
+    let key = partnerfeed::service::secrets::load_key(None, data_dir).expect("secret key");
     let mut conn = db.write_conn().expect("connection");
-    partnerfeed::secrets::cursor_key(&mut conn, &key).expect("cursor key")
+    partnerfeed::service::secrets::cursor_key(&mut conn, &key).expect("cursor key")
 }
 
 /// Waits until the server at `address` accepts `token`: a token made on another instance is

@@ -145,8 +145,8 @@ fn existing_tokens_get_public_ids_in_place() {
         DbConnection::Postgres(c) => before_lifecycle!(c, store::POSTGRES_MIGRATIONS),
     }
     let hashes = [
-        partnerfeed::tokens::hash("pf_one"),
-        partnerfeed::tokens::hash("pf_two"),
+        partnerfeed::service::tokens::hash("pf_one"),
+        partnerfeed::service::tokens::hash("pf_two"),
     ];
     for (hash, role) in hashes.iter().zip(["admin", "editor"]) {
         diesel::sql_query(format!(

@@ -91,7 +91,7 @@ fn the_bootstrap_admin_token_is_written_once_with_mode_0600() {
     let mut conn = db.read_conn().unwrap();
     let row = partnerfeed::store::tokens::find_by_hash(
         &mut conn,
-        &partnerfeed::tokens::hash(token.trim()),
+        &partnerfeed::service::tokens::hash(token.trim()),
     )
     .unwrap();
     assert_eq!(row.unwrap().role, "admin");

@@ -12,7 +12,7 @@ use partnerfeed::api::schemas::PUBLISHED;
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
 use partnerfeed::config::Secret;
-use partnerfeed::tokens;
+use partnerfeed::service::tokens;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
@@ -120,7 +120,7 @@ impl Demo {
         app::bootstrap_admin(&db, &config).unwrap();
         let loader = db.clone();
         let summary = actix_web::rt::task::spawn_blocking(move || {
-            partnerfeed::demo_load::load(&loader, products)
+            partnerfeed::demo::load::load(&loader, products)
         })
         .await
         .unwrap()

@@ -222,7 +222,7 @@ fn free_port() -> u16 {
 #[actix_web::test]
 async fn tokens_are_stored_hashed_and_never_logged() {
     let test_db = TestDb::new();
-    let admin = partnerfeed::tokens::generate();
+    let admin = partnerfeed::service::tokens::generate();
     let port = free_port();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -280,9 +280,10 @@ async fn tokens_are_stored_hashed_and_never_logged() {
     let db = store::Db::connect(store::Backend::from_url(&test_db.url).unwrap()).unwrap();
     let mut conn = db.read_conn().unwrap();
     for token in [&admin, &editor] {
-        let row = store::tokens::find_by_hash(&mut conn, &partnerfeed::tokens::hash(token))
-            .unwrap()
-            .expect("stored by its hash");
+        let row =
+            store::tokens::find_by_hash(&mut conn, &partnerfeed::service::tokens::hash(token))
+                .unwrap()
+                .expect("stored by its hash");
         assert_ne!(&row.token_hash, token);
         assert!(
             store::tokens::find_by_hash(&mut conn, token)

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
 use partnerfeed::config::{Config, Mail, Secret};
-use partnerfeed::tokens;
+use partnerfeed::service::tokens;
 use partnerfeed::webhooks::{AllowList, RetrySchedule, Settings};
 use reqwest::Client;
 use serde_json::{json, Value};
@@ -2281,7 +2281,7 @@ async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start(
     assert_eq!(stored_secrets(&db)[0].1, secret);
 
     // Two instances starting together seal each value once.
-    let key = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+    let key = partnerfeed::service::secrets::load_key(None, &data_dir).unwrap();
     let dbs = [raw_db_of(&testdb), raw_db_of(&testdb)];
     let threads: Vec<_> = dbs
         .into_iter()
@@ -2295,7 +2295,7 @@ async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start(
     }
     let (_, stored, _) = stored_secrets(&db)[0].clone();
     assert_no_plaintext(&stored, &secret);
-    let row = partnerfeed::secrets::subscription_row(&id);
+    let row = partnerfeed::service::secrets::subscription_row(&id);
     assert_eq!(key.open(&row, &stored).unwrap(), secret);
     assert!(stored_cursor_key(&db).starts_with("pfenc1:"));
 
@@ -2327,7 +2327,7 @@ async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() 
     config.serve.workers = Some(1);
     config.serve.feed_cache = false;
     config.webhooks = args("30ms").webhooks;
-    let other = partnerfeed::secrets::SecretKey::generate("x").encoded();
+    let other = partnerfeed::service::secrets::SecretKey::generate("x").encoded();
     let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
     for (value, expected) in [
         (other.as_str(), "were encrypted with secret key"),
@@ -2381,7 +2381,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
     let data_dir = first.hub.data_dir.clone();
     first.kill().await;
-    let old = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+    let old = partnerfeed::service::secrets::load_key(None, &data_dir).unwrap();
 
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
@@ -2400,7 +2400,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
         String::from_utf8(out.stdout).unwrap()
     };
     let generated = cli(&["secret-key", "generate"]);
-    let new = partnerfeed::secrets::SecretKey::parse(&generated, "generated").unwrap();
+    let new = partnerfeed::service::secrets::SecretKey::parse(&generated, "generated").unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &generated).unwrap();
     cli(&[
@@ -2411,11 +2411,11 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     ]);
 
     // secret.key now holds the new key, and only the new key opens the stored secrets.
-    let in_force = partnerfeed::secrets::load_key(None, &data_dir).unwrap();
+    let in_force = partnerfeed::service::secrets::load_key(None, &data_dir).unwrap();
     assert_eq!(in_force.id(), new.id());
     let db = raw_db_of(&testdb);
     let (_, stored, _) = stored_secrets(&db)[0].clone();
-    let row = partnerfeed::secrets::subscription_row(&id);
+    let row = partnerfeed::service::secrets::subscription_row(&id);
     assert_eq!(new.open(&row, &stored).unwrap(), secret);
     assert!(old.open(&row, &stored).is_err());
 

@@ -13,7 +13,8 @@ use flate2::Compression;
 use partnerfeed::catalog::parse_product;
 use partnerfeed::delta::{self, ChannelDef};
 use partnerfeed::feeds::{FeedWriter, Format, Publication};
-use partnerfeed::{demo, jcs, pull};
+use partnerfeed::service::pull;
+use partnerfeed::{demo, jcs};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde_json::{Map, Value};
 

@@ -301,3 +301,53 @@ pub fn parse_body(row: &ProductRow) -> Result<Value, StoreError> {
 pub fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
+
+/// What a run of edits did (an import, the demo loader): products created, updated, unchanged
+/// and failed, and how long it took.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub elapsed: std::time::Duration,
+}
+
+impl Summary {
+    /// Counts what each stored product's upsert did.
+    pub fn count(&mut self, stored: &[Stored]) {
+        for s in stored {
+            match s.status {
+                PutStatus::Created => self.created += 1,
+                PutStatus::Updated => self.updated += 1,
+                PutStatus::Unchanged => self.unchanged += 1,
+            }
+        }
+    }
+
+    pub fn stored(&self) -> usize {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            (self.stored() + self.failed) as f64 / secs
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "{} stored ({} created, {} updated, {} unchanged), {} failed, in {:.2} s ({:.0} lines/s)",
+            self.stored(),
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.failed,
+            secs,
+            rate
+        )
+    }
+}

@@ -5,6 +5,10 @@
 //! seeded by the product's index. Product `i` does not depend on `count`, so `products(n)` is
 //! a prefix of `products(m)` for `n <= m`. Money and measures are computed in integers (cents,
 //! millimetres, grams) and formatted as decimal strings, never through floats.
+//!
+//! [`load`] stores them through the same use cases as the API and `import`.
+
+pub mod load;
 
 use serde_json::{json, Map, Value};
 

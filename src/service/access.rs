@@ -6,8 +6,8 @@
 //! listing what ended. The HTTP API and the demo loader call these functions; the delivery and
 //! digest jobs re-check the grant before every send (`store::subscriptions::begin_send`).
 
-use crate::jobs::inflight::InFlight;
 use crate::mail::{self, Mailer};
+use crate::service::inflight::InFlight;
 use crate::store::subscriptions::{self as subs, Ended};
 use crate::store::{self, channels, DbConnection, StoreResult};
 

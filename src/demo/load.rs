@@ -5,13 +5,12 @@ use std::fmt;
 
 use chrono::Utc;
 
-use crate::api::tokens::issue;
 use crate::catalog;
 use crate::delta;
-use crate::editing;
-use crate::import::Summary;
+use crate::service::edit::{self, Summary};
+use crate::service::tokens::issue;
+use crate::service::tokens::Role;
 use crate::store::{self, Db};
-use crate::tokens::Role;
 
 /// What the demo stored, and a new token per reseller.
 pub struct DemoSummary {
@@ -49,8 +48,7 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
             chunk.push(product);
         }
         let now = Utc::now();
-        let stored =
-            store::transaction(&mut conn, |c| editing::put_products(c, &chunk, "demo", now))?;
+        let stored = store::transaction(&mut conn, |c| edit::put_products(c, &chunk, "demo", now))?;
         summary.count(&stored);
     }
     summary.elapsed = started.elapsed();
@@ -82,7 +80,7 @@ pub fn load(db: &Db, count: usize) -> anyhow::Result<DemoSummary> {
             store::resellers::put(c, &code, &text("name"), &text("email"), &access)?;
             issue(c, Role::Reseller, "demo", Some(&code), None)
         })?;
-        reseller_tokens.push((code, issued.0.token));
+        reseller_tokens.push((code, issued.token));
     }
     Ok(DemoSummary {
         products: summary,

@@ -2,7 +2,7 @@
 //! access cancels the sends of the subscriptions it ends before it commits, so that whatever
 //! was on its way stops (the POST or SMTP conversation is dropped) and its outcome is not
 //! recorded as a delivery. Sends on other instances notice the ending by polling
-//! ([`Deliverer::guarded`](super::deliveries::Deliverer)).
+//! ([`Worker::guarded`](crate::jobs::worker::Worker::guarded)).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

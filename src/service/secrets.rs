@@ -246,9 +246,7 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 /// with `key`. A cursor key stored in plaintext by an older version is sealed in place first.
 pub fn cursor_key(conn: &mut DbConnection, key: &SecretKey) -> Result<Vec<u8>, SecretError> {
     let row = service_key_row("cursor");
-    let stored = store::service_key(conn, "cursor", || {
-        key.seal(&row, &crate::tokens::hash(&crate::tokens::generate()))
-    })?;
+    let stored = store::service_key(conn, "cursor", || key.seal(&row, &crate::random::hex(64)))?;
     let stored = if is_sealed(&stored) {
         stored
     } else {

@@ -8,20 +8,44 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::feeds::Format;
-use crate::pull;
+use crate::service::pull;
 use crate::store::{self, channels, Db};
+
+/// `partnerfeed export`: writes to `output` (stdout by default) and prints the cursor on stderr.
+pub fn run(
+    config: &crate::config::Config,
+    channel: &str,
+    format: &str,
+    since: Option<&str>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let format = Format::parse(format)
+        .with_context(|| format!("unknown format {format:?}; use {}", Format::names()))?;
+    let db = crate::app::open_db(&config.storage)?;
+    let key = crate::app::secret_key(&config.storage, config.secret_key.as_ref())?;
+    let cursor = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            export(&db, &key, channel, format, since, file)?
+        }
+        None => export(&db, &key, channel, format, since, std::io::stdout().lock())?,
+    };
+    eprintln!("cursor: {cursor}");
+    Ok(())
+}
 
 /// Writes the export to `out` and returns the cursor it is consistent with.
 pub fn export(
     db: &Db,
-    secret_key: &crate::secrets::SecretKey,
+    secret_key: &crate::service::secrets::SecretKey,
     channel: &str,
     format: Format,
     since: Option<&str>,
     out: impl Write,
 ) -> anyhow::Result<String> {
     let mut conn = db.read_conn()?;
-    let key = crate::secrets::cursor_key(&mut *db.write_conn()?, secret_key)?;
+    let key = crate::service::secrets::cursor_key(&mut *db.write_conn()?, secret_key)?;
     let row =
         channels::get(&mut conn, channel)?.with_context(|| format!("no channel {channel:?}"))?;
     let progress = ProgressBar::new_spinner();

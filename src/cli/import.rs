@@ -2,7 +2,6 @@
 //! Memory is bounded by the chunk size, not the file size. Bad lines are reported by number and
 //! reason and skipped; good lines are kept.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -13,7 +12,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{self, FieldError, Product};
-use crate::editing::{self, PutStatus, Stored};
+use crate::service::edit;
 use crate::store::{self, Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,54 +31,7 @@ impl FileFormat {
     }
 }
 
-/// What an import did.
-#[derive(Debug, Default, Clone)]
-pub struct Summary {
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    /// Counts what each stored product's upsert did.
-    pub fn count(&mut self, stored: &[Stored]) {
-        for s in stored {
-            match s.status {
-                PutStatus::Created => self.created += 1,
-                PutStatus::Updated => self.updated += 1,
-                PutStatus::Unchanged => self.unchanged += 1,
-            }
-        }
-    }
-
-    pub fn stored(&self) -> usize {
-        self.created + self.updated + self.unchanged
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            (self.stored() + self.failed) as f64 / secs
-        } else {
-            0.0
-        };
-        write!(
-            f,
-            "{} stored ({} created, {} updated, {} unchanged), {} failed, in {:.2} s ({:.0} lines/s)",
-            self.stored(),
-            self.created,
-            self.updated,
-            self.unchanged,
-            self.failed,
-            secs,
-            rate
-        )
-    }
-}
+pub use crate::service::edit::Summary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -93,6 +45,30 @@ pub enum ImportError {
 
 /// One line of input: its 1-based number and either the parsed product or its problems.
 pub type Line = (usize, Result<Product, Vec<FieldError>>);
+
+/// `partnerfeed import`: the format from `--format` or the file name; prints the summary and
+/// exits with status 1 when a line failed.
+pub fn run(
+    storage: &crate::config::Storage,
+    file: &Path,
+    format: Option<FileFormat>,
+    by: &str,
+    chunk: usize,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let db = crate::app::open_db(storage)?;
+    let format = match format {
+        Some(f) => f,
+        None => FileFormat::from_path(file)
+            .context("cannot tell the format from the file name; pass --format csv|ndjson")?,
+    };
+    let summary = import_file(&db, file, format, by, chunk.max(1))?;
+    println!("{summary}");
+    if summary.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
 
 /// Imports `path` (or stdin for `-`), `chunk` products per transaction.
 pub fn import_file(
@@ -192,7 +168,7 @@ pub fn import_lines(
             return Ok(());
         }
         let now = Utc::now();
-        let stored = store::transaction(&mut conn, |c| editing::put_products(c, pending, by, now))?;
+        let stored = store::transaction(&mut conn, |c| edit::put_products(c, pending, by, now))?;
         summary.count(&stored);
         pending.clear();
         let secs = started.elapsed().as_secs_f64().max(1e-9);
@@ -230,82 +206,29 @@ pub fn import_lines(
     Ok(summary)
 }
 
-/// The lines of an NDJSON file, each parsed and validated; blank lines are skipped. Pure
+/// The lines of an NDJSON file, each parsed and validated ([`catalog::lines::ndjson`]). Pure
 /// parsing: nothing is stored (the fuzz target `ndjson_import` drives it).
 pub fn ndjson_lines(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     display: String,
 ) -> impl Iterator<Item = Result<Line, ImportError>> {
-    // One buffer for every line (as `BufRead::lines` splits them: "\n" or "\r\n").
-    let mut buf = String::with_capacity(4096);
-    let mut number = 0;
-    let mut done = false;
-    std::iter::from_fn(move || loop {
-        if done {
-            return None;
-        }
-        buf.clear();
-        match reader.read_line(&mut buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(e) => {
-                done = true;
-                return Some(Err(ImportError::Read(display.clone(), e)));
-            }
-        }
-        number += 1;
-        let mut line = buf.as_str();
-        if let Some(l) = line.strip_suffix('\n') {
-            line = l.strip_suffix('\r').unwrap_or(l);
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        return Some(Ok((number, parse_ndjson_line(line))));
+    catalog::lines::ndjson(reader).map(move |item| {
+        item.map(validate)
+            .map_err(|e| ImportError::Read(display.clone(), e))
     })
 }
 
-/// One NDJSON line to a product or its problems.
-fn parse_ndjson_line(line: &str) -> Result<Product, Vec<FieldError>> {
-    match serde_json::from_str(line) {
-        Ok(value) => catalog::parse_product(&value, None).map_err(|e| e.errors),
-        Err(e) => Err(vec![FieldError {
-            pointer: String::new(),
-            message: format!("not valid JSON: {e}"),
-        }]),
-    }
-}
-
-/// The rows of a CSV file with a header row, each turned into a product and validated; a
-/// malformed row is one failed line. Pure parsing: nothing is stored (the fuzz target
-/// `csv_import` drives it).
+/// The rows of a CSV file with a header row, each turned into a product and validated
+/// ([`catalog::lines::csv`]). Pure parsing: nothing is stored (the fuzz target `csv_import`
+/// drives it).
 pub fn csv_lines(
     reader: impl Read,
 ) -> Result<impl Iterator<Item = Result<Line, ImportError>>, ImportError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(reader);
-    let headers = csv.headers()?.clone();
-    Ok(csv.into_records().map(move |record| {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                // A malformed row is one failed line, not the end of the import.
-                let number = e.position().map_or(0, |p| p.line() as usize);
-                let message = format!("not a valid CSV row: {e}");
-                return Ok((
-                    number,
-                    Err(vec![FieldError {
-                        pointer: String::new(),
-                        message,
-                    }]),
-                ));
-            }
-        };
-        let number = record.position().map_or(0, |p| p.line() as usize);
-        let parsed = catalog::import::csv_record_to_json(&headers, &record)
-            .and_then(|value| catalog::parse_product(&value, None))
-            .map_err(|e| e.errors);
-        Ok((number, parsed))
-    }))
+    Ok(catalog::lines::csv(reader)?.map(|item| Ok(validate(item))))
+}
+
+/// An item read to a product or its problems.
+fn validate((number, item): catalog::lines::Item) -> Line {
+    let product = item.and_then(|value| catalog::parse_product(&value, None).map_err(|e| e.errors));
+    (number, product)
 }

@@ -1,0 +1,503 @@
+//! The scenarios: everything for one backend, the main measurements (import, edits, feeds,
+//! changes, conditional requests) and the delta generator.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Everything for one backend.
+pub(crate) fn bench_backend(
+    ctx: &Ctx,
+    kind: Kind,
+    catalog: &Catalog,
+    tables: &mut Tables,
+) -> anyhow::Result<()> {
+    let b = kind.name();
+    let runs = ctx.args.runs.max(1);
+    let needs_main = [
+        "put-latency",
+        "feed",
+        "changes-page",
+        "http-load",
+        "copy",
+        "dump-diff",
+    ]
+    .iter()
+    .any(|s| wants(ctx, s));
+
+    // --- import (import_file), R fresh databases; the last one is kept as the main one.
+    let mut main: Option<(BenchDb, Db)> = None;
+    if wants(ctx, "import") || needs_main {
+        let import_runs = if wants(ctx, "import") { runs } else { 1 };
+        let mut rates = Vec::new();
+        let mut secs = Vec::new();
+        for run in 0..import_runs {
+            let bdb = BenchDb::create(kind, ctx)?;
+            let db = bdb.open()?;
+            log(format!(
+                "{b}: import_file of {} products, run {}",
+                catalog.count,
+                run + 1
+            ));
+            let s = import_into(&db, catalog)?;
+            let t = s.elapsed.as_secs_f64();
+            secs.push(t);
+            rates.push(catalog.count as f64 / t);
+            main = Some((bdb, db));
+        }
+        if wants(ctx, "import") {
+            let t = tables.get("2-import", "import");
+            t.add(
+                b,
+                &format!("import_file NDJSON, {} products, chunk 5000", catalog.count),
+                "products/s",
+                rates,
+            );
+            t.add(b, "import_file elapsed", "s", secs);
+        }
+    }
+
+    // --- batch endpoint, R fresh databases.
+    if wants(ctx, "import") {
+        let n = ctx
+            .args
+            .batch_products
+            .unwrap_or(catalog.count.min(100_000))
+            .min(catalog.count);
+        let products: Vec<Value> = demo::products(n).collect();
+        let bodies: Vec<Vec<u8>> = products
+            .chunks(10_000)
+            .map(|c| ndjson_of(c.iter()))
+            .collect();
+        let mut rates = Vec::new();
+        let mut latency = Vec::new();
+        for run in 0..runs {
+            let bdb = BenchDb::create(kind, ctx)?;
+            let db = bdb.open()?;
+            let server = Server::start(&bdb, &db, &ctx.token, false)?;
+            let mut http = Http::new(server.addr);
+            log(format!(
+                "{b}: POST /v1/products/batch, {n} products, run {}",
+                run + 1
+            ));
+            let started = Instant::now();
+            let mut per = Vec::new();
+            for body in &bodies {
+                let t0 = Instant::now();
+                let r = post_batch(&mut http, &ctx.token, body)?;
+                per.push(t0.elapsed().as_secs_f64());
+                if r["failed"].as_u64() != Some(0) {
+                    bail!("batch failures: {}", r["failed"]);
+                }
+            }
+            let t = started.elapsed().as_secs_f64();
+            rates.push(n as f64 / t);
+            latency.push(stats(&per).1 * 1000.0);
+            server.stop();
+        }
+        let t = tables.get("2-import", "import");
+        t.add(
+            b,
+            &format!("POST /v1/products/batch, 10,000-line NDJSON bodies, {n} products"),
+            "products/s",
+            rates,
+        );
+        t.add(b, "one 10,000-line batch request (median)", "ms", latency);
+    }
+
+    if needs_main {
+        let (bdb, db) = main.take().context("no main database")?;
+        bench_main(ctx, kind, &bdb, &db, catalog, tables)?;
+    }
+
+    if wants(ctx, "delta") {
+        bench_delta(ctx, kind, tables)?;
+    }
+    if wants(ctx, "webhooks") {
+        webhooks::bench(ctx, kind, tables)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn bench_main(
+    ctx: &Ctx,
+    kind: Kind,
+    bdb: &BenchDb,
+    db: &Db,
+    catalog: &Catalog,
+    tables: &mut Tables,
+) -> anyhow::Result<()> {
+    let b = kind.name();
+    let runs = ctx.args.runs.max(1);
+    let token = ctx.token.as_str();
+    let server = Server::start(bdb, db, token, false)?;
+    let mut http = Http::new(server.addr);
+
+    // --- put-latency
+    if wants(ctx, "put-latency") {
+        let edits = sample(catalog.count, 500);
+        let mut p50 = Vec::new();
+        let mut p99 = Vec::new();
+        let mut max = Vec::new();
+        for run in 0..runs {
+            log(format!(
+                "{b}: {} sequential PUTs, run {}",
+                edits.len(),
+                run + 1
+            ));
+            let mut lat = Vec::with_capacity(edits.len());
+            for (k, p) in edits.iter().enumerate() {
+                let body = edited(p, &format!("put {run}-{k}")).to_string();
+                let sku = p["sku"].as_str().context("sku")?;
+                let t0 = Instant::now();
+                let r = http.send(
+                    "PUT",
+                    &format!("/v1/products/{sku}"),
+                    &[
+                        ("Authorization", &auth(token)),
+                        ("Content-Type", "application/json"),
+                    ],
+                    body.as_bytes(),
+                    true,
+                )?;
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                expect_ok(&r, "PUT product")?;
+            }
+            lat.sort_by(f64::total_cmp);
+            p50.push(percentile(&lat, 50.0));
+            p99.push(percentile(&lat, 99.0));
+            max.push(percentile(&lat, 100.0));
+        }
+        let t = tables.get(
+            "1-put-latency",
+            "put-latency (sequential PUT /v1/products/{sku}, one keep-alive connection)",
+        );
+        let label = format!("{} PUTs (existing SKUs, title edited)", 500);
+        t.add(b, &format!("{label} p50"), "ms", p50);
+        t.add(b, &format!("{label} p99"), "ms", p99);
+        t.add(b, &format!("{label} max"), "ms", max);
+        t.note(format!(
+            "Catalog of {} products; the delta generator is off during the PUTs (it runs between \
+             scenarios), so the figure is the edit path alone: auth lookup, validation, JCS hash, \
+             read of the old row, product + history + outbox writes, commit.",
+            catalog.count
+        ));
+        let d = drain(db)?;
+        log(format!("{b}: drained {} events after the PUTs", d.events));
+    }
+
+    // --- the two demo channels (feeds, changes, 304)
+    let feed_like = ["feed", "changes-page", "http-load", "copy", "dump-diff"]
+        .iter()
+        .any(|s| wants(ctx, s));
+    if !feed_like {
+        server.stop();
+        return Ok(());
+    }
+    log(format!("{b}: creating the demo channels"));
+    for (code, body) in demo::channels() {
+        put_channel(&mut http, token, &code, &body)?;
+    }
+    let t0 = Instant::now();
+    let work = drain(db)?;
+    let secs = t0.elapsed().as_secs_f64();
+    {
+        let t = tables.get("4-delta", "delta");
+        t.add(
+            b,
+            &format!(
+                "channel creation re-evaluation: 2 demo channels x {} products ({} records written)",
+                catalog.count, work.changes
+            ),
+            "products/s",
+            vec![work.evaluated as f64 / secs],
+        );
+    }
+    let channel = "eu-marketplace";
+    let digest = http.send(
+        "GET",
+        &format!("/v1/channels/{channel}/digest"),
+        &[("Authorization", &auth(token))],
+        b"",
+        true,
+    )?;
+    expect_ok(&digest, "digest")?;
+    let live = digest.json()?["count"].as_u64().unwrap_or(0);
+    log(format!("{b}: {channel} has {live} live records"));
+
+    // --- changes-page
+    if wants(ctx, "changes-page") {
+        let requests = 200;
+        let mut p50 = Vec::new();
+        let mut p99 = Vec::new();
+        let mut mbs = Vec::new();
+        for run in 0..runs {
+            log(format!(
+                "{b}: {requests} changes pages of 1000, run {}",
+                run + 1
+            ));
+            let mut lat = Vec::new();
+            let mut since: Option<String> = None;
+            let mut bytes = 0u64;
+            let mut total = 0.0;
+            for _ in 0..requests {
+                let path = match &since {
+                    Some(c) => format!("/v1/channels/{channel}/changes?limit=1000&since={c}"),
+                    None => format!("/v1/channels/{channel}/changes?limit=1000"),
+                };
+                let t0 = Instant::now();
+                let r = http.send("GET", &path, &[("Authorization", &auth(token))], b"", false)?;
+                let dt = t0.elapsed().as_secs_f64();
+                expect_ok(&r, "changes")?;
+                lat.push(dt * 1000.0);
+                total += dt;
+                bytes += r.body_len;
+                since = match r.header("Changes-Has-More") {
+                    Some("true") => r.header("Changes-Next").map(str::to_string),
+                    _ => None,
+                };
+            }
+            lat.sort_by(f64::total_cmp);
+            p50.push(percentile(&lat, 50.0));
+            p99.push(percentile(&lat, 99.0));
+            mbs.push(bytes as f64 / total / 1e6);
+        }
+        let t = tables.get(
+            "5-changes-page",
+            "changes-page (GET /v1/channels/eu-marketplace/changes?limit=1000, JSON)",
+        );
+        t.add(b, "1,000-item page p50", "ms", p50);
+        t.add(b, "1,000-item page p99", "ms", p99);
+        t.add(b, "page throughput", "MB/s", mbs);
+        t.note(
+            "200 sequential pages following `next` from the start of the change log (wrapping \
+             to the start when `has_more` is false), one keep-alive connection.",
+        );
+    }
+    server.stop();
+
+    // --- feed and 304: the release `partnerfeed` binary as a child process when present.
+    let exe = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("partnerfeed"))
+        .filter(|p| p.exists());
+    let (child, addr, pid, mode) = match &exe {
+        Some(exe) => {
+            let c = ChildServer::spawn(exe, bdb, token)?;
+            let (addr, pid) = (c.addr, c.pid());
+            (
+                Some(c),
+                addr,
+                pid,
+                format!("child process `{} serve`", exe.display()),
+            )
+        }
+        None => {
+            let s = Server::start(bdb, db, token, false)?;
+            let addr = s.addr;
+            // Keep the in-process server alive for the rest of this function.
+            std::mem::forget(s);
+            (
+                None,
+                addr,
+                std::process::id(),
+                "in-process server (build `partnerfeed` with `cargo build --release --bins` to \
+                 measure it as a child process)"
+                    .to_string(),
+            )
+        }
+    };
+    let mut http = Http::new(addr);
+
+    if wants(ctx, "feed") {
+        let base_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(f64::NAN) / 1024.0;
+        for gzip in [false, true] {
+            if !ctx
+                .args
+                .feed_encodings
+                .iter()
+                .any(|e| e == if gzip { "gzip" } else { "identity" })
+            {
+                continue;
+            }
+            for format in ctx.args.feed_formats.iter().map(String::as_str) {
+                let mut pps = Vec::new();
+                let mut mbs = Vec::new();
+                let mut sizes = Vec::new();
+                let mut peaks = Vec::new();
+                let mut kept = Vec::new();
+                for run in 0..runs {
+                    let label = if gzip { "gzip" } else { "identity" };
+                    log(format!("{b}: feed {format} {label}, run {}", run + 1));
+                    // Each run renders: the kept renderings are removed first.
+                    clear_feed_cache(&bdb.dir)?;
+                    let reset = reset_peak(pid);
+                    let mut headers = vec![("Authorization", auth(token))];
+                    if gzip {
+                        headers.push(("Accept-Encoding", "gzip".to_string()));
+                    }
+                    let h: Vec<(&str, &str)> =
+                        headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                    let path = format!("/v1/channels/{channel}/feed?format={format}");
+                    let mut timed_get = || -> anyhow::Result<(Response, f64)> {
+                        let t0 = Instant::now();
+                        let r = http.send("GET", &path, &h, b"", false)?;
+                        let dt = t0.elapsed().as_secs_f64();
+                        expect_ok(&r, "feed")?;
+                        Ok((r, dt))
+                    };
+                    let (r, dt) = timed_get()?;
+                    if gzip && r.header("Content-Encoding") != Some("gzip") {
+                        bail!("feed was not gzipped");
+                    }
+                    pps.push(live as f64 / dt);
+                    mbs.push(r.body_len as f64 / dt / 1e6);
+                    sizes.push(r.body_len as f64 / 1e6);
+                    if reset {
+                        peaks.push(proc_status_kb(pid, "VmHWM:").unwrap_or(f64::NAN) / 1024.0);
+                    }
+                    // The same request again is served from the kept rendering.
+                    let (again, dt) = timed_get()?;
+                    if again.header("Content-Length").is_none() || again.body_len != r.body_len {
+                        bail!("the repeated {format} feed was not the kept rendering");
+                    }
+                    kept.push(live as f64 / dt);
+                }
+                let enc = if gzip { "gzip" } else { "identity" };
+                let t = tables.get("3-feed", "feed (GET /v1/channels/eu-marketplace/feed)");
+                t.add(b, &format!("{format} {enc}"), "products/s", pps);
+                t.add(b, &format!("{format} {enc} wire"), "MB/s", mbs);
+                t.add(b, &format!("{format} {enc} body size"), "MB", sizes);
+                t.add(b, &format!("{format} {enc} server peak RSS"), "MiB", peaks);
+                t.add(
+                    b,
+                    &format!("{format} {enc} repeated (kept rendering)"),
+                    "products/s",
+                    kept,
+                );
+            }
+        }
+        let t = tables.get("3-feed", "feed (GET /v1/channels/eu-marketplace/feed)");
+        t.note(format!(
+            "{b}: {live} live records in the channel (all 12 fields); server: {mode}; its RSS \
+             before the feeds {base_rss:.1} MiB; peak RSS is VmHWM after resetting it \
+             (`/proc/PID/clear_refs` = 5) before each request. MB/s counts bytes on the wire \
+             (compressed for gzip), 1 MB = 10^6 bytes."
+        ));
+    }
+
+    if wants(ctx, "http-load") {
+        references::http_load(ctx, kind, addr, channel, tables)?;
+    }
+    if wants(ctx, "copy") && kind == Kind::Postgres {
+        references::copy(ctx, &bdb.url, &bdb.dir, addr, channel, live, tables)?;
+    }
+    if wants(ctx, "dump-diff") {
+        references::dump_diff(ctx, kind, addr, channel, catalog.count, tables)?;
+    }
+    drop(child);
+    Ok(())
+}
+
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Delta: 1,000 edits across 10 and 100 channels, at two catalog sizes.
+pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
+    let b = kind.name();
+    let runs = ctx.args.runs.max(1);
+    let sizes = if ctx.args.delta_sizes.is_empty() {
+        vec![(ctx.args.scale / 10).max(1000), ctx.args.scale]
+    } else {
+        ctx.args.delta_sizes.clone()
+    };
+    for size in sizes {
+        let catalog = write_catalog(&ctx.work_dir, size)?;
+        let bdb = BenchDb::create(kind, ctx)?;
+        let db = bdb.open()?;
+        log(format!("{b}: delta catalog of {size}: importing"));
+        import_into(&db, &catalog)?;
+        let _ = std::fs::remove_file(&catalog.path);
+        let server = Server::start(&bdb, &db, &ctx.token, false)?;
+        let mut http = Http::new(server.addr);
+        let edits = sample(size, 1000);
+        let mut made = 0;
+        for &channels in &ctx.args.delta_channels {
+            log(format!(
+                "{b}: delta catalog of {size}: creating channels {made}..{channels}"
+            ));
+            for i in made..channels {
+                put_channel(
+                    &mut http,
+                    &ctx.token,
+                    &format!("bench-{i:03}"),
+                    &bench_channel(i),
+                )?;
+            }
+            let t0 = Instant::now();
+            let work = drain(&db)?;
+            let secs = t0.elapsed().as_secs_f64();
+            let t = tables.get("4-delta", "delta");
+            t.add(
+                b,
+                &format!(
+                    "channel creation re-evaluation: {} new channels x {size} products",
+                    channels - made
+                ),
+                "products/s",
+                vec![work.evaluated as f64 / secs],
+            );
+            made = channels;
+            let mut times = Vec::new();
+            let mut per = Vec::new();
+            let mut changes = 0;
+            for run in 0..runs {
+                let tag = format!("delta {channels}-{run}");
+                let body = ndjson_of(
+                    edits
+                        .iter()
+                        .map(|p| edited(p, &tag))
+                        .collect::<Vec<_>>()
+                        .iter(),
+                );
+                let r = post_batch(&mut http, &ctx.token, &body)?;
+                if r["failed"].as_u64() != Some(0) {
+                    bail!("edit batch failures: {}", r["failed"]);
+                }
+                log(format!(
+                    "{b}: delta catalog of {size}, {channels} channels: drain of 1000 edits, run {}",
+                    run + 1
+                ));
+                let t0 = Instant::now();
+                let work = drain(&db)?;
+                let secs = t0.elapsed().as_secs_f64();
+                if work.events != edits.len() {
+                    bail!("expected {} events, drained {}", edits.len(), work.events);
+                }
+                changes = work.changes;
+                times.push(secs * 1000.0);
+                per.push(secs * 1e6 / (edits.len() * channels) as f64);
+            }
+            t.add(
+                b,
+                &format!(
+                    "1,000 edits x {channels} channels, catalog {size} (~{changes} channel changes)"
+                ),
+                "ms",
+                times,
+            );
+            t.add(
+                b,
+                &format!("per edit x channel, {channels} channels, catalog {size}"),
+                "us",
+                per,
+            );
+        }
+        server.stop();
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Use cases between the edge and the domain: each is one function here that the HTTP API, the
+//! CLI, the demo loader and the jobs all call. They speak in domain types and take a store
+//! connection or a `Db`; they never see HTTP.
+//! - [`edit`]: a vendor edit as one transaction (product row, history entry, outbox event).
+//! - [`pull`]: what a channel publishes (full feed, changes since a cursor, digest, feed
+//!   report), read in one snapshot and rendered to any `Write`.
+//! - [`tokens`]: API tokens: generation, hashing, public ids, validation and issuing.
+//! - [`access`]: withdrawal of access; the one place where subscriptions end.
+//! - [`inflight`]: the sends in flight on this instance, which a withdrawal cancels before it
+//!   commits (the delivery and digest jobs register theirs).
+//! - [`secrets`]: the key outside the database and the secrets it encrypts inside it.
+
+pub mod access;
+pub mod edit;
+pub mod inflight;
+pub mod pull;
+pub mod secrets;
+pub mod tokens;
