@@ -143,12 +143,33 @@ impl Demo {
         demo
     }
 
+    /// Applies every pending change. The server's own generator runs too, and on PostgreSQL
+    /// `drain` skips the rows it holds (`SKIP LOCKED`): wait until nothing is left at all.
     async fn drain(&self) {
-        let (db, now) = (self.db.clone(), self.clock.now());
-        actix_web::rt::task::spawn_blocking(move || partnerfeed::jobs::delta::drain(&db, now))
+        let started = std::time::Instant::now();
+        loop {
+            let (db, now) = (self.db.clone(), self.clock.now());
+            let settled = actix_web::rt::task::spawn_blocking(move || {
+                partnerfeed::jobs::delta::drain(&db, now).unwrap();
+                let mut conn = db.read_conn().unwrap();
+                let (backlog, _) = partnerfeed::store::outbox::backlog(&mut conn).unwrap();
+                let channels = partnerfeed::store::channels::list(&mut conn, None).unwrap();
+                backlog == 0
+                    && channels
+                        .iter()
+                        .all(|c| c.evaluated_hash.as_deref() == Some(c.definition_hash.as_str()))
+            })
             .await
-            .unwrap()
             .unwrap();
+            if settled {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the generator never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// `method path` with `token` and an optional JSON body: the status and the JSON answer.
