@@ -16,6 +16,7 @@
 //! - [`jobs`]: background loops.
 //! - [`access`]: withdrawal of access; the one place where subscriptions end.
 //! - [`api`]: actix-web handlers.
+//! - [`console`]: the web console and partner portal (server-rendered HTML over the API's rules).
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
 
 pub mod access;
@@ -24,6 +25,7 @@ pub mod app;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod delta;
 pub mod demo;
 pub mod demo_load;
