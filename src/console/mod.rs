@@ -32,15 +32,19 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      base-uri 'none'; object-src 'none'";
 
 /// Registers the console's routes in one scope at `/`, after the API's: it takes only the
-/// paths the API does not, and adds the console's security headers to every answer. Unsafe
-/// methods are refused (403) unless `Origin` (or `Referer`) names this very host.
+/// paths the API does not. On the console's own paths ([`is_console_path`]) it adds the
+/// security headers to every answer and refuses (403) unsafe methods unless `Origin` (or
+/// `Referer`) names this very host.
 pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = web::scope("");
     let scope = home::routes(scope);
     let scope = portal::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
-        let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        // The scope takes every path the API does not; what is not the console's (an unknown
+        // API path) passes through untouched to the application's 404/405.
+        let console = is_console_path(req.path());
+        let refused = if !console || matches!(*req.method(), Method::GET | Method::HEAD) {
             None
         } else {
             session::same_origin(req.request()).err()
@@ -57,10 +61,20 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         };
         async move {
             let mut response = response.await?;
-            secure_headers(response.headers_mut());
+            if console {
+                secure_headers(response.headers_mut());
+            }
             Ok(response)
         }
     })
+}
+
+/// The paths the console owns: `/`, `/sign-in`, `/sign-out`, and everything under
+/// `/console/`, `/portal/` and `/assets/`. A new area of pages gets its prefix here.
+pub fn is_console_path(path: &str) -> bool {
+    const EXACT: &[&str] = &["/", "/sign-in", "/sign-out", "/console", "/portal"];
+    const UNDER: &[&str] = &["/console/", "/portal/", "/assets/"];
+    EXACT.contains(&path) || UNDER.iter().any(|p| path.starts_with(p))
 }
 
 /// Sets the console's security headers (those already set, like an asset's caching, stay).

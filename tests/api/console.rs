@@ -262,6 +262,7 @@ async fn console_responses_carry_a_strict_content_security_policy() {
     let r = app.client.get(app.url("/v1/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().get("content-security-policy").is_none());
 
     // In the browser: the page loads its stylesheet under that policy.
     let browser = Browser::start().await;
