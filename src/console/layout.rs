@@ -34,6 +34,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "deleted" => "Deleted.",
         "enabled" => "The subscription is enabled again.",
         "replayed" => "Replay started: deliveries resume from the chosen position.",
+        "test-sent" => "Test event sent: its attempt is at the top of the log.",
         _ => return None,
     })
 }
@@ -84,6 +85,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Reseller => &[
             ("/portal/channels", "My channels"),
             ("/portal/subscriptions", "My subscriptions"),
+            ("/portal/sync", "Sync protocol"),
         ],
         Role::Editor | Role::Admin => &[("/console", "Dashboard")],
     }

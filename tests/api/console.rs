@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use crate::browser::Browser;
 use crate::channels::{fr_resellers, setup};
-use crate::helpers::TestApp;
+use crate::helpers::{Options, TestApp};
+use crate::webhooks::{verify, Receiver, Reply};
 
 /// `POST path` as the admin; the status and the JSON body.
 async fn post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
@@ -272,6 +273,253 @@ async fn console_responses_carry_a_strict_content_security_policy() {
         .await;
     assert_eq!(styled, "absolute", "the stylesheet applies");
     assert_eq!(browser.alert().await, None);
+    drop(browser);
+    app.stop().await;
+}
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+/// A server whose webhooks may reach a receiver on this host.
+async fn portal_app() -> TestApp {
+    TestApp::spawn_with(Options {
+        webhook_allow: Some("127.0.0.0/8".into()),
+        ..Default::default()
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_reseller_creates_a_webhook_sends_a_test_event_and_sees_the_attempt() {
+    let app = portal_app().await;
+    let (token, _) = reseller(&app, "fr-web", "acme-fr").await;
+    let receiver = Receiver::start(vec![]).await;
+    let browser = Browser::start().await;
+    let r = app.put_product(&crate::helpers::drill("DRL-1")).await;
+    assert!(r.status().is_success());
+    app.settle().await;
+    let digest: Value = app
+        .get("/v1/channels/fr-web/digest", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    browser.sign_in(&app.address, &token).await;
+    // My channels: count, cursor, digest as the API says, a download per format and profile.
+    let main = browser.text("main").await;
+    assert!(main.contains(digest["cursor"].as_str().unwrap()), "{main}");
+    assert!(main.contains(digest["digest"].as_str().unwrap()), "{main}");
+    assert!(browser.text("dl.facts dd").await == "1", "{main}");
+    for format in ["json", "csv", "xml", "bmecat", "google-tsv"] {
+        assert!(
+            browser
+                .find(&format!(
+                    "a[href=\"/portal/channels/fr-web/feed?format={format}\"]"
+                ))
+                .await
+                .is_some(),
+            "{format}"
+        );
+    }
+    let id = browser.cookie("pf_session").await.unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = no_redirects()
+        .get(app.url("/portal/channels/fr-web/feed?format=csv"))
+        .header("cookie", format!("pf_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("fr-web.csv"));
+    assert!(r.text().await.unwrap().contains("DRL-1"));
+    browser.click("main a[href=\"/portal/sync\"]").await;
+    assert_eq!(browser.text("h1").await, "The sync protocol");
+    browser.click("nav a[href=\"/portal/subscriptions\"]").await;
+    assert!(browser.text("main").await.contains("No subscription yet"));
+
+    // A refused URL is shown at its field, the form keeps what was typed.
+    browser.fill("#f-url", "ftp://example.com/hook").await;
+    browser
+        .click("form[action=\"/portal/subscriptions\"] button[type=submit]")
+        .await;
+    assert!(
+        !browser.text("#f-url-error").await.is_empty(),
+        "{}",
+        browser.text("main").await
+    );
+    assert_eq!(
+        browser
+            .run("return document.querySelector('#f-url').getAttribute('aria-invalid');")
+            .await,
+        "true"
+    );
+
+    browser.fill("#f-url", &receiver.url).await;
+    browser
+        .click("form[action=\"/portal/subscriptions\"] button[type=submit]")
+        .await;
+    assert_eq!(browser.text("h1").await, "Webhook created");
+    let secret = browser.text("#secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser
+        .click("main a[href^=\"/portal/subscriptions/sub_\"]")
+        .await;
+    let page = browser.path().await;
+    let id = page
+        .trim_start_matches("/portal/subscriptions/")
+        .to_string();
+    assert!(id.starts_with("sub_"), "{page}");
+    assert!(
+        !browser.source().await.contains(&secret),
+        "the secret is shown once"
+    );
+    assert!(browser.text("#attempts").await.is_empty(), "no attempt yet");
+
+    browser.click("#send-test").await;
+    assert_eq!(
+        browser.path().await,
+        format!("/portal/subscriptions/{id}?notice=test-sent")
+    );
+    assert!(browser
+        .text("[role=status]")
+        .await
+        .contains("Test event sent"));
+    let row = browser.text("#attempts tbody tr").await;
+    assert!(row.contains("204"), "{row}");
+    assert!(
+        browser.find("svg#outcomes rect").await.is_some(),
+        "the outcomes chart"
+    );
+    assert!(browser.text("main").await.contains("1 delivered, 0 failed"));
+    let tests: Vec<_> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| serde_json::from_slice::<Value>(&d.body).unwrap()["type"] == "catalog.test")
+        .collect();
+    assert_eq!(tests.len(), 1);
+    assert!(
+        verify(&secret, &tests[0]),
+        "signed with the secret the page showed"
+    );
+    assert!(row.contains(&tests[0].id), "{row}");
+
+    // Rotate: a new secret, shown once; delete after a confirmation page.
+    browser.click("form[action$=\"/rotate\"] button").await;
+    assert_eq!(browser.text("h1").await, "Secret rotated");
+    assert_ne!(browser.text("#secret").await, secret);
+    browser
+        .goto(&app.url(&format!("/portal/subscriptions/{id}")))
+        .await;
+    browser.click("a[href$=\"/delete\"]").await;
+    assert!(browser.text("h1").await.starts_with("Delete subscription"));
+    browser
+        .click("form[action$=\"/delete\"] button[type=submit]")
+        .await;
+    assert_eq!(browser.path().await, "/portal/subscriptions?notice=deleted");
+    let r = app
+        .get(&format!("/v1/subscriptions/{id}"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "deleted through the page");
+    drop(browser);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn another_resellers_subscription_is_not_found_and_typed_text_never_runs() {
+    let app = portal_app().await;
+    setup(&app, "fr-web", &fr_resellers(), "acme-fr").await;
+    let (s, body) = post(&app, "/v1/resellers/acme-fr/tokens", &json!({"name": XSS})).await;
+    assert_eq!(s, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let (other, _) = reseller(&app, "fr-web", "rival-fr").await;
+    // The receiver answers with markup: the log shows the receiver's answer.
+    let receiver = Receiver::start(vec![Reply::Text(500, XSS)]).await;
+    let r = app
+        .post_json(
+            "/v1/channels/fr-web/subscriptions",
+            &token,
+            &json!({"url": receiver.url}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post_json(&format!("/v1/subscriptions/{id}/test"), &token, &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app.address, &token).await;
+    browser
+        .goto(&app.url(&format!("/portal/subscriptions/{id}")))
+        .await;
+    assert_eq!(browser.alert().await, None, "no script ran");
+    assert!(
+        browser.find("img").await.is_none(),
+        "no element was made of typed text"
+    );
+    assert!(
+        browser.text("header").await.contains(XSS),
+        "the token's name, as text"
+    );
+    assert!(
+        browser.text("#attempts").await.contains(XSS),
+        "the receiver's answer, as text"
+    );
+    assert!(browser.text("main").await.contains("0 delivered, 1 failed"));
+    browser.click("form[action=\"/sign-out\"] button").await;
+
+    // The rival reseller: the subscription does not exist for it, in the list or by address.
+    browser.sign_in(&app.address, &other).await;
+    browser.goto(&app.url("/portal/subscriptions")).await;
+    assert!(!browser.source().await.contains(&id));
+    let csrf = csrf_of_page(&browser).await;
+    browser
+        .goto(&app.url(&format!("/portal/subscriptions/{id}")))
+        .await;
+    assert_eq!(browser.text("h1").await, "Not found");
+    assert!(!browser.source().await.contains(&receiver.url));
+    let cookie = browser.cookie("pf_session").await.unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in [
+        format!("/portal/subscriptions/{id}"),
+        format!("/portal/subscriptions/{id}/delete"),
+    ] {
+        let r = no_redirects()
+            .get(app.url(&path))
+            .header("cookie", format!("pf_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = no_redirects()
+        .post(app.url(&format!("/portal/subscriptions/{id}/test")))
+        .header("cookie", format!("pf_session={cookie}"))
+        .header("origin", &app.address)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(receiver.deliveries().len(), 1, "the rival sent nothing");
     drop(browser);
     app.stop().await;
 }

@@ -112,6 +112,8 @@ pub struct Options {
     pub metrics_token: Option<String>,
     /// `PARTNERFEED_METRICS_BIND`.
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// `PARTNERFEED_WEBHOOK_ALLOW` (e.g. `127.0.0.0/8` for a receiver in the test).
+    pub webhook_allow: Option<String>,
 }
 
 impl Default for Options {
@@ -124,6 +126,7 @@ impl Default for Options {
             connections: Default::default(),
             metrics_token: None,
             metrics_bind: None,
+            webhook_allow: None,
         }
     }
 }
@@ -170,6 +173,7 @@ impl TestApp {
             },
         );
         config.run_jobs = options.jobs;
+        config.deliveries.webhook_allow = options.webhook_allow.clone();
         config.connections = options.connections;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");

@@ -281,8 +281,10 @@ impl Hub {
 // ---------------------------------------------------------------- the receiver
 
 #[derive(Debug, Clone, Copy)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
+    /// Answers this status with this body.
+    Text(u16, &'static str),
     RetryAfter(u16, u64),
     /// Answers 200 after a while.
     Slow(u64),
@@ -292,13 +294,13 @@ enum Reply {
 }
 
 #[derive(Debug, Clone)]
-struct Delivery {
-    id: String,
-    timestamp: String,
-    signature: String,
-    content_type: String,
-    body: Vec<u8>,
-    status: u16,
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) timestamp: String,
+    pub(crate) signature: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) status: u16,
 }
 
 #[derive(Default)]
@@ -312,8 +314,8 @@ struct Script {
 }
 
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     script: Arc<Mutex<Script>>,
 }
 
@@ -346,6 +348,7 @@ async fn receive(
         body: body.to_vec(),
         status,
     };
+    let mut text = "thanks";
     let (status, retry_after) = match reply {
         Reply::Stall(ms) => {
             {
@@ -357,6 +360,10 @@ async fn receive(
             return HttpResponse::Ok().body("too late");
         }
         Reply::Status(s) => (s, None),
+        Reply::Text(s, t) => {
+            text = t;
+            (s, None)
+        }
         Reply::RetryAfter(s, secs) => (s, Some(secs)),
         Reply::Slow(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -372,11 +379,11 @@ async fn receive(
     if let Some(secs) = retry_after {
         response.insert_header(("Retry-After", secs.to_string()));
     }
-    response.body("thanks")
+    response.body(text)
 }
 
 impl Receiver {
-    async fn start(replies: Vec<Reply>) -> Receiver {
+    pub(crate) async fn start(replies: Vec<Reply>) -> Receiver {
         let script = Arc::new(Mutex::new(Script {
             replies: replies.into(),
             ..Default::default()
@@ -399,7 +406,7 @@ impl Receiver {
         }
     }
 
-    fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
         self.script.lock().unwrap().deliveries.clone()
     }
 
@@ -418,7 +425,7 @@ impl Receiver {
 }
 
 /// Standard Webhooks verification, written independently of the crate under test.
-fn verify(secret: &str, d: &Delivery) -> bool {
+pub(crate) fn verify(secret: &str, d: &Delivery) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
