@@ -409,6 +409,23 @@ async fn a_reseller_creates_a_webhook_sends_a_test_event_and_sees_the_attempt() 
     );
     assert!(row.contains(&tests[0].id), "{row}");
 
+    // Replay from the start; a cursor that is not one is shown at its field.
+    browser.click("form[action$=\"/replay\"] button").await;
+    assert!(browser
+        .text("[role=status]")
+        .await
+        .contains("Replay started"));
+    browser
+        .run("document.querySelector('#f-from').value = 'cursor';")
+        .await;
+    browser.fill("#f-since", "not-a-cursor").await;
+    browser.click("form[action$=\"/replay\"] button").await;
+    assert!(
+        !browser.text("#f-since-error").await.is_empty(),
+        "{}",
+        browser.text("main").await
+    );
+
     // Rotate: a new secret, shown once; delete after a confirmation page.
     browser.click("form[action$=\"/rotate\"] button").await;
     assert_eq!(browser.text("h1").await, "Secret rotated");
@@ -521,5 +538,92 @@ async fn another_resellers_subscription_is_not_found_and_typed_text_never_runs()
     assert_eq!(r.status(), 404);
     assert_eq!(receiver.deliveries().len(), 1, "the rival sent nothing");
     drop(browser);
+    app.stop().await;
+}
+
+/// Signs in outside a browser (the form, with this origin); answers the session cookie.
+async fn session_cookie(app: &TestApp, token: &str) -> String {
+    let r = no_redirects()
+        .post(app.url("/sign-in"))
+        .header("origin", &app.address)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn page_status(app: &TestApp, cookie: &str) -> u16 {
+    no_redirects()
+        .get(app.url("/portal/channels"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn sessions_end_when_idle_after_twelve_hours_and_with_their_token() {
+    use crate::helpers::start_time;
+    use chrono::Duration;
+    let app = TestApp::spawn().await;
+    let (token, _) = reseller(&app, "fr-web", "acme-fr").await;
+
+    // Idle for more than 30 minutes: ended.
+    let cookie = session_cookie(&app, &token).await;
+    assert_eq!(page_status(&app, &cookie).await, 200);
+    app.clock.set(start_time() + Duration::minutes(29));
+    assert_eq!(
+        page_status(&app, &cookie).await,
+        200,
+        "used within 30 minutes"
+    );
+    app.clock.set(start_time() + Duration::minutes(58));
+    assert_eq!(
+        page_status(&app, &cookie).await,
+        200,
+        "idle time counts from the last use"
+    );
+    app.clock.set(start_time() + Duration::minutes(89));
+    assert_eq!(page_status(&app, &cookie).await, 303, "31 minutes idle");
+    assert_eq!(page_status(&app, &cookie).await, 303);
+
+    // Used all the time: ended 12 hours after sign-in all the same.
+    let signed_in = start_time() + Duration::minutes(89);
+    let cookie = session_cookie(&app, &token).await;
+    let mut at = signed_in;
+    while at + Duration::minutes(20) < signed_in + Duration::hours(12) {
+        at += Duration::minutes(20);
+        app.clock.set(at);
+        assert_eq!(page_status(&app, &cookie).await, 200, "at {at}");
+    }
+    app.clock.set(signed_in + Duration::hours(12));
+    assert_eq!(
+        page_status(&app, &cookie).await,
+        303,
+        "12 hours after sign-in"
+    );
+
+    // A token that expires takes its sessions with it.
+    let now = start_time() + Duration::hours(14);
+    app.clock.set(now);
+    let (s, body) = post(
+        &app,
+        "/v1/resellers/acme-fr/tokens",
+        &json!({"expires_at": (now + Duration::minutes(5)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let cookie = session_cookie(&app, body["token"].as_str().unwrap()).await;
+    assert_eq!(page_status(&app, &cookie).await, 200);
+    app.clock.set(now + Duration::minutes(5));
+    assert_eq!(page_status(&app, &cookie).await, 303, "the token expired");
     app.stop().await;
 }
