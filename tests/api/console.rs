@@ -627,3 +627,92 @@ async fn sessions_end_when_idle_after_twelve_hours_and_with_their_token() {
     assert_eq!(page_status(&app, &cookie).await, 303, "the token expired");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_digest_is_created_from_the_portal_form_and_its_problems_sit_at_their_fields() {
+    let app = TestApp::spawn().await;
+    let (token, _) = reseller(&app, "fr-web", "acme-fr").await;
+    let cookie = session_cookie(&app, &token).await;
+    let page = no_redirects()
+        .get(app.url("/portal/subscriptions"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let create = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        no_redirects()
+            .post(app.url("/portal/subscriptions"))
+            .header("cookie", &cookie)
+            .header("origin", &app.address)
+            .form(&form)
+            .send()
+    };
+    let base = vec![
+        ("channel", "fr-web"),
+        ("kind", "email"),
+        ("every", "hourly"),
+    ];
+
+    let mut bad = base.clone();
+    bad.push(("email", "not an address"));
+    let r = create(bad).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"f-email-error\""), "{html}");
+    assert!(
+        html.contains("value=\"not an address\""),
+        "the form keeps what was typed"
+    );
+
+    let mut snapshot = base.clone();
+    snapshot.extend([("email", "ops@acme.example"), ("format", "google-tsv")]);
+    let r = create(snapshot).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"f-format-error\""));
+
+    let mut good = base.clone();
+    good.push(("email", "ops@acme.example"));
+    let r = create(good).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/portal/subscriptions/sub_"),
+        "{location}"
+    );
+    let page = no_redirects()
+        .get(app.url(&location))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("ops@acme.example (hourly digest, awaiting confirmation)"),
+        "{page}"
+    );
+    assert!(!page.contains("send-test"), "a digest has no test event");
+    let list: Value = app
+        .get("/v1/subscriptions", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["subscriptions"][0]["email"], "ops@acme.example");
+    assert_eq!(list["subscriptions"][0]["every"], "hourly");
+    app.stop().await;
+}
