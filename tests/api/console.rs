@@ -39,6 +39,16 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET path` with the session `cookie` (`pf_session=...`), redirects not followed.
+async fn get_as(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    no_redirects()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The CSRF token of the page the browser shows.
 async fn csrf_of_page(browser: &Browser) -> String {
     browser
@@ -87,12 +97,7 @@ async fn a_token_signs_in_once_and_signing_out_ends_the_session() {
     browser.goto(&app.url("/portal/channels")).await;
     assert_eq!(browser.path().await, "/sign-in");
     // The old cookie is dead on the server too, not only forgotten by the browser.
-    let r = no_redirects()
-        .get(app.url("/portal/channels"))
-        .header("cookie", format!("pf_session={id}"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_as(&app, "/portal/channels", &format!("pf_session={id}")).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/sign-in");
 
@@ -326,12 +331,12 @@ async fn a_reseller_creates_a_webhook_sends_a_test_event_and_sees_the_attempt() 
         .as_str()
         .unwrap()
         .to_string();
-    let r = no_redirects()
-        .get(app.url("/portal/channels/fr-web/feed?format=csv"))
-        .header("cookie", format!("pf_session={id}"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_as(
+        &app,
+        "/portal/channels/fr-web/feed?format=csv",
+        &format!("pf_session={id}"),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-disposition"]
         .to_str()
@@ -519,12 +524,7 @@ async fn another_resellers_subscription_is_not_found_and_typed_text_never_runs()
         format!("/portal/subscriptions/{id}"),
         format!("/portal/subscriptions/{id}/delete"),
     ] {
-        let r = no_redirects()
-            .get(app.url(&path))
-            .header("cookie", format!("pf_session={cookie}"))
-            .send()
-            .await
-            .unwrap();
+        let r = get_as(&app, &path, &format!("pf_session={cookie}")).await;
         assert_eq!(r.status(), 404, "{path}");
     }
     let r = no_redirects()
@@ -559,12 +559,8 @@ async fn session_cookie(app: &TestApp, token: &str) -> String {
 }
 
 async fn page_status(app: &TestApp, cookie: &str) -> u16 {
-    no_redirects()
-        .get(app.url("/portal/channels"))
-        .header("cookie", cookie)
-        .send()
+    get_as(app, "/portal/channels", cookie)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -633,12 +629,8 @@ async fn a_digest_is_created_from_the_portal_form_and_its_problems_sit_at_their_
     let app = TestApp::spawn().await;
     let (token, _) = reseller(&app, "fr-web", "acme-fr").await;
     let cookie = session_cookie(&app, &token).await;
-    let page = no_redirects()
-        .get(app.url("/portal/subscriptions"))
-        .header("cookie", &cookie)
-        .send()
+    let page = get_as(&app, "/portal/subscriptions", &cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -690,15 +682,7 @@ async fn a_digest_is_created_from_the_portal_form_and_its_problems_sit_at_their_
         location.starts_with("/portal/subscriptions/sub_"),
         "{location}"
     );
-    let page = no_redirects()
-        .get(app.url(&location))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_as(&app, &location, &cookie).await.text().await.unwrap();
     assert!(
         page.contains("ops@acme.example (hourly digest, awaiting confirmation)"),
         "{page}"
