@@ -285,6 +285,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                 .configure(api::configure)
                 .into_app()
                 .route("/openapi.json", web::get().to(openapi_json))
+                .service(crate::console::scope())
                 .default_service(web::to(no_route))
         })
         .tcp_nodelay(true)

@@ -23,6 +23,7 @@
 //! - [`api`]: actix-web handlers, the only actix user; `ApiError` maps every failure once.
 //! - [`cli`]: the command-line commands other than `serve` (import, export, token, secret-key,
 //!   demo, migrate).
+//! - [`console`]: the web console and partner portal (server-rendered HTML over the API's rules).
 //! - [`app`]: wires the HTTP server and the jobs from a `Config`.
 //!
 //! Following a request through the tree:
@@ -41,6 +42,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod delta;
 pub mod demo;
 pub mod feeds;

@@ -35,7 +35,7 @@ impl Caller {
 
 /// The principal of a token hash: from the table, or from the database while the table is
 /// too old to be trusted.
-async fn principal(state: &AppState, token_hash: String) -> Result<Principal, ApiError> {
+pub(crate) async fn principal(state: &AppState, token_hash: String) -> Result<Principal, ApiError> {
     match state.tokens.lookup(&token_hash) {
         Lookup::Found(p) => Ok((*p).clone()),
         Lookup::Unknown => Err(ApiError::Unauthorized),

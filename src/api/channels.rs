@@ -58,6 +58,32 @@ pub async fn visible_channel(
     row.ok_or_else(not_found)
 }
 
+/// Every channel the caller may read: all for an admin, its own for a reseller; 403 for an
+/// editor (what `GET /v1/channels` answers, and the console shows).
+pub async fn visible_channels(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<ChannelRow>, ApiError> {
+    let reseller = match caller.role {
+        Role::Admin => None,
+        Role::Reseller => caller.reseller.clone(),
+        Role::Editor => return Err(ApiError::Forbidden),
+    };
+    let is_admin = caller.role == Role::Admin;
+    let rows = state
+        .db
+        .read(move |conn| -> Result<_, StoreError> {
+            let codes = match reseller {
+                Some(r) => Some(store::resellers::channels_of(conn, &r)?),
+                None if is_admin => None,
+                None => Some(Vec::new()),
+            };
+            channels::list(conn, codes.as_deref())
+        })
+        .await?;
+    Ok(rows)
+}
+
 /// The channel as the API shows it: its code, then its definition.
 fn channel_json(code: &str, definition: &str) -> Result<Value, ApiError> {
     let mut out = Map::new();
@@ -150,23 +176,7 @@ pub async fn list_channels(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let reseller = match caller.role {
-        Role::Admin => None,
-        Role::Reseller => caller.reseller.clone(),
-        Role::Editor => return Err(ApiError::Forbidden),
-    };
-    let is_admin = caller.role == Role::Admin;
-    let rows = state
-        .db
-        .read(move |conn| -> Result<_, StoreError> {
-            let codes = match reseller {
-                Some(r) => Some(store::resellers::channels_of(conn, &r)?),
-                None if is_admin => None,
-                None => Some(Vec::new()),
-            };
-            channels::list(conn, codes.as_deref())
-        })
-        .await?;
+    let rows = visible_channels(&state, &caller).await?;
     let channels = rows
         .iter()
         .map(|r| channel_json(&r.code, &r.definition))

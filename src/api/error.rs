@@ -100,7 +100,8 @@ impl ApiError {
         })
     }
 
-    fn parts(&self) -> (&'static str, &'static str, String) {
+    /// The problem's type, title and detail (the console shows the same words).
+    pub fn parts(&self) -> (&'static str, &'static str, String) {
         match self {
             ApiError::BadRequest { detail, .. } => ("bad-request", "Bad request", detail.clone()),
             ApiError::Unauthorized => (

@@ -226,15 +226,27 @@ pub async fn channel_feed(
     code: web::Path<String>,
     query: super::query::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = parse_format(query.format.as_deref())?;
-    let channel = visible_channel(&state, &caller, &code).await?;
+    feed(&state, &caller, &req, &code, query.format.as_deref()).await
+}
+
+/// The full feed of channel `code` in `format` (default JSON) as the caller may read it:
+/// `GET /v1/channels/{code}/feed`, and the console's download links.
+pub async fn feed(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    code: &str,
+    format: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let format = parse_format(format)?;
+    let channel = visible_channel(state, caller, code).await?;
     let etag = feed_etag(&channel, format);
-    if matches_if_none_match(&req, &etag) {
+    if matches_if_none_match(req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
     }
-    let encoding = if accepts_gzip(&req) {
+    let encoding = if accepts_gzip(req) {
         Encoding::Gzip
     } else {
         Encoding::Identity
@@ -248,7 +260,7 @@ pub async fn channel_feed(
     }
     let cache_file = state.feed_cache.writer(channel.id, format, encoding);
     let mut response = stream_response(
-        &state,
+        state,
         format.content_type(),
         move |conn, send_head, writer| {
             let mut rendered_etag = String::new();
@@ -447,9 +459,9 @@ pub async fn channel_changes(
 
 #[derive(Serialize, ToSchema)]
 pub struct DigestResponse {
-    cursor: String,
-    count: u64,
-    digest: String,
+    pub cursor: String,
+    pub count: u64,
+    pub digest: String,
 }
 
 /// SHA-256 over `sku<TAB>hash<LF>` of the live records in SKU byte order, with the cursor it
@@ -466,17 +478,26 @@ pub async fn channel_digest(
     caller: Caller,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel = visible_channel(&state, &caller, &code).await?;
+    Ok(HttpResponse::Ok().json(digest(&state, &caller, &code).await?))
+}
+
+/// The digest of channel `code` as the caller may read it: cursor, record count, SHA-256.
+pub async fn digest(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<DigestResponse, ApiError> {
+    let channel = visible_channel(state, caller, code).await?;
     let key = state.cursor_key.clone();
     let (cursor, count, digest) = state
         .db
         .read(move |conn| store::snapshot(conn, |c| pull::digest(c, channel.id, &key)))
         .await?;
-    Ok(HttpResponse::Ok().json(DigestResponse {
+    Ok(DigestResponse {
         cursor,
         count,
         digest,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -105,5 +105,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(subscriptions::subscription_attempts)
         .service(subscriptions::replay_subscription)
         .service(subscriptions::enable_subscription)
-        .service(subscriptions::rotate_subscription_secret);
+        .service(subscriptions::rotate_subscription_secret)
+        .service(subscriptions::test_subscription);
 }

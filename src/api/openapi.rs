@@ -334,6 +334,12 @@ pub const BODIES: &[BodyMap] = &[
         &[],
         &[("200", JSON, "RotatedSecret")],
     ),
+    (
+        "/v1/subscriptions/{id}/test",
+        "post",
+        &[],
+        &[("200", JSON, "Attempt")],
+    ),
 ];
 
 /// Gives every request and response body its schema and an example, in the served document:

@@ -39,55 +39,55 @@ const CONFIRM_DAYS: i64 = 7;
 
 #[derive(Serialize, ToSchema)]
 pub struct PendingBatch {
-    webhook_id: String,
-    from: String,
-    to: String,
+    pub webhook_id: String,
+    pub from: String,
+    pub to: String,
     /// Failed attempts of this batch so far.
-    attempts: i32,
-    next_attempt_at: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionView {
-    id: String,
+    pub id: String,
     /// `webhook` or `email` (a digest).
-    kind: String,
-    channel: String,
+    pub kind: String,
+    pub channel: String,
     /// A webhook's endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
+    pub url: Option<String>,
     /// A digest's recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
+    pub email: Option<String>,
     /// A digest's period: `hourly` or `daily`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    every: Option<String>,
+    pub every: Option<String>,
     /// When the next digest is due.
     #[serde(skip_serializing_if = "Option::is_none")]
-    next_digest_at: Option<String>,
-    format: String,
+    pub next_digest_at: Option<String>,
+    pub format: String,
     /// `active`, `disabled` (paused or stopped by failures; see `disabled_reason`) or `ended`
     /// (access withdrawn: nothing is sent again; see `reason`).
-    state: String,
+    pub state: String,
     /// Why an ended subscription ended: `access_revoked`, `channel_deleted` or
     /// `reseller_deleted`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    pub reason: Option<String>,
     /// A digest's address was confirmed through the link mailed to it; no digest goes out
     /// before.
     #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed: Option<bool>,
-    enabled: bool,
-    disabled_reason: Option<String>,
+    pub confirmed: Option<bool>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
     /// Everything up to this cursor was delivered.
-    cursor: String,
+    pub cursor: String,
     /// Failed attempts in a row.
-    failures: i32,
+    pub failures: i32,
     /// The frozen batch being delivered, if any.
-    pending: Option<PendingBatch>,
-    created_at: String,
+    pub pending: Option<PendingBatch>,
+    pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
+    pub secret: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,14 +97,14 @@ pub struct SubscriptionList {
 
 #[derive(Serialize, ToSchema)]
 pub struct Attempt {
-    at: String,
-    webhook_id: String,
-    from: String,
-    to: String,
-    status: Option<i32>,
-    latency_ms: i64,
-    response: Option<String>,
-    error: Option<String>,
+    pub at: String,
+    pub webhook_id: String,
+    pub from: String,
+    pub to: String,
+    pub status: Option<i32>,
+    pub latency_ms: i64,
+    pub response: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,10 +114,10 @@ pub struct AttemptList {
 
 #[derive(Serialize, ToSchema)]
 pub struct RotatedSecret {
-    id: String,
-    secret: String,
+    pub id: String,
+    pub secret: String,
     /// Until then, deliveries carry a signature with the previous secret too.
-    previous_secret_valid_until: String,
+    pub previous_secret_valid_until: String,
 }
 
 fn time(t: NaiveDateTime) -> String {
@@ -134,7 +134,8 @@ fn cursor(channel_id: i64, seq: i64, key: &[u8]) -> String {
     .encode(key)
 }
 
-fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionView {
+/// A subscription as the API shows it (`secret` only when it is shown once).
+pub fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionView {
     let r = &s.row;
     let pending = match (&r.batch_id, r.batch_from, r.batch_to) {
         (Some(id), Some(from), Some(to)) => Some(PendingBatch {
@@ -176,7 +177,7 @@ fn view(s: &Subscription, key: &[u8], secret: Option<String>) -> SubscriptionVie
 }
 
 /// The subscription `id` if the caller may see it; 404 otherwise.
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscription, ApiError> {
+pub async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscription, ApiError> {
     let reseller = match caller.role {
         Role::Admin => None,
         Role::Reseller => Some(
@@ -404,33 +405,22 @@ fn since_seq(
     }
 }
 
-/// Subscribe a webhook endpoint (`{url, format[, since]}`) or an e-mail digest (`{email,
-/// every, format[, since]}`) to a channel. A webhook's secret is shown only here (and at
-/// rotation).
-#[utoipa::path(
-    tag = "webhooks",
-    params(("code" = String, Path, description = "Channel code")),
-    request_body(content = Object, description = "{url, format, since?} or {email, every, format, since?}"),
-    responses((status = 201, body = SubscriptionView), (status = 404), (status = 409, description = "The reseller has the most e-mail digests allowed"), (status = 422)),
-    security(("bearer" = []))
-)]
-#[post("/v1/channels/{code}/subscriptions")]
-pub async fn create_subscription(
-    state: web::Data<AppState>,
-    caller: Caller,
-    req: HttpRequest,
-    code: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    body::require_media_type(&req, &["application/json"])?;
-    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+/// Creates a subscription of channel `code` from a request body (`POST
+/// /v1/channels/{code}/subscriptions`, and the portal's form): the subscription, and a
+/// webhook's secret, shown only now.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    value: &Value,
+) -> Result<(Subscription, Option<String>), ApiError> {
     let allowed: &[&str] = if caller.role == Role::Admin {
         &["url", "email", "every", "format", "since", "reseller"]
     } else {
         &["url", "email", "every", "format", "since"]
     };
-    let obj = object(&value, allowed)?;
-    let channel = visible_channel(&state, &caller, &code).await?;
+    let obj = object(value, allowed)?;
+    let channel = visible_channel(state, caller, code).await?;
     let reseller = match caller.role {
         Role::Reseller => caller
             .reseller
@@ -444,7 +434,7 @@ pub async fn create_subscription(
                 ApiError::invalid("/reseller", "an admin names the reseller that owns it")
             })?,
     };
-    let target = target(&state, obj).await?;
+    let target = target(state, obj).await?;
     let format = match (obj.get("format"), &target) {
         (Some(f), _) => parse_format(f)?,
         (None, Target::Webhook { .. }) => Format::Json,
@@ -534,20 +524,42 @@ pub async fn create_subscription(
         })
         .await?;
     state.wake_deliveries.notify_one();
-    let sub = reload(&state, &id).await?;
+    let sub = reload(state, &id).await?;
     if let Some(token) = token {
-        send_confirmation(&state, &sub, &token).await;
+        send_confirmation(state, &sub, &token).await;
     }
+    Ok((sub, shown))
+}
+
+/// Subscribe a webhook endpoint (`{url, format[, since]}`) or an e-mail digest (`{email,
+/// every, format[, since]}`) to a channel. A webhook's secret is shown only here (and at
+/// rotation).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("code" = String, Path, description = "Channel code")),
+    request_body(content = Object, description = "{url, format, since?} or {email, every, format, since?}"),
+    responses((status = 201, body = SubscriptionView), (status = 404), (status = 409, description = "The reseller has the most e-mail digests allowed"), (status = 422)),
+    security(("bearer" = []))
+)]
+#[post("/v1/channels/{code}/subscriptions")]
+pub async fn create_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    code: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_media_type(&req, &["application/json"])?;
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let (sub, shown) = create(&state, &caller, &code, &value).await?;
     Ok(HttpResponse::Created().json(view(&sub, &state.cursor_key, shown)))
 }
 
-/// The caller's subscriptions (an admin sees all).
-#[utoipa::path(tag = "webhooks", responses((status = 200, body = SubscriptionList)), security(("bearer" = [])))]
-#[get("/v1/subscriptions")]
-pub async fn list_subscriptions(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+/// The caller's subscriptions (an admin sees all; an editor none: 403).
+pub async fn visible_subscriptions(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<Subscription>, ApiError> {
     let reseller = match caller.role {
         Role::Admin => None,
         Role::Reseller => Some(caller.reseller.clone().unwrap_or_default()),
@@ -557,6 +569,17 @@ pub async fn list_subscriptions(
         .db
         .read(move |c| subs::list(c, reseller.as_deref()))
         .await?;
+    Ok(rows)
+}
+
+/// The caller's subscriptions (an admin sees all).
+#[utoipa::path(tag = "webhooks", responses((status = 200, body = SubscriptionList)), security(("bearer" = [])))]
+#[get("/v1/subscriptions")]
+pub async fn list_subscriptions(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let rows = visible_subscriptions(&state, &caller).await?;
     let subscriptions = rows
         .iter()
         .map(|s| view(s, &state.cursor_key, None))
@@ -683,12 +706,18 @@ pub async fn delete_subscription(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = owned(&state, &caller, &id).await?;
+    delete(&state, &caller, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the caller's subscription `id` and its delivery log.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let sub = owned(state, caller, id).await?;
     state
         .db
         .write(move |c| subs::delete(c, &sub.row.id))
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -719,26 +748,38 @@ pub async fn subscription_attempts(
         ));
     }
     let sub = owned(&state, &caller, &id).await?;
+    let attempts = attempts(&state, &sub, limit).await?;
+    Ok(HttpResponse::Ok().json(AttemptList { attempts }))
+}
+
+/// The latest `limit` attempts of `sub` (one the caller may see), latest first.
+pub async fn attempts(
+    state: &AppState,
+    sub: &Subscription,
+    limit: i64,
+) -> Result<Vec<Attempt>, ApiError> {
     let sid = sub.row.id.clone();
     let rows = state
         .db
         .read(move |c| subs::attempts(c, &sid, None, limit))
         .await?;
-    let key = &state.cursor_key;
-    let attempts = rows
+    Ok(rows
         .into_iter()
-        .map(|a| Attempt {
-            at: time(a.at),
-            webhook_id: a.webhook_id,
-            from: cursor(sub.row.channel_id, a.from_seq, key),
-            to: cursor(sub.row.channel_id, a.to_seq, key),
-            status: a.status,
-            latency_ms: a.latency_ms,
-            response: a.response,
-            error: a.error,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(AttemptList { attempts }))
+        .map(|a| attempt_view(sub, a, &state.cursor_key))
+        .collect())
+}
+
+fn attempt_view(sub: &Subscription, a: subs::AttemptRow, key: &[u8]) -> Attempt {
+    Attempt {
+        at: time(a.at),
+        webhook_id: a.webhook_id,
+        from: cursor(sub.row.channel_id, a.from_seq, key),
+        to: cursor(sub.row.channel_id, a.to_seq, key),
+        status: a.status,
+        latency_ms: a.latency_ms,
+        response: a.response,
+        error: a.error,
+    }
 }
 
 /// Move the cursor to `{"since": CURSOR}` or `{"since": "start"}`; the next batch starts there.
@@ -762,7 +803,19 @@ pub async fn replay_subscription(
         .get("since")
         .cloned()
         .ok_or_else(|| ApiError::invalid("/since", "since is \"start\" or a cursor"))?;
-    let sub = owned(&state, &caller, &id).await?;
+    let sub = replay(&state, &caller, &id, since).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// Moves the cursor of the caller's subscription `id` to `since` (`"start"` or a cursor of its
+/// channel); answers the subscription after.
+pub async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    since: Value,
+) -> Result<Subscription, ApiError> {
+    let sub = owned(state, caller, id).await?;
     require_live(&sub)?;
     let key = state.cursor_key.clone();
     state
@@ -777,8 +830,7 @@ pub async fn replay_subscription(
         })
         .await?;
     state.wake_deliveries.notify_one();
-    let sub = reload(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+    reload(state, id).await
 }
 
 /// Resume a disabled or paused subscription from its cursor.
@@ -794,7 +846,13 @@ pub async fn enable_subscription(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = owned(&state, &caller, &id).await?;
+    let sub = enable(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+}
+
+/// Resumes the caller's subscription `id` from its cursor; answers it after.
+pub async fn enable(state: &AppState, caller: &Caller, id: &str) -> Result<Subscription, ApiError> {
+    let sub = owned(state, caller, id).await?;
     require_live(&sub)?;
     state
         .db
@@ -804,8 +862,7 @@ pub async fn enable_subscription(
         })
         .await?;
     state.wake_deliveries.notify_one();
-    let sub = reload(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&sub, &state.cursor_key, None)))
+    reload(state, id).await
 }
 
 /// A new secret, shown once; the previous one keeps signing for 24 hours.
@@ -821,7 +878,17 @@ pub async fn rotate_subscription_secret(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = owned(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(rotate_secret(&state, &caller, &id).await?))
+}
+
+/// A new secret for the caller's webhook `id`, shown once; the previous one keeps signing for
+/// 24 hours.
+pub async fn rotate_secret(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<RotatedSecret, ApiError> {
+    let sub = owned(state, caller, id).await?;
     require_live(&sub)?;
     if sub.row.kind == subs::EMAIL {
         return Err(ApiError::bad_request(
@@ -843,11 +910,43 @@ pub async fn rotate_subscription_secret(
             Ok(subs::rotate_secret(c, &sid, &new, &old, until)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RotatedSecret {
+    Ok(RotatedSecret {
         id: sub.row.id,
         secret,
         previous_secret_valid_until: time(until),
-    }))
+    })
+}
+
+/// Send a test event: one signed `{"type": "catalog.test", "channel", "subscription",
+/// "sent_at"}` message to the webhook's URL, signed and sent like a delivery (same secrets,
+/// same SSRF guard); it is logged as an attempt and answered here, whatever the receiver said.
+/// The subscription's cursor and state do not change.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 200, body = Attempt), (status = 400, description = "An e-mail digest has no webhook to test"), (status = 404), (status = 409, description = "The subscription has ended")),
+    security(("bearer" = []))
+)]
+#[post("/v1/subscriptions/{id}/test")]
+pub async fn test_subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(send_test(&state, &caller, &id).await?))
+}
+
+/// Sends a test event to the caller's webhook `id`; answers the attempt.
+pub async fn send_test(state: &AppState, caller: &Caller, id: &str) -> Result<Attempt, ApiError> {
+    let sub = owned(state, caller, id).await?;
+    require_live(&sub)?;
+    if sub.row.kind == subs::EMAIL {
+        return Err(ApiError::bad_request(
+            "an e-mail digest has no webhook to send a test event to",
+        ));
+    }
+    let attempt = state.worker.send_test(&sub).await?;
+    Ok(attempt_view(&sub, attempt, &state.cursor_key))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -117,6 +117,18 @@ impl TokenTable {
         }
     }
 
+    /// The principal of token row `id` (a console session's token). A scan: tokens are few.
+    pub fn by_id(&self, id: i64) -> Lookup {
+        if !self.is_fresh() {
+            return Lookup::Stale;
+        }
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        match table.by_hash.values().find(|p| p.id == id) {
+            Some(p) => Lookup::Found(p.clone()),
+            None => Lookup::Unknown,
+        }
+    }
+
     /// Whether the table was read from the database within [`FRESH_FOR`].
     pub fn is_fresh(&self) -> bool {
         let table = self.table.read().unwrap_or_else(|e| e.into_inner());

@@ -244,43 +244,95 @@ impl Worker {
     }
 
     async fn send(&self, sub: &Subscription, batch: &Batch) -> Response {
+        let format = Format::parse(&sub.row.format).unwrap_or(Format::Json);
+        self.sign_and_post(
+            &sub.row,
+            &batch.id,
+            format.content_type(),
+            batch.body.clone().into_bytes(),
+        )
+        .await
+    }
+
+    /// Signs `body` as message `webhook_id` with the subscription's secrets and POSTs it to its
+    /// URL through the SSRF-guarded sender. Never fails: every outcome is a [`Response`].
+    async fn sign_and_post(
+        &self,
+        row: &subs::SubscriptionRow,
+        webhook_id: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Response {
         let now = chrono::Utc::now();
-        let secrets = match self.signing_secrets(&sub.row, now.naive_utc()) {
+        let cannot_sign = |e: &dyn std::fmt::Display| Response {
+            error: Some(format!("cannot sign: {e}")),
+            ..Default::default()
+        };
+        let secrets = match self.signing_secrets(row, now.naive_utc()) {
             Ok(s) => s,
-            Err(e) => {
-                return Response {
-                    error: Some(format!("cannot sign: {e}")),
-                    ..Default::default()
-                }
-            }
+            Err(e) => return cannot_sign(&e),
         };
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let timestamp = now.timestamp();
-        let signature = match signing::signature_header(
-            &secrets,
-            &batch.id,
-            timestamp,
-            batch.body.as_bytes(),
-        ) {
+        let signature = match signing::signature_header(&secrets, webhook_id, timestamp, &body) {
             Ok(s) => s,
-            Err(e) => {
-                return Response {
-                    error: Some(format!("cannot sign: {e}")),
-                    ..Default::default()
-                }
-            }
+            Err(e) => return cannot_sign(&e),
         };
-        let format = Format::parse(&sub.row.format).unwrap_or(Format::Json);
         self.sender
             .post(
-                &sub.row.url,
-                &batch.id,
+                &row.url,
+                webhook_id,
                 timestamp,
                 &signature,
-                format.content_type(),
-                batch.body.clone().into_bytes(),
+                content_type,
+                body,
             )
             .await
+    }
+
+    /// Sends one signed test message, `{"type": "catalog.test", "channel", "subscription",
+    /// "sent_at"}` (JSON whatever the subscription's format), to a webhook's URL, signed and
+    /// sent exactly like a delivery, and logs it as an attempt (from and to: its cursor). The
+    /// subscription's state (cursor, failures, pending batch) does not change.
+    pub async fn send_test(&self, sub: &Subscription) -> Result<AttemptRow, StoreError> {
+        let webhook_id = new_webhook_id();
+        let body = serde_json::json!({
+            "type": "catalog.test",
+            "channel": sub.channel_code,
+            "subscription": sub.row.id,
+            "sent_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        let response = self
+            .sign_and_post(
+                &sub.row,
+                &webhook_id,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        tracing::debug!(
+            subscription = %sub.row.id,
+            webhook_id = %webhook_id,
+            outcome = %delivery::describe(&response),
+            "webhook test event"
+        );
+        let attempt = AttemptRow {
+            id: 0,
+            subscription_id: sub.row.id.clone(),
+            at: store::now(),
+            webhook_id,
+            from_seq: sub.row.cursor_seq,
+            to_seq: sub.row.cursor_seq,
+            status: response.status.map(i32::from),
+            latency_ms: i64::try_from(response.latency.as_millis()).unwrap_or(i64::MAX),
+            response: response.body,
+            error: response.error,
+        };
+        let logged = attempt.clone();
+        self.db
+            .write(move |c| subs::log_attempt(c, &logged))
+            .await?;
+        Ok(attempt)
     }
 
     /// Logs the attempt and applies its outcome; true when delivered.

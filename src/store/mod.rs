@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod products;
 pub mod resellers;
 pub mod schema;
+pub mod sessions;
 pub mod subscriptions;
 pub mod tokens;
 

@@ -180,3 +180,14 @@ diesel::allow_tables_to_appear_in_same_query!(subscriptions, delivery_attempts);
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, reseller_channels);
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, digest_confirmations);
 diesel::joinable!(digest_confirmations -> subscriptions (subscription_id));
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        token_id -> BigInt,
+        csrf_secret -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

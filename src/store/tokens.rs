@@ -40,6 +40,14 @@ pub fn find_by_hash(conn: &mut DbConnection, token_hash: &str) -> StoreResult<Op
         .optional()?)
 }
 
+pub fn find_by_id(conn: &mut DbConnection, id: i64) -> StoreResult<Option<TokenRow>> {
+    Ok(tokens::table
+        .find(id)
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Inserts a token; answers its row id.
 pub fn insert(conn: &mut DbConnection, token: &NewToken<'_>) -> StoreResult<i64> {
     diesel::insert_into(tokens::table)

@@ -119,6 +119,8 @@ pub struct Options {
     pub metrics_token: Option<String>,
     /// `PARTNERFEED_METRICS_BIND`.
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// `PARTNERFEED_WEBHOOK_ALLOW` (e.g. `127.0.0.0/8` for a receiver in the test).
+    pub webhook_allow: Option<String>,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             connections: Default::default(),
             metrics_token: None,
             metrics_bind: None,
+            webhook_allow: None,
         }
     }
 }
@@ -166,6 +169,10 @@ impl TestApp {
         config.serve.metrics_bind = options.metrics_bind;
         config.serve.token_concurrency = options.token_concurrency;
         config.run_jobs = options.jobs;
+        if let Some(allow) = &options.webhook_allow {
+            config.webhooks.allow =
+                partnerfeed::webhooks::AllowList::parse(allow).expect("webhook allow list");
+        }
         config.connections = options.connections;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");

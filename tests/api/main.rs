@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod browser;
 mod channels;
 mod cli;
 mod concurrency;
 mod conformance;
+mod console;
 mod crash;
 mod helpers;
 mod migrations;

@@ -280,8 +280,10 @@ impl Hub {
 // ---------------------------------------------------------------- the receiver
 
 #[derive(Debug, Clone, Copy)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
+    /// Answers this status with this body.
+    Text(u16, &'static str),
     RetryAfter(u16, u64),
     /// Answers 200 after a while.
     Slow(u64),
@@ -291,13 +293,13 @@ enum Reply {
 }
 
 #[derive(Debug, Clone)]
-struct Delivery {
-    id: String,
-    timestamp: String,
-    signature: String,
-    content_type: String,
-    body: Vec<u8>,
-    status: u16,
+pub(crate) struct Delivery {
+    pub(crate) id: String,
+    pub(crate) timestamp: String,
+    pub(crate) signature: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) status: u16,
 }
 
 #[derive(Default)]
@@ -311,8 +313,8 @@ struct Script {
 }
 
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     script: Arc<Mutex<Script>>,
 }
 
@@ -345,6 +347,7 @@ async fn receive(
         body: body.to_vec(),
         status,
     };
+    let mut text = "thanks";
     let (status, retry_after) = match reply {
         Reply::Stall(ms) => {
             {
@@ -356,6 +359,10 @@ async fn receive(
             return HttpResponse::Ok().body("too late");
         }
         Reply::Status(s) => (s, None),
+        Reply::Text(s, t) => {
+            text = t;
+            (s, None)
+        }
         Reply::RetryAfter(s, secs) => (s, Some(secs)),
         Reply::Slow(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -371,11 +378,11 @@ async fn receive(
     if let Some(secs) = retry_after {
         response.insert_header(("Retry-After", secs.to_string()));
     }
-    response.body("thanks")
+    response.body(text)
 }
 
 impl Receiver {
-    async fn start(replies: Vec<Reply>) -> Receiver {
+    pub(crate) async fn start(replies: Vec<Reply>) -> Receiver {
         let script = Arc::new(Mutex::new(Script {
             replies: replies.into(),
             ..Default::default()
@@ -398,7 +405,7 @@ impl Receiver {
         }
     }
 
-    fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
         self.script.lock().unwrap().deliveries.clone()
     }
 
@@ -417,7 +424,7 @@ impl Receiver {
 }
 
 /// Standard Webhooks verification, written independently of the crate under test.
-fn verify(secret: &str, d: &Delivery) -> bool {
+pub(crate) fn verify(secret: &str, d: &Delivery) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -2426,4 +2433,75 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
     assert!(verify(&secret, &receiver.deliveries()[0]));
     hub.stop().await;
+}
+
+#[actix_web::test]
+async fn a_test_event_is_signed_sent_logged_and_moves_nothing() {
+    let hub = Hub::spawn(args("50ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let other = hub.reseller("fr-resellers", "shop-2").await;
+    let receiver = Receiver::start(vec![Reply::Status(204), Reply::Status(500)]).await;
+    let (id, secret) = hub
+        .subscribe(
+            &shop,
+            "fr-resellers",
+            json!({"url": receiver.url, "format": "csv"}),
+        )
+        .await;
+    let before = hub.subscription(&shop, &id).await;
+
+    let (s, attempt) = hub.act(&shop, &id, "test", None).await;
+    assert_eq!(s, 200, "{attempt}");
+    assert_eq!(attempt["status"], 204, "{attempt}");
+    assert!(attempt["error"].is_null());
+    let got = receiver.deliveries();
+    assert_eq!(got.len(), 1);
+    assert!(
+        verify(&secret, &got[0]),
+        "signed with the subscription's secret"
+    );
+    assert_eq!(attempt["webhook_id"], got[0].id.as_str());
+    assert_eq!(
+        got[0].content_type, "application/json",
+        "JSON whatever the format"
+    );
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["type"], "catalog.test");
+    assert_eq!(body["channel"], "fr-resellers");
+    assert_eq!(body["subscription"], id.as_str());
+    assert_eq!(attempt["from"], before["cursor"]);
+    assert_eq!(attempt["to"], before["cursor"]);
+
+    // A failing receiver: the answer says so, the subscription's state does not move.
+    let (s, attempt) = hub.act(&shop, &id, "test", None).await;
+    assert_eq!(s, 200, "{attempt}");
+    assert_eq!(attempt["status"], 500, "{attempt}");
+    assert_eq!(attempt["response"], "thanks");
+    let after = hub.subscription(&shop, &id).await;
+    assert_eq!(after["failures"], 0, "{after}");
+    assert_eq!(after["cursor"], before["cursor"]);
+    assert_eq!(after["state"], "active");
+    let (_, log) = hub
+        .call(
+            "GET",
+            &format!("/v1/subscriptions/{id}/attempts"),
+            &shop,
+            None,
+        )
+        .await;
+    let log = log["attempts"].as_array().unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0]["status"], 500, "latest first");
+
+    // Only its owner may test it; a digest has no webhook; an ended one answers 409.
+    let (s, _) = hub.act(&other, &id, "test", None).await;
+    assert_eq!(s, 404);
+    let digest = confirmed_digest(&hub, &shop, "fr-resellers", "digest@shop-1.example").await;
+    let (s, body) = hub.act(&shop, &digest, "test", None).await;
+    assert_eq!(s, 400, "{body}");
+    grant(&hub, "shop-1", json!([])).await;
+    let (s, body) = hub.act(&shop, &id, "test", None).await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(receiver.deliveries().len(), 2, "nothing more was sent");
+    hub.server.stop(true).await;
 }
