@@ -177,7 +177,11 @@ fn main() -> anyhow::Result<()> {
                 )
             })?;
             let db = app::open_db(&config.storage)?;
-            let key = app::secret_key(&config.storage, config.secret_key.as_ref())?;
+            // A key that does not open the stored secrets stops the export before any output.
+            let (key, _) =
+                app::open_with_secret_key(&config.storage, config.secret_key.as_ref(), |key| {
+                    Ok(secrets::cursor_key(&mut *db.write_conn()?, key)?)
+                })?;
             let cursor = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
@@ -253,20 +257,13 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", new_key_file.display()))?;
             let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
             let db = app::open_db(&config.storage)?;
-            let made_now = app::key_file_missing(&config.storage, configured.as_ref());
-            let old = app::secret_key(&config.storage, configured.as_ref())?;
-            if old.id() == new.id() {
-                anyhow::bail!("the new key is the key in force ({})", old.source());
-            }
-            let count = match secrets::rotate(&mut *db.write_conn()?, &old, &new) {
-                Ok(count) => count,
-                Err(e) => {
-                    if made_now {
-                        app::forget_key_file(&config.storage, &old);
+            let (_, count) =
+                app::open_with_secret_key(&config.storage, configured.as_ref(), |old| {
+                    if old.id() == new.id() {
+                        anyhow::bail!("the new key is the key in force ({})", old.source());
                     }
-                    return Err(e.into());
-                }
-            };
+                    Ok(secrets::rotate(&mut *db.write_conn()?, old, &new)?)
+                })?;
             if configured.is_none() {
                 let path = config.storage.data_dir().join(secrets::KEY_FILE);
                 partnerfeed::files::write_private(&path, format!("{}\n", new.encoded()).as_bytes())
