@@ -655,8 +655,8 @@ pub async fn patch_subscription(
         .db
         .write(move |c| -> Result<Option<String>, ApiError> {
             if email.is_some() {
-                // The confirmation mail counts against the reseller's budget (locked first, as
-                // every other transaction that locks both does).
+                // The confirmation mail counts against the reseller's budget: its row is locked
+                // before the subscription's, the order a reseller's update or deletion takes.
                 store::resellers::lock_row(c, &reseller)?;
             }
             let sub = lock_live(c, &sid)?;
