@@ -129,6 +129,28 @@ pub fn forget_key_file(storage: &Storage, key: &SecretKey) {
     }
 }
 
+/// Loads the secret key (as [`secret_key`]) and hands it to `open`, which checks it against the
+/// database. When `open` fails and `<data dir>/secret.key` was made by this call, the file is
+/// removed ([`forget_key_file`]): every command that opens the stored secrets (serve, export,
+/// secret-key rotate) leaves no stray key behind.
+pub fn open_with_secret_key<T>(
+    storage: &Storage,
+    configured: Option<&Secret>,
+    open: impl FnOnce(&SecretKey) -> anyhow::Result<T>,
+) -> anyhow::Result<(SecretKey, T)> {
+    let made_now = key_file_missing(storage, configured);
+    let key = secret_key(storage, configured)?;
+    match open(&key) {
+        Ok(opened) => Ok((key, opened)),
+        Err(e) => {
+            if made_now {
+                forget_key_file(storage, &key);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Opens the secrets stored in the database with `key`: seals the ones an older version stored
 /// in plaintext, checks that every sealed one opens (a wrong key stops the start here, before
 /// anything is changed), and answers the cursor key.
@@ -161,17 +183,11 @@ pub struct Running {
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
 /// letting in-flight requests finish).
 pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let key_made_now = key_file_missing(&config.storage, config.secret_key.as_ref());
-    let secret_key = Arc::new(secret_key(&config.storage, config.secret_key.as_ref())?);
-    let cursor_key = match open_stored_secrets(&db, &secret_key) {
-        Ok(cursor_key) => Arc::new(cursor_key),
-        Err(e) => {
-            if key_made_now {
-                forget_key_file(&config.storage, &secret_key);
-            }
-            return Err(e);
-        }
-    };
+    let (secret_key, cursor_key) =
+        open_with_secret_key(&config.storage, config.secret_key.as_ref(), |key| {
+            open_stored_secrets(&db, key)
+        })?;
+    let (secret_key, cursor_key) = (Arc::new(secret_key), Arc::new(cursor_key));
     let wake = Arc::new(Notify::new());
     let webhook_settings = config.webhooks.clone();
     let mailer = crate::mail::from_config(

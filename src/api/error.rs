@@ -41,6 +41,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("too many concurrent requests")]
     TooManyConcurrent,
+    /// The reseller's confirmation mails of the hour are spent (a bound against mail bombing
+    /// an address through its confirmation links).
+    #[error("too many confirmation mails")]
+    TooManyConfirmationMails { limit: i32, retry_after: u64 },
     #[error("the content is invalid")]
     Invalid(ValidationErrors),
     #[error("the database is unavailable")]
@@ -148,6 +152,14 @@ impl ApiError {
                 "Too many requests",
                 format!("this token exceeded its request rate; retry after {retry_after} s"),
             ),
+            ApiError::TooManyConfirmationMails { limit, retry_after } => (
+                "confirmation-mail-limit",
+                "Too many confirmation mails",
+                format!(
+                    "this reseller may have at most {limit} confirmation mails per hour sent (new \
+                     or re-pointed digest addresses); retry after {retry_after} s"
+                ),
+            ),
             ApiError::TooManyConcurrent => (
                 "too-many-concurrent",
                 "Too many requests",
@@ -192,9 +204,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } | ApiError::TooManyConcurrent => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyRequests { .. }
+            | ApiError::TooManyConcurrent
+            | ApiError::TooManyConfirmationMails { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -233,7 +245,8 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) | ApiError::TooManyConcurrent => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::TooManyConfirmationMails { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::MethodNotAllowed { allow } => {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod channels;
+pub mod confirm;
 pub mod error;
 pub mod feed_cache;
 pub mod feeds;
@@ -97,7 +98,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resellers::delete_reseller)
         .service(resellers::create_reseller_token)
         .service(subscriptions::create_subscription)
-        .service(subscriptions::confirm_digest)
+        .service(confirm::confirm_page)
+        .service(confirm::confirm_digest)
         .service(subscriptions::list_subscriptions)
         .service(subscriptions::get_subscription)
         .service(subscriptions::patch_subscription)

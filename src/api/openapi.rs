@@ -168,6 +168,8 @@ type BodyMap = (
 const JSON: &str = "application/json";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 const NDJSON: &str = "application/x-ndjson";
+const FORM: &str = "application/x-www-form-urlencoded";
+const HTML: &str = "text/html";
 
 /// Every operation's bodies. A test checks that each entry names an operation of the document.
 pub const BODIES: &[BodyMap] = &[
@@ -308,7 +310,13 @@ pub const BODIES: &[BodyMap] = &[
         "/v1/subscriptions/confirm",
         "get",
         &[],
-        &[("200", JSON, "Confirmed")],
+        &[("200", HTML, "ConfirmPage")],
+    ),
+    (
+        "/v1/subscriptions/confirm",
+        "post",
+        &[(JSON, "ConfirmRequest"), (FORM, "ConfirmRequest")],
+        &[("200", JSON, "Confirmed"), ("200", HTML, "ConfirmedPage")],
     ),
     (
         "/v1/subscriptions/{id}/attempts",

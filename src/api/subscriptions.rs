@@ -8,7 +8,7 @@
 //! it is still shown (`"state": "ended"`, `"reason"`) and can be deleted, but every change
 //! (`PATCH`, `replay`, `enable`, `rotate-secret`) answers 409, checked again on the locked row
 //! in the transaction that would make the change. A digest's address gets a one-time
-//! confirmation link (`GET /v1/subscriptions/confirm?token=...`) and no digest before it is
+//! confirmation link (see `api::confirm`) and no digest before it is
 //! confirmed; a reseller has at most `PARTNERFEED_DIGESTS_PER_RESELLER` digests.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -27,7 +27,7 @@ use crate::jobs::digests::Every;
 use crate::service::pull;
 use crate::service::tokens::Role;
 use crate::store::subscriptions::{self as subs, NewSubscription, Subscription};
-use crate::store::{self, channels, StoreError};
+use crate::store::{self, channels};
 use crate::webhooks::{client, signing};
 
 /// How long a rotated-out secret keeps being used to sign.
@@ -36,6 +36,11 @@ const URL_MAX: usize = 2048;
 const EMAIL_MAX: usize = 254;
 /// How long a digest confirmation link stays valid.
 const CONFIRM_DAYS: i64 = 7;
+/// Confirmation mails a reseller may have sent per hour (subscribes and re-points of digests
+/// together): each one lands in a mailbox the reseller names, so this bounds how hard a
+/// reseller can mail-bomb an address. Per reseller, not per subscription, so deleting and
+/// subscribing again does not reset it.
+pub const CONFIRMATION_MAILS_PER_HOUR: i32 = 10;
 
 #[derive(Serialize, ToSchema)]
 pub struct PendingBatch {
@@ -217,12 +222,22 @@ fn lock_live(c: &mut store::DbConnection, id: &str) -> Result<Subscription, ApiE
 }
 
 /// A new confirmation token for a digest address: the token (for the link) and its hash
-/// (stored), valid [`CONFIRM_DAYS`].
+/// (stored), valid [`CONFIRM_DAYS`]. Counts the mail against the reseller's budget of
+/// [`CONFIRMATION_MAILS_PER_HOUR`] (429 beyond, the transaction rolled back: no change, no
+/// mail); the caller holds the reseller's row lock.
 fn confirmation(
     c: &mut store::DbConnection,
+    reseller: &str,
     id: &str,
     now: NaiveDateTime,
-) -> Result<String, StoreError> {
+) -> Result<String, ApiError> {
+    let limit = CONFIRMATION_MAILS_PER_HOUR;
+    if let Some(until) =
+        subs::count_confirmation_mail(c, reseller, now, limit, chrono::Duration::hours(1))?
+    {
+        let retry_after = (until - now).num_seconds().max(1).unsigned_abs();
+        return Err(ApiError::TooManyConfirmationMails { limit, retry_after });
+    }
     let token = crate::service::tokens::generate();
     subs::await_confirmation(
         c,
@@ -518,7 +533,7 @@ pub async fn create(
                 },
             )?;
             Ok(match &target {
-                Target::Digest { .. } => Some(confirmation(c, &sid, now)?),
+                Target::Digest { .. } => Some(confirmation(c, &reseller, &sid, now)?),
                 Target::Webhook { .. } => None,
             })
         })
@@ -655,9 +670,15 @@ pub async fn patch_subscription(
     let every = obj.get("every").map(parse_every).transpose()?;
     let now = state.clock.now().naive_utc();
     let sid = sub.row.id.clone();
+    let reseller = sub.row.reseller_code.clone();
     let token = state
         .db
         .write(move |c| -> Result<Option<String>, ApiError> {
+            if email.is_some() {
+                // The confirmation mail counts against the reseller's budget: its row is locked
+                // before the subscription's, the order a reseller's update or deletion takes.
+                store::resellers::lock_row(c, &reseller)?;
+            }
             let sub = lock_live(c, &sid)?;
             if let Some(url) = &url {
                 subs::set_url(c, &sid, url)?;
@@ -667,7 +688,7 @@ pub async fn patch_subscription(
             let token = match &email {
                 Some(email) => {
                     subs::set_email(c, &sid, email)?;
-                    Some(confirmation(c, &sid, now)?)
+                    Some(confirmation(c, &sub.row.reseller_code, &sid, now)?)
                 }
                 None => None,
             };
@@ -947,51 +968,4 @@ pub async fn send_test(state: &AppState, caller: &Caller, id: &str) -> Result<At
     }
     let attempt = state.worker.send_test(&sub).await?;
     Ok(attempt_view(&sub, attempt, &state.cursor_key))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ConfirmQuery {
-    /// The one-time token from the confirmation mail.
-    token: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Confirmed {
-    /// The digest subscription now confirmed.
-    id: String,
-    email: String,
-    confirmed: bool,
-}
-
-/// Confirm a digest address with the one-time link mailed to it (no token needed: the link is
-/// the proof). The token is used up; an unknown, used or expired token answers 404.
-#[utoipa::path(
-    tag = "webhooks",
-    params(ConfirmQuery),
-    responses((status = 200, body = Confirmed), (status = 404, description = "Unknown, used or expired link"))
-)]
-#[get("/v1/subscriptions/confirm")]
-pub async fn confirm_digest(
-    state: web::Data<AppState>,
-    query: Query<ConfirmQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::not_found("this confirmation link is unknown, used or expired");
-    let token = query
-        .token
-        .as_deref()
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-        .ok_or_else(not_found)?;
-    let hash = crate::service::tokens::hash(token);
-    let at = state.clock.now().naive_utc();
-    let id = state
-        .db
-        .write(move |c| subs::confirm(c, &hash, at))
-        .await?
-        .ok_or_else(not_found)?;
-    let sub = reload(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(Confirmed {
-        id: sub.row.id,
-        email: sub.row.email.unwrap_or_default(),
-        confirmed: true,
-    }))
 }

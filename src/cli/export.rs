@@ -22,7 +22,15 @@ pub fn run(
     let format = Format::parse(format)
         .with_context(|| format!("unknown format {format:?}; use {}", Format::names()))?;
     let db = crate::app::open_db(&config.storage)?;
-    let key = crate::app::secret_key(&config.storage, config.secret_key.as_ref())?;
+    // A key that does not open the stored secrets stops the export before any output, and a
+    // key file this run made for it is removed.
+    let (key, _) =
+        crate::app::open_with_secret_key(&config.storage, config.secret_key.as_ref(), |key| {
+            Ok(crate::service::secrets::cursor_key(
+                &mut *db.write_conn()?,
+                key,
+            )?)
+        })?;
     let cursor = match output {
         Some(path) => {
             let file = std::fs::File::create(path)

@@ -25,21 +25,12 @@ pub fn rotate(config: &Config, new_key_file: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", new_key_file.display()))?;
     let new = SecretKey::parse(&text, &new_key_file.display().to_string())?;
     let db = app::open_db(storage)?;
-    let made_now = app::key_file_missing(storage, configured.as_ref());
-    let old = app::secret_key(storage, configured.as_ref())?;
-    if old.id() == new.id() {
-        anyhow::bail!("the new key is the key in force ({})", old.source());
-    }
-    let count = match secrets::rotate(&mut *db.write_conn()?, &old, &new) {
-        Ok(count) => count,
-        Err(e) => {
-            // A key file this run made for a database sealed with another key is not its key.
-            if made_now {
-                app::forget_key_file(storage, &old);
-            }
-            return Err(e.into());
+    let (_, count) = app::open_with_secret_key(storage, configured.as_ref(), |old| {
+        if old.id() == new.id() {
+            anyhow::bail!("the new key is the key in force ({})", old.source());
         }
-    };
+        Ok(secrets::rotate(&mut *db.write_conn()?, old, &new)?)
+    })?;
     if configured.is_none() {
         let path = storage.data_dir().join(secrets::KEY_FILE);
         files::write_private(&path, format!("{}\n", new.encoded()).as_bytes()).with_context(

@@ -122,7 +122,7 @@ pub fn confirm_digest(to: &str, reseller: &str, channel: &str, link: &str, days:
             "Hello,\n\n\
              The partner account {reseller} asked to send e-mail digests of its channel {channel}\n\
              to this address. Nothing is sent until the address is confirmed. To confirm, open\n\
-             this link (valid {days} days, once):\n\n\
+             this link (valid {days} days, once) and press the button on its page:\n\n\
              {link}\n\n\
              If you did not expect this, ignore this mail: no digest will be sent.\n"
         ),

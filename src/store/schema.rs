@@ -157,6 +157,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    confirmation_mails (reseller_code) {
+        reseller_code -> Text,
+        window_start -> Timestamp,
+        sent -> Integer,
+    }
+}
+
+diesel::table! {
     delivery_attempts (id) {
         id -> BigInt,
         subscription_id -> Text,

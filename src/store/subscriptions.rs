@@ -17,8 +17,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    channel_records, channels, delivery_attempts, digest_confirmations, reseller_channels,
-    resellers, subscriptions,
+    channel_records, channels, confirmation_mails, delivery_attempts, digest_confirmations,
+    reseller_channels, resellers, subscriptions,
 };
 use super::{now, DbConnection, StoreResult};
 
@@ -334,6 +334,54 @@ pub fn await_confirmation(
         .set(subscriptions::email_confirmed.eq(false))
         .execute(conn)?;
     Ok(())
+}
+
+/// Counts one confirmation mail against `reseller`'s budget: at most `limit` in a `window` that
+/// starts with the first mail after the previous window ended. Answers `None` when counted, or
+/// the end of the current window when the budget is spent (nothing counted). Call it in the
+/// transaction that records the pending confirmation, with the reseller's row locked
+/// ([`super::resellers::lock_row`]), so concurrent requests count one after the other.
+pub fn count_confirmation_mail(
+    conn: &mut DbConnection,
+    reseller: &str,
+    at: NaiveDateTime,
+    limit: i32,
+    window: chrono::Duration,
+) -> StoreResult<Option<NaiveDateTime>> {
+    let current: Option<(NaiveDateTime, i32)> = confirmation_mails::table
+        .find(reseller)
+        .select((confirmation_mails::window_start, confirmation_mails::sent))
+        .first(conn)
+        .optional()?;
+    let row = confirmation_mails::table.find(reseller);
+    match current {
+        Some((start, sent)) if at < start + window => {
+            if sent >= limit {
+                return Ok(Some(start + window));
+            }
+            diesel::update(row)
+                .set(confirmation_mails::sent.eq(sent + 1))
+                .execute(conn)?;
+        }
+        Some(_) => {
+            diesel::update(row)
+                .set((
+                    confirmation_mails::window_start.eq(at),
+                    confirmation_mails::sent.eq(1),
+                ))
+                .execute(conn)?;
+        }
+        None => {
+            diesel::insert_into(confirmation_mails::table)
+                .values((
+                    confirmation_mails::reseller_code.eq(reseller),
+                    confirmation_mails::window_start.eq(at),
+                    confirmation_mails::sent.eq(1),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(None)
 }
 
 /// Confirms the digest whose pending token hashes to `token_hash`, if it has not expired at

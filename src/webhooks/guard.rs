@@ -143,19 +143,30 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
+/// Checked against the IANA IPv6 Special-Purpose Address Registry: only global unicast
+/// (`2000::/3`) is public, which leaves out `::/128`, `::1/128`, IPv4-compatible forms, the
+/// discard-only `100::/64` (RFC 6666) and dummy `100:0:0:1::/64` (RFC 9780) prefixes, SRv6 SIDs
+/// `5f00::/16`, unique local `fc00::/7`, link-local, site-local, multicast and the rest the
+/// IETF reserves; inside it, the blocks below are refused too. NAT64 (`64:ff9b::/96`,
+/// `64:ff9b:1::/48`), 6to4 and Teredo are judged by the IPv4 they carry ([`embedded_v4`]).
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let nat64 = s[0] == 0x0064 && s[1] == 0xff9b;
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || s[0] == 0x2001 && s[1] == 0x0db8 // documentation
-        // NAT64: only the well-known /96 and the local-use /48, whose IPv4 is judged below.
-        || nat64 && !(s[2..6] == [0, 0, 0, 0] || s[2] == 1)
-        || s[0] == 0) // IPv4-compatible and other reserved forms
+    if s[0] == 0x0064 && s[1] == 0xff9b {
+        // NAT64: only the well-known /96 and the local-use /48, whose IPv4 is judged apart.
+        return s[2..6] == [0, 0, 0, 0] || s[2] == 1;
+    }
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    global_unicast
+        && !(
+            // IETF protocol assignments 2001::/23 (benchmarking 2001:2::/48, ORCHID 2001:10::/28,
+            // ORCHIDv2 2001:20::/28, DRIP 2001:30::/28, AMT, AS112, anycast), except Teredo
+            // 2001::/32
+            (s[0] == 0x2001 && s[1] != 0 && s[1] < 0x0200)
+            || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+            || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20
+            || s[..3] == [0x2620, 0x004f, 0x8000]
+            // AS112 direct delegation 2620:4f:8000::/48
+        )
 }
 
 /// The IPv4 addresses an IPv6 address carries to a translator or tunnel, which the packets
@@ -265,6 +276,26 @@ mod tests {
             "ff02::1",
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
+            // The IANA IPv6 special-purpose registry, outside 2000::/3 ...
+            "100::1", // discard-only 100::/64 (RFC 6666)
+            "100::ffff:ffff:ffff:ffff",
+            "100:0:0:1::1", // dummy prefix 100:0:0:1::/64 (RFC 9780)
+            "5f00::1",      // SRv6 SIDs 5f00::/16
+            "fec0::1",      // site-local (deprecated)
+            "4000::1",      // IETF reserved
+            "e000::1",      // IETF reserved
+            // ... and inside it.
+            "2001:db8::1", // documentation 2001:db8::/32
+            "3fff::1",     // documentation 3fff::/20
+            "3fff:fff:ffff::1",
+            "2001:2::1",  // benchmarking 2001:2::/48
+            "2001:10::1", // ORCHID (deprecated) 2001:10::/28
+            "2001:20::1", // ORCHIDv2 2001:20::/28
+            "2001:2f:ffff::1",
+            "2001:30::1", // DRIP 2001:30::/28
+            "2001:1::1",  // PCP anycast, in IETF protocol assignments 2001::/23
+            "2001:1ff::1",
+            "2620:4f:8000::1", // AS112 direct delegation 2620:4f:8000::/48
         ] {
             assert_eq!(
                 check_addr(ip(bad), true, &none),
@@ -272,7 +303,16 @@ mod tests {
                 "{bad}"
             );
         }
-        for good in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for good in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "2001:200::1", // just past 2001::/23
+            "2001:4860:4860::8888",
+            "3ffe::1",                         // just below 3fff::/20
+            "3fff:1000::1",                    // just past it
+            "2620:4f:8001::1",                 // just past AS112's /48
+            "2001:0:5db8:4e:0:f7ff:f7f7:f7f7", // Teredo of public addresses
+        ] {
             assert_eq!(check_addr(ip(good), true, &none), Ok(()), "{good}");
             assert_eq!(check_addr(ip(good), false, &none), Err(GuardError::Scheme));
         }

@@ -326,28 +326,23 @@ fn serve_keeps_the_admin_token_out_of_its_output_and_its_files_private() {
     }
 }
 
-#[test]
-fn secret_key_rotate_without_the_key_in_force_keeps_no_key_file() {
-    let test_db = TestDb::new();
+/// Runs `args` against a database that a start sealed with its own `secret.key`, from another
+/// data directory without that key; asserts the refusal and that no key file was left behind.
+fn refused_without_the_key_in_force(
+    test_db: &TestDb,
+    args: &[&std::ffi::OsStr],
+) -> std::process::Output {
     let data_dir = test_db.data_dir().join("data");
     // A start seals the cursor key with `data/secret.key`.
-    serve_until_listening(&test_db, &data_dir);
+    serve_until_listening(test_db, &data_dir);
     let url = if test_db.url.starts_with("postgres") {
         test_db.url.clone()
     } else {
         format!("sqlite://{}", data_dir.join("partnerfeed.db").display())
     };
-    let new_key = test_db.data_dir().join("new.key");
-    let generated = partnerfeed(&test_db)
-        .args(["secret-key", "generate"])
-        .output()
-        .unwrap();
-    std::fs::write(&new_key, &generated.stdout).unwrap();
-    // Rotating from a data directory that lacks the key refuses, and leaves no key file.
     let elsewhere = test_db.data_dir().join("elsewhere");
     let out = Command::new(env!("CARGO_BIN_EXE_partnerfeed"))
-        .args(["secret-key", "rotate", "--new-key-file"])
-        .arg(&new_key)
+        .args(args)
         .env("DATABASE_URL", &url)
         .env("PARTNERFEED_DATA_DIR", &elsewhere)
         .env_remove("PARTNERFEED_SECRET_KEY")
@@ -363,6 +358,37 @@ fn secret_key_rotate_without_the_key_in_force_keeps_no_key_file() {
         !elsewhere.join("secret.key").exists(),
         "a key file was left behind"
     );
+    out
+}
+
+#[test]
+fn secret_key_rotate_without_the_key_in_force_keeps_no_key_file() {
+    let test_db = TestDb::new();
+    let new_key = test_db.data_dir().join("new.key");
+    let generated = partnerfeed(&test_db)
+        .args(["secret-key", "generate"])
+        .output()
+        .unwrap();
+    std::fs::write(&new_key, &generated.stdout).unwrap();
+    // Rotating from a data directory that lacks the key refuses, and leaves no key file.
+    let args = [
+        "secret-key".as_ref(),
+        "rotate".as_ref(),
+        "--new-key-file".as_ref(),
+        new_key.as_os_str(),
+    ];
+    refused_without_the_key_in_force(&test_db, &args);
+}
+
+#[test]
+fn export_without_the_key_in_force_keeps_no_key_file() {
+    let test_db = TestDb::new();
+    // Exporting from a data directory that lacks the key refuses, writes nothing, and leaves no
+    // key file.
+    let args =
+        ["export", "--channel", "eu-marketplace", "--format", "json"].map(std::ffi::OsStr::new);
+    let out = refused_without_the_key_in_force(&test_db, &args);
+    assert!(out.stdout.is_empty(), "nothing is exported");
 }
 
 #[test]

@@ -115,6 +115,31 @@ impl Hub {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Confirms a digest address as its owner does: the mailed link's page, then the POST of its
+    /// button (here as JSON `{"token"}`).
+    async fn confirm(&self, link: &str) -> (u16, Value) {
+        let token = link.rsplit("token=").next().unwrap_or_default();
+        self.call(
+            "POST",
+            "/v1/subscriptions/confirm",
+            "",
+            Some(json!({ "token": token })),
+        )
+        .await
+    }
+
+    /// `POST /v1/channels/fr-resellers/subscriptions` of a digest to `email`.
+    async fn subscribe_digest(&self, token: &str, email: &str) -> (u16, Value) {
+        let body = json!({ "email": email });
+        self.call(
+            "POST",
+            "/v1/channels/fr-resellers/subscriptions",
+            token,
+            Some(body),
+        )
+        .await
+    }
+
     /// A channel and a reseller with access to it; the reseller's token.
     async fn reseller(&self, channel: &str, reseller: &str) -> String {
         let (s, _) = self
@@ -1501,9 +1526,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
     assert_eq!(created["confirmed"], false);
     let (rcpt, confirmation) = got.lock().unwrap().remove(0);
     assert_eq!(rcpt, "<digest@shop-1.example>");
-    let (s, confirmed) = hub
-        .call("GET", &confirm_link(&confirmation), "", None)
-        .await;
+    let (s, confirmed) = hub.confirm(&confirm_link(&confirmation)).await;
     assert_eq!(s, 200, "{confirmed}");
     assert_eq!(hub.subscription(&shop, &id).await["confirmed"], true);
     assert_eq!(created["kind"], "email");
@@ -1693,7 +1716,7 @@ async fn confirmed_digest(hub: &Hub, token: &str, channel: &str, email: &str) ->
     let mail = mails_with(hub, &format!("To: {email}"))
         .pop()
         .expect("a confirmation mail");
-    let (s, body) = hub.call("GET", &confirm_link(&mail), "", None).await;
+    let (s, body) = hub.confirm(&confirm_link(&mail)).await;
     assert_eq!(s, 200, "{body}");
     created["id"].as_str().unwrap().to_string()
 }
@@ -2005,6 +2028,200 @@ async fn the_digest_limit_holds_against_concurrent_subscribes() {
 }
 
 #[actix_web::test]
+async fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let (s, created) = hub.subscribe_digest(&shop, "buyer@shop-1.example").await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let mail = mails_with(&hub, "To: buyer@shop-1.example").remove(0);
+    let link = confirm_link(&mail);
+    let token = link.rsplit("token=").next().unwrap().to_string();
+    assert!(mail.contains("press the button"), "{mail}");
+
+    // A mail scanner opens the link (twice, as they do): a page with a button, no confirmation.
+    for _ in 0..2 {
+        let page = hub
+            .client
+            .get(format!("{}{link}", hub.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let header = |name: &str| {
+            page.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert!(header("content-type").starts_with("text/html"));
+        let policy = header("content-security-policy");
+        assert!(policy.contains("default-src 'none'"), "{policy}");
+        assert!(policy.contains("form-action 'self'"), "{policy}");
+        assert_eq!(header("referrer-policy"), "no-referrer");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(
+            html.contains("<form method=\"post\" action=\"/v1/subscriptions/confirm\">"),
+            "{html}"
+        );
+        assert!(html.contains(&format!("value=\"{token}\"")), "{html}");
+    }
+    assert_eq!(hub.subscription(&shop, &id).await["confirmed"], false);
+    // A token that is not one of ours is never put into the page.
+    let page = hub
+        .client
+        .get(format!(
+            "{}/v1/subscriptions/confirm?token=%22%3E%3Cscript%3E",
+            hub.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(!page.text().await.unwrap().contains("<script"));
+
+    // The person presses the button: the form's POST confirms, and answers a page.
+    let form = |token: &str| {
+        hub.client
+            .post(format!("{}/v1/subscriptions/confirm", hub.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let confirmed = form(&token).await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(confirmed.text().await.unwrap().contains("confirmed"));
+    assert_eq!(hub.subscription(&shop, &id).await["confirmed"], true);
+    // Used up: the form and JSON both get 404.
+    assert_eq!(form(&token).await.unwrap().status(), 404);
+    let (s, problem) = hub.confirm(&link).await;
+    assert_eq!(s, 404, "{problem}");
+    assert_eq!(problem["status"], 404, "{problem}");
+
+    // A new address confirms through JSON, answered with JSON.
+    let (s, _) = hub
+        .patch(&shop, &id, json!({"email": "other@shop-1.example"}))
+        .await;
+    assert_eq!(s, 200);
+    let link = confirm_link(&mails_with(&hub, "To: other@shop-1.example")[0]);
+    let (s, body) = hub.confirm(&link).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"id": id, "email": "other@shop-1.example", "confirmed": true})
+    );
+}
+
+#[actix_web::test]
+async fn confirmation_mails_are_bounded_per_reseller_whatever_the_subscription() {
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let (s, created) = hub.subscribe_digest(&shop, "victim@a.example").await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // Ten confirmation mails per reseller per hour: the subscribe and nine re-points.
+    for _ in 1..10 {
+        let (s, body) = hub
+            .patch(&shop, &id, json!({"email": "victim@a.example"}))
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let (s, problem) = hub
+        .call(
+            "PATCH",
+            &format!("/v1/subscriptions/{id}"),
+            &shop,
+            Some(json!({"email": "other@a.example"})),
+        )
+        .await;
+    assert_eq!(s, 429, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("10 confirmation mails per hour"),
+        "{detail}"
+    );
+    assert_eq!(
+        hub.subscription(&shop, &id).await["email"],
+        "victim@a.example",
+        "the address is unchanged"
+    );
+    // Retry-After says when the hour is over.
+    let response = hub
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/v1/subscriptions/{id}"),
+            &shop,
+        )
+        .json(&json!({"email": "victim@a.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    // Deleting and subscribing again does not reset the budget: it is the reseller's.
+    let (s, _) = hub
+        .call("DELETE", &format!("/v1/subscriptions/{id}"), &shop, None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, problem) = hub.subscribe_digest(&shop, "victim@a.example").await;
+    assert_eq!(s, 429, "{problem}");
+    assert_eq!(mails_with(&hub, "To: victim@a.example").len(), 10);
+    assert!(mails_with(&hub, "To: other@a.example").is_empty());
+    // Another reseller has its own budget; the first gets a new one after the hour.
+    let other = hub.reseller("fr-resellers", "shop-2").await;
+    let (s, _) = hub.subscribe_digest(&other, "buyer@shop-2.example").await;
+    assert_eq!(s, 201);
+    hub.clock.set(start_time() + chrono::Duration::minutes(61));
+    let (s, body) = hub.subscribe_digest(&shop, "victim@a.example").await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(mails_with(&hub, "To: victim@a.example").len(), 11);
+}
+
+#[actix_web::test]
+async fn the_confirmation_mail_budget_holds_against_concurrent_re_points() {
+    // 24 re-points at once over two digests: the budget's read and write must not interleave
+    // (on PostgreSQL the reseller's row is locked between them), so exactly 10 mails in all.
+    let hub = Hub::spawn(args("30ms")).await;
+    let shop = hub.reseller("fr-resellers", "shop-1").await;
+    let mut ids = Vec::new();
+    for email in ["a@shop-1.example", "b@shop-1.example"] {
+        let (s, created) = hub.subscribe_digest(&shop, email).await;
+        assert_eq!(s, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let statuses = futures_util::future::join_all((0..24).map(|i| {
+        let (hub, shop, id) = (&hub, &shop, &ids[i % 2]);
+        async move {
+            let body = json!({ "email": format!("r{i}@shop-1.example") });
+            hub.patch(shop, id, body).await.0
+        }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        8,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    let confirmations = mails_with(&hub, "Subject: [partnerfeed] Confirm");
+    assert_eq!(confirmations.len(), 10);
+    hub.stop().await;
+}
+
+#[actix_web::test]
 async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
     let hub = Hub::spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
@@ -2054,18 +2271,13 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
     assert!(mails_with(&hub, "changes in channel").is_empty());
 
     let (s, _) = hub
-        .call(
-            "GET",
-            "/v1/subscriptions/confirm?token=not-the-token",
-            "",
-            None,
-        )
+        .confirm("/v1/subscriptions/confirm?token=not-the-token")
         .await;
     assert_eq!(s, 404);
     let link = confirm_link(&confirmations[0]);
-    let (s, body) = hub.call("GET", &link, "", None).await;
+    let (s, body) = hub.confirm(&link).await;
     assert_eq!(s, 200, "{body}");
-    let (s, _) = hub.call("GET", &link, "", None).await;
+    let (s, _) = hub.confirm(&link).await;
     assert_eq!(s, 404, "the link works once");
     assert_eq!(hub.subscription(&shop, &id).await["confirmed"], true);
     hub.clock.set(start_time() + chrono::Duration::hours(4));
@@ -2087,7 +2299,7 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
     hub.clock
         .set(start_time() + chrono::Duration::hours(4) + chrono::Duration::days(8));
     let link = confirm_link(&mails_with(&hub, "To: other@shop-1.example")[0]);
-    let (s, _) = hub.call("GET", &link, "", None).await;
+    let (s, _) = hub.confirm(&link).await;
     assert_eq!(s, 404, "expired");
 
     // Five digests per reseller at most (PARTNERFEED_DIGESTS_PER_RESELLER's default).
@@ -2153,9 +2365,7 @@ async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     let (_, confirmation) = got.lock().unwrap().remove(0);
-    let (s, _) = hub
-        .call("GET", &confirm_link(&confirmation), "", None)
-        .await;
+    let (s, _) = hub.confirm(&confirm_link(&confirmation)).await;
     assert_eq!(s, 200);
     hub.put_products(["DRL-1".to_string()]).await;
     published(&hub, &shop, 1).await;
