@@ -85,7 +85,9 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/portal/channels", "My channels"),
             ("/portal/subscriptions", "My subscriptions"),
         ],
-        Role::Editor | Role::Admin => &[("/console", "Dashboard")],
+        Role::Editor | Role::Admin => {
+            &[("/console", "Dashboard"), ("/console/products", "Products")]
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`assets`]: the embedded stylesheet, served with long-lived caching.
 //! - [`home`]: `/`, sign-in, sign-out, the vendor console's home.
 //! - [`portal`]: the partner portal (a reseller's channels and subscriptions).
+//! - [`products`]: the vendor console's products (search, page, edit, create, delete).
 //!
 //! Roles are enforced by the same functions the API handlers call (`api::channels::
 //! visible_channel`, `api::subscriptions::visible`, ...): a page never re-implements a rule.
@@ -16,6 +17,7 @@ pub mod assets;
 pub mod home;
 pub mod layout;
 pub mod portal;
+pub mod products;
 pub mod session;
 
 use actix_web::dev::{Service, ServiceResponse};
@@ -38,6 +40,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = web::scope("");
     let scope = home::routes(scope);
     let scope = portal::routes(scope);
+    let scope = products::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
         let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {

@@ -13,6 +13,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    product_search (word, sku) {
+        word -> Text,
+        sku -> Text,
+    }
+}
+
+diesel::table! {
     product_history (id) {
         id -> BigInt,
         sku -> Text,

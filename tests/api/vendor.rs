@@ -1,0 +1,320 @@
+//! The vendor console (admin, editor): products (search, page, edit, create, delete), in a
+//! real browser (tests/api/browser.rs) and over plain HTTP for roles and CSRF.
+
+use serde_json::{json, Value};
+
+use crate::browser::Browser;
+use crate::channels::{fr_resellers, setup};
+use crate::helpers::{drill, TestApp};
+
+/// A signed-in console session over plain HTTP: its cookie and CSRF token.
+struct Console {
+    client: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Console {
+    async fn sign_in(app: &TestApp, token: &str) -> Console {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = client
+            .post(app.url("/sign-in"))
+            .header("origin", app.url(""))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let home = r.headers()["location"].to_str().unwrap().to_string();
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut console = Console {
+            client,
+            cookie,
+            csrf: String::new(),
+        };
+        // Every signed-in page carries the session's CSRF token (the sign-out form).
+        let (_, html) = console.get(app, &home).await;
+        console.csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a csrf field")
+            .to_string();
+        console
+    }
+
+    /// `GET path`: status and body.
+    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(app.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// `POST path` with a form from this origin: the status.
+    async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> u16 {
+        self.post_page(app, path, form).await.0
+    }
+
+    /// `POST path` with a form from this origin: the status and the page.
+    async fn post_page(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .client
+            .post(app.url(path))
+            .header("cookie", &self.cookie)
+            .header("origin", app.url(""))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// `GET path` of the API as the admin: the status and the JSON body (null if none).
+async fn api_json(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app.get(path, &app.admin_token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The SKUs a list page links to, in order.
+fn listed(html: &str) -> Vec<String> {
+    html.split("href=\"/console/products/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|s| *s != "new")
+        .map(str::to_string)
+        .collect()
+}
+
+fn product(sku: &str, title: &str, gtin: Option<&str>) -> Value {
+    let mut p = json!({"sku": sku, "status": "active", "title": {"en": title}});
+    if let Some(g) = gtin {
+        p["gtin"] = g.into();
+    }
+    p
+}
+
+#[actix_web::test]
+async fn products_are_found_by_sku_prefix_gtin_and_title_words_a_page_at_a_time() {
+    let app = TestApp::spawn().await;
+    let mut lines = String::new();
+    for i in 0..55 {
+        let title = if i % 2 == 0 { "Blue mug" } else { "Red mug" };
+        lines.push_str(&product(&format!("MUG-{i:03}"), title, None).to_string());
+        lines.push('\n');
+    }
+    lines.push_str(&product("PLATE-1", "Blue plate", Some("4006381333931")).to_string());
+    let r = app.batch("application/x-ndjson", lines).await;
+    assert_eq!(r.status(), 200);
+    let c = Console::sign_in(&app, &app.admin_token).await;
+
+    // SKU prefix, a page of 50 and the next page.
+    let (s, html) = c.get(&app, "/console/products?by=sku&q=MUG-").await;
+    assert_eq!(s, 200);
+    let first = listed(&html);
+    assert_eq!(first.len(), 50, "{first:?}");
+    assert_eq!(first[0], "MUG-000");
+    assert!(!first.contains(&"PLATE-1".to_string()));
+    let next = html
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a next page")
+        .replace("&amp;", "&");
+    let (_, html) = c.get(&app, &next).await;
+    assert_eq!(
+        listed(&html),
+        ["MUG-050", "MUG-051", "MUG-052", "MUG-053", "MUG-054"]
+    );
+    assert!(!html.contains("rel=\"next\""));
+
+    // GTIN, as written with 13 digits (stored with 14).
+    let (_, html) = c
+        .get(&app, "/console/products?by=gtin&q=4006381333931")
+        .await;
+    assert_eq!(listed(&html), ["PLATE-1"]);
+    let (s, html) = c.get(&app, "/console/products?by=gtin&q=123").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("not a GTIN"), "{html}");
+
+    // Title words: every word must match, any case.
+    let (_, html) = c.get(&app, "/console/products?by=title&q=BLUE").await;
+    assert_eq!(listed(&html).len(), 29);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=blue+plate").await;
+    assert_eq!(listed(&html), ["PLATE-1"]);
+
+    // The index follows every write: a renamed product is found by its new words only, a
+    // deleted one no more.
+    let r = app
+        .put_product(&product("PLATE-1", "Green dish", None))
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=plate").await;
+    assert!(listed(&html).is_empty());
+    let (_, html) = c
+        .get(&app, "/console/products?by=gtin&q=4006381333931")
+        .await;
+    assert!(listed(&html).is_empty());
+    let (_, html) = c.get(&app, "/console/products?by=title&q=green+dish").await;
+    assert_eq!(listed(&html), ["PLATE-1"]);
+    assert_eq!(app.delete("/v1/products/PLATE-1").await.status(), 204);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=green").await;
+    assert!(listed(&html).is_empty());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn only_editors_and_admins_reach_products_and_forms_need_the_csrf_token() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.put_product(&drill("DRL-1")).await.status(), 201);
+    let reseller = setup(&app, "fr-web", &fr_resellers(), "acme-fr").await;
+    let c = Console::sign_in(&app, &reseller).await;
+    for path in [
+        "/console/products",
+        "/console/products/DRL-1",
+        "/console/products/new",
+    ] {
+        assert_eq!(c.get(&app, path).await.0, 403, "{path}");
+    }
+    let editor = app.token("editor", "catalog team").await;
+    let c = Console::sign_in(&app, &editor).await;
+    assert_eq!(c.get(&app, "/console/products/DRL-1").await.0, 200);
+    assert_eq!(c.get(&app, "/console/products/NOPE").await.0, 404);
+
+    // Delete: a confirmation page first; the post needs the session's CSRF token.
+    let (s, html) = c.get(&app, "/console/products/DRL-1/delete").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("Delete product"), "{html}");
+    let path = "/console/products/DRL-1/delete";
+    assert_eq!(c.post(&app, path, &[("csrf", "forged")]).await, 403);
+    assert_eq!(c.post(&app, path, &[]).await, 403);
+    assert_eq!(
+        api_json(&app, "/v1/products/DRL-1").await.0,
+        200,
+        "still there"
+    );
+    assert_eq!(c.post(&app, path, &[("csrf", &c.csrf)]).await, 303);
+    assert_eq!(api_json(&app, "/v1/products/DRL-1").await.0, 404, "deleted");
+    let history = api_json(&app, "/v1/products/DRL-1/history").await.1;
+    assert_eq!(history["entries"][1]["by"], "catalog team");
+
+    // Create through the form.
+    let form = [
+        ("csrf", c.csrf.as_str()),
+        ("sku", "NEW-1"),
+        ("status", "draft"),
+        ("title.en", "A new thing"),
+        ("gtin", ""),
+        ("brand", "Acme"),
+        ("category", ""),
+    ];
+    assert_eq!(c.post(&app, "/console/products/new", &form).await, 303);
+    // The same SKU again: refused at its field.
+    let (s, html) = c.post_page(&app, "/console/products/new", &form).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("id=\"f-sku-error\""), "{html}");
+    let body = api_json(&app, "/v1/products/NEW-1").await.1;
+    assert_eq!(
+        body,
+        json!({"sku": "NEW-1", "status": "draft", "brand": "Acme", "title": {"en": "A new thing"}})
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_product_edit_shows_each_validation_error_at_its_field() {
+    let app = TestApp::spawn().await;
+    setup(&app, "fr-web", &fr_resellers(), "acme-fr").await;
+    assert_eq!(app.put_product(&drill("DRL-1")).await.status(), 201);
+    app.drain().await;
+    let editor = app.token("editor", "catalog team").await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.address, &editor).await;
+    browser.goto(&app.url("/console/products/DRL-1")).await;
+    // What the channel publishes for it, per profile.
+    let channels = browser.text("section[aria-labelledby=channels]").await;
+    assert!(channels.contains("fr-web"), "{channels}");
+    assert!(channels.contains("Profile"), "{channels}");
+    assert!(
+        browser.source().await.contains("Perceuse 18 V"),
+        "the projected record"
+    );
+
+    browser.fill("#f-gtin", "3700123456781").await;
+    browser
+        .click("form[action=\"/console/products/DRL-1\"] button[type=submit]")
+        .await;
+    let gtin_error = browser.text("#f-gtin-error").await;
+    assert!(gtin_error.contains("check digit"), "{gtin_error}");
+    let gtin = browser.element("#f-gtin").await;
+    let invalid = browser
+        .run("return document.querySelector('#f-gtin').getAttribute('aria-invalid');")
+        .await;
+    assert_eq!(invalid, "true", "{gtin}");
+    assert!(browser.text("[role=alert]").await.contains("problem"));
+    // The typed value stays in the form; nothing was stored.
+    let value = browser
+        .run("return document.querySelector('#f-gtin').value;")
+        .await;
+    assert_eq!(value, "3700123456781");
+    let stored = api_json(&app, "/v1/products/DRL-1").await.1;
+    assert_eq!(stored["gtin"], "03700123456780");
+
+    // Fixed, it is saved, with the history naming the field.
+    browser.fill("#f-gtin", "4006381333931").await;
+    browser
+        .click("form[action=\"/console/products/DRL-1\"] button[type=submit]")
+        .await;
+    assert_eq!(browser.path().await, "/console/products/DRL-1?notice=saved");
+    let history = browser.text("section[aria-labelledby=history]").await;
+    assert!(history.contains("gtin"), "{history}");
+    assert!(history.contains("catalog team"), "{history}");
+    let stored = api_json(&app, "/v1/products/DRL-1").await.1;
+    assert_eq!(stored["gtin"], "04006381333931");
+    drop(browser);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_product_titled_as_markup_shows_as_text_on_the_list_and_its_page() {
+    let app = TestApp::spawn().await;
+    let evil = "<img src=x onerror=alert(1)>";
+    assert_eq!(
+        app.put_product(&product("XSS-1", evil, None))
+            .await
+            .status(),
+        201
+    );
+    let browser = Browser::start().await;
+    browser.sign_in(&app.address, &app.admin_token).await;
+    for path in [
+        "/console/products?by=title&q=img+onerror",
+        "/console/products?by=sku&q=XSS",
+        "/console/products/XSS-1",
+    ] {
+        browser.goto(&app.url(path)).await;
+        assert_eq!(browser.text(".title").await, evil, "{path}");
+        let images = browser
+            .run("return document.querySelectorAll('main img').length;")
+            .await;
+        assert_eq!(images, 0, "{path}");
+        assert_eq!(browser.alert().await, None, "{path}");
+    }
+    drop(browser);
+    app.stop().await;
+}
