@@ -85,9 +85,12 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/portal/channels", "My channels"),
             ("/portal/subscriptions", "My subscriptions"),
         ],
-        Role::Editor | Role::Admin => {
-            &[("/console", "Dashboard"), ("/console/products", "Products")]
-        }
+        Role::Editor => &[("/console", "Dashboard"), ("/console/products", "Products")],
+        Role::Admin => &[
+            ("/console", "Dashboard"),
+            ("/console/products", "Products"),
+            ("/console/channels", "Channels"),
+        ],
     }
 }
 

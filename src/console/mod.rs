@@ -8,12 +8,14 @@
 //! - [`assets`]: the embedded stylesheet, served with long-lived caching.
 //! - [`home`]: `/`, sign-in, sign-out, the vendor console's home.
 //! - [`portal`]: the partner portal (a reseller's channels and subscriptions).
+//! - [`channels`]: the vendor console's channels (definition, readiness, latest changes).
 //! - [`products`]: the vendor console's products (search, page, edit, create, delete).
 //!
 //! Roles are enforced by the same functions the API handlers call (`api::channels::
 //! visible_channel`, `api::subscriptions::visible`, ...): a page never re-implements a rule.
 
 pub mod assets;
+pub mod channels;
 pub mod home;
 pub mod layout;
 pub mod portal;
@@ -41,6 +43,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = home::routes(scope);
     let scope = portal::routes(scope);
     let scope = products::routes(scope);
+    let scope = channels::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
         let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {

@@ -156,3 +156,27 @@ pub fn changes_until(
         .select(RecordRow::as_select())
         .load(conn)?)
 }
+
+/// The number of live records (the assortment's size): counted on the channel's rows of the
+/// primary key.
+pub fn count_live(conn: &mut DbConnection, channel_id: i64) -> StoreResult<i64> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::hash.is_not_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The latest `limit` changes (records and tombstones), newest first (index on (channel, seq)).
+pub fn latest_changes(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .order(channel_records::seq.desc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?)
+}

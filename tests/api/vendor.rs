@@ -242,9 +242,8 @@ async fn a_product_edit_shows_each_validation_error_at_its_field() {
     setup(&app, "fr-web", &fr_resellers(), "acme-fr").await;
     assert_eq!(app.put_product(&drill("DRL-1")).await.status(), 201);
     app.drain().await;
-    let editor = app.token("editor", "catalog team").await;
     let browser = Browser::start().await;
-    browser.sign_in(&app.address, &editor).await;
+    browser.sign_in(&app.address, &app.admin_token).await;
     browser.goto(&app.url("/console/products/DRL-1")).await;
     // What the channel publishes for it, per profile.
     let channels = browser.text("section[aria-labelledby=channels]").await;
@@ -283,7 +282,6 @@ async fn a_product_edit_shows_each_validation_error_at_its_field() {
     assert_eq!(browser.path().await, "/console/products/DRL-1?notice=saved");
     let history = browser.text("section[aria-labelledby=history]").await;
     assert!(history.contains("gtin"), "{history}");
-    assert!(history.contains("catalog team"), "{history}");
     let stored = api_json(&app, "/v1/products/DRL-1").await.1;
     assert_eq!(stored["gtin"], "04006381333931");
     drop(browser);
@@ -316,5 +314,108 @@ async fn a_product_titled_as_markup_shows_as_text_on_the_list_and_its_page() {
         assert_eq!(browser.alert().await, None, "{path}");
     }
     drop(browser);
+    app.stop().await;
+}
+
+/// fr-web with the settings the profiles need, one product fit for every profile and one
+/// without a GTIN; the generator has run.
+async fn channel_with_a_gap(app: &TestApp) -> String {
+    let def = crate::profiles::channel();
+    let token = setup(app, "fr-web", &def, "acme-fr").await;
+    assert_eq!(app.put_product(&drill("DRL-1")).await.status(), 201);
+    let mut no_gtin = drill("DRL-2");
+    no_gtin.as_object_mut().unwrap().remove("gtin");
+    assert_eq!(app.put_product(&no_gtin).await.status(), 201);
+    app.drain().await;
+    token
+}
+
+#[actix_web::test]
+async fn a_channels_readiness_groups_what_a_profile_leaves_out_by_reason() {
+    let app = TestApp::spawn().await;
+    channel_with_a_gap(&app).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.address, &app.admin_token).await;
+    browser.goto(&app.url("/console/channels")).await;
+    browser.click("a[href=\"/console/channels/fr-web\"]").await;
+    let facts = browser.text("dl").await;
+    assert!(facts.contains("2 live records"), "{facts}");
+    assert!(facts.contains("acme-fr"), "{facts}");
+    assert!(browser
+        .text("section[aria-labelledby=recent]")
+        .await
+        .contains("DRL-2"));
+    browser
+        .click("a[href=\"/console/channels/fr-web/readiness/google-xml\"]")
+        .await;
+    let summary = browser.text(".summary").await;
+    assert!(
+        summary.contains("2 live products checked: 1 left out"),
+        "{summary}"
+    );
+    let reason = browser.text(".reason h2").await;
+    assert!(reason.starts_with("Left out: gtin"), "{reason}");
+    assert_eq!(browser.text(".reason li").await, "DRL-2");
+    browser.click(".reason li a").await;
+    assert_eq!(browser.path().await, "/console/products/DRL-2");
+    let channels = browser.text("section[aria-labelledby=channels]").await;
+    assert!(channels.contains("left out"), "{channels}");
+    drop(browser);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn channels_are_the_admins_and_a_definition_is_edited_with_its_errors_shown() {
+    let app = TestApp::spawn().await;
+    let reseller = channel_with_a_gap(&app).await;
+    let editor = app.token("editor", "catalog team").await;
+    let c = Console::sign_in(&app, &editor).await;
+    for path in [
+        "/console/channels",
+        "/console/channels/fr-web",
+        "/console/channels/fr-web/readiness/google-xml",
+    ] {
+        assert_eq!(c.get(&app, path).await.0, 403, "{path}");
+    }
+    let form = [("csrf", c.csrf.as_str()), ("definition", "{}")];
+    assert_eq!(c.post(&app, "/console/channels/fr-web", &form).await, 403);
+    let (_, html) = c.get(&app, "/console/products/DRL-1").await;
+    assert!(html.contains("Channels are shown to admins"));
+    assert!(
+        !html.contains("/console/channels"),
+        "no link to admin pages"
+    );
+    let c = Console::sign_in(&app, &reseller).await;
+    assert_eq!(c.get(&app, "/console/channels/fr-web").await.0, 403);
+
+    let c = Console::sign_in(&app, &app.admin_token).await;
+    assert_eq!(c.get(&app, "/console/channels/nope").await.0, 404);
+    let (s, html) = c.get(&app, "/console/channels/fr-web").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("French reseller network"));
+    // Invalid: each problem at the definition's field, naming its member; nothing stored.
+    let mut def = fr_resellers();
+    def["currency"] = "euros".into();
+    let text = def.to_string();
+    let form = [("csrf", c.csrf.as_str()), ("definition", text.as_str())];
+    let (s, html) = c.post_page(&app, "/console/channels/fr-web", &form).await;
+    assert_eq!(s, 422);
+    let error = html
+        .split("id=\"f-definition-error\">")
+        .nth(1)
+        .expect("the field's error");
+    assert!(error.starts_with("/currency: "), "{error}");
+    let (_, stored) = api_json(&app, "/v1/channels/fr-web").await;
+    assert_eq!(stored["currency"], "EUR");
+    let form = [("csrf", c.csrf.as_str()), ("definition", "{not json")];
+    assert_eq!(c.post(&app, "/console/channels/fr-web", &form).await, 422);
+    // Valid: stored through the API's rule.
+    def["currency"] = "EUR".into();
+    def["name"] = "Réseau France".into();
+    let text = def.to_string();
+    let form = [("csrf", c.csrf.as_str()), ("definition", text.as_str())];
+    assert_eq!(c.post(&app, "/console/channels/fr-web", &form).await, 303);
+    let (_, stored) = api_json(&app, "/v1/channels/fr-web").await;
+    assert_eq!(stored["name"], "Réseau France");
     app.stop().await;
 }
