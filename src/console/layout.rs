@@ -32,6 +32,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "saved" => "Saved.",
         "deleted" => "Deleted.",
+        "revoked" => "The token is revoked: it stops working at once.",
         "enabled" => "The subscription is enabled again.",
         "replayed" => "Replay started: deliveries resume from the chosen position.",
         _ => return None,
@@ -90,6 +91,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/console", "Dashboard"),
             ("/console/products", "Products"),
             ("/console/channels", "Channels"),
+            ("/console/resellers", "Resellers"),
         ],
     }
 }

@@ -9,6 +9,7 @@
 //! - [`home`]: `/`, sign-in, sign-out, the vendor console's home.
 //! - [`portal`]: the partner portal (a reseller's channels and subscriptions).
 //! - [`channels`]: the vendor console's channels (definition, readiness, latest changes).
+//! - [`resellers`]: the vendor console's resellers, their grants and tokens.
 //! - [`products`]: the vendor console's products (search, page, edit, create, delete).
 //!
 //! Roles are enforced by the same functions the API handlers call (`api::channels::
@@ -20,6 +21,7 @@ pub mod home;
 pub mod layout;
 pub mod portal;
 pub mod products;
+pub mod resellers;
 pub mod session;
 
 use actix_web::dev::{Service, ServiceResponse};
@@ -44,6 +46,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = portal::routes(scope);
     let scope = products::routes(scope);
     let scope = channels::routes(scope);
+    let scope = resellers::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
         let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {

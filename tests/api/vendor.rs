@@ -419,3 +419,128 @@ async fn channels_are_the_admins_and_a_definition_is_edited_with_its_errors_show
     assert_eq!(stored["name"], "Réseau France");
     app.stop().await;
 }
+
+/// The text of the first `<code class="token">` of a page.
+fn secret_of(html: &str) -> Option<String> {
+    html.split("<code class=\"token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .map(str::to_string)
+}
+
+#[actix_web::test]
+async fn an_admin_creates_a_reseller_grants_and_withdraws_and_issues_and_revokes_tokens() {
+    let app = TestApp::spawn().await;
+    channel_with_a_gap(&app).await;
+    let editor = app.token("editor", "catalog team").await;
+    let c = Console::sign_in(&app, &editor).await;
+    assert_eq!(c.get(&app, "/console/resellers").await.0, 403);
+    assert_eq!(c.get(&app, "/console/resellers/acme-fr").await.0, 403);
+    let form = [
+        ("csrf", c.csrf.as_str()),
+        ("code", "x"),
+        ("name", "X"),
+        ("email", "it@x.example"),
+    ];
+    assert_eq!(c.post(&app, "/console/resellers", &form).await, 403);
+    assert_eq!(api_json(&app, "/v1/resellers/x").await.0, 404);
+
+    let c = Console::sign_in(&app, &app.admin_token).await;
+    let bad = [
+        ("csrf", c.csrf.as_str()),
+        ("code", "shop-7"),
+        ("name", "Shop 7"),
+        ("email", "not-mail"),
+    ];
+    let (s, html) = c.post_page(&app, "/console/resellers", &bad).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("id=\"f-email-error\""), "{html}");
+    let taken = [
+        ("csrf", c.csrf.as_str()),
+        ("code", "acme-fr"),
+        ("name", "A"),
+        ("email", "it@a.example"),
+    ];
+    let (s, html) = c.post_page(&app, "/console/resellers", &taken).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("id=\"f-code-error\""), "{html}");
+    let good = [
+        ("csrf", c.csrf.as_str()),
+        ("code", "shop-7"),
+        ("name", "Shop 7"),
+        ("email", "it@shop7.example"),
+    ];
+    assert_eq!(c.post(&app, "/console/resellers", &good).await, 303);
+
+    // Grant, then withdraw after a confirmation that says what it ends.
+    let grant = [("csrf", c.csrf.as_str()), ("channel", "fr-web")];
+    assert_eq!(
+        c.post(&app, "/console/resellers/shop-7/grant", &grant)
+            .await,
+        303
+    );
+    assert_eq!(
+        api_json(&app, "/v1/resellers/shop-7").await.1["channels"],
+        json!(["fr-web"])
+    );
+    let (s, html) = c
+        .get(&app, "/console/resellers/shop-7/withdraw/fr-web")
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("ends every subscription of shop-7 on fr-web"),
+        "{html}"
+    );
+
+    // A token: its secret shown once, working at once; revoked, refused at once.
+    let form = [("csrf", c.csrf.as_str()), ("name", "shop 7 sync")];
+    let (s, html) = c
+        .post_page(&app, "/console/resellers/shop-7/tokens", &form)
+        .await;
+    assert_eq!(s, 200);
+    let secret = secret_of(&html).expect("the secret, once");
+    assert!(secret.starts_with("pf_"), "{secret}");
+    let r = app
+        .get("/v1/channels/fr-web", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, html) = c.get(&app, "/console/resellers/shop-7").await;
+    assert!(
+        secret_of(&html).is_none() && !html.contains(&secret),
+        "not shown again"
+    );
+    assert!(html.contains("shop 7 sync"));
+    let id = html
+        .split("/tokens/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("tok_"), "{id}");
+
+    let withdraw = [("csrf", c.csrf.as_str())];
+    assert_eq!(
+        c.post(&app, "/console/resellers/shop-7/withdraw/fr-web", &withdraw)
+            .await,
+        303
+    );
+    assert_eq!(
+        api_json(&app, "/v1/resellers/shop-7").await.1["channels"],
+        json!([])
+    );
+    let r = app
+        .get("/v1/channels/fr-web", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no longer granted");
+
+    let path = format!("/console/resellers/shop-7/tokens/{id}/revoke");
+    assert_eq!(c.post(&app, &path, &[("csrf", "forged")]).await, 403);
+    assert_eq!(c.post(&app, &path, &[("csrf", c.csrf.as_str())]).await, 303);
+    let r = app.get("/v1/channels", &secret).send().await.unwrap();
+    assert_eq!(r.status(), 401, "revoked");
+    app.stop().await;
+}
