@@ -92,6 +92,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/console/products", "Products"),
             ("/console/channels", "Channels"),
             ("/console/resellers", "Resellers"),
+            ("/console/subscriptions", "Subscriptions"),
         ],
     }
 }

@@ -6,7 +6,8 @@
 //! - [`layout`]: the base page, navigation, flash area, form and field-error helpers.
 //! - [`session`]: sign-in, the `Session` extractor (a signed-in person), CSRF and `Origin`.
 //! - [`assets`]: the embedded stylesheet, served with long-lived caching.
-//! - [`home`]: `/`, sign-in, sign-out, the vendor console's home.
+//! - [`home`]: `/`, sign-in, sign-out.
+//! - [`dashboard`]: the vendor console's home and the subscriptions across resellers.
 //! - [`portal`]: the partner portal (a reseller's channels and subscriptions).
 //! - [`channels`]: the vendor console's channels (definition, readiness, latest changes).
 //! - [`resellers`]: the vendor console's resellers, their grants and tokens.
@@ -17,6 +18,7 @@
 
 pub mod assets;
 pub mod channels;
+pub mod dashboard;
 pub mod home;
 pub mod layout;
 pub mod portal;
@@ -47,6 +49,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = products::routes(scope);
     let scope = channels::routes(scope);
     let scope = resellers::routes(scope);
+    let scope = dashboard::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
         let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {

@@ -544,3 +544,79 @@ async fn an_admin_creates_a_reseller_grants_and_withdraws_and_issues_and_revokes
     assert_eq!(r.status(), 401, "revoked");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn the_dashboard_shows_the_catalog_the_channels_troubled_subscriptions_and_mails() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let reseller = setup(&app, "fr-web", &fr_resellers(), "acme-fr").await;
+    assert_eq!(app.put_product(&drill("DRL-1")).await.status(), 201);
+    let r = app
+        .post_json(
+            "/v1/channels/fr-web/subscriptions",
+            &reseller,
+            &json!({"email": "it@acme-fr.example", "every": "daily"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let sub: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{sub}");
+    let id = sub["id"].as_str().unwrap().to_string();
+    // As the delivery loop leaves a receiver that keeps failing (no job runs here).
+    {
+        let db = app.db.clone();
+        let mut conn = db.write_conn().unwrap();
+        diesel::sql_query(
+            "UPDATE subscriptions SET failures = 7, enabled = false, disabled_reason = 'failing'",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+    }
+    let outbox = app.data_dir().join("outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    std::fs::write(
+        outbox.join("20270101T000000.000000Z-abcd1234.eml"),
+        "From: pf@example.com\r\nSubject: Your subscription is disabled\r\n\r\nBody\r\n",
+    )
+    .unwrap();
+
+    let c = Console::sign_in(&app, &app.admin_token).await;
+    let (s, html) = c.get(&app, "/console").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("1 products"), "{html}");
+    let backlog = html.split("id=\"backlog\">").nth(1).unwrap();
+    assert!(backlog.starts_with('1'), "one change waits: {backlog}");
+    assert!(html.contains("href=\"/console/channels/fr-web\""), "{html}");
+    let troubled = html
+        .split("id=\"troubled\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(
+        troubled.contains(&id) && troubled.contains("disabled"),
+        "{troubled}"
+    );
+    assert!(troubled.contains("<td>7</td>"), "{troubled}");
+    assert!(html.contains("Your subscription is disabled"), "{html}");
+    let (s, html) = c.get(&app, "/console/subscriptions").await;
+    assert_eq!(s, 200);
+    assert!(html.contains(&id) && html.contains("acme-fr"), "{html}");
+
+    // An editor sees the catalog, not channels, subscriptions or mails.
+    let editor = app.token("editor", "catalog team").await;
+    let c = Console::sign_in(&app, &editor).await;
+    let (s, html) = c.get(&app, "/console").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("1 products"));
+    assert!(!html.contains(&id) && !html.contains("Your subscription is disabled"));
+    assert_eq!(c.get(&app, "/console/subscriptions").await.0, 403);
+    app.stop().await;
+}
