@@ -24,6 +24,43 @@ use crate::tokens::Role;
 
 /// Changes listed on a channel's page.
 const RECENT: i64 = 20;
+/// Days the chart of changes shows, today included.
+const DAYS: u64 = 30;
+
+/// A bar chart of the changes published per day over the last [`DAYS`] days, as SVG (no
+/// script, no inline style): each bar titled with its day and count.
+fn chart(days: &[(String, i64)], today: chrono::NaiveDate) -> maud::Markup {
+    let slots: Vec<(String, i64)> = (0..DAYS)
+        .rev()
+        .map(|back| {
+            let day = (today - chrono::Days::new(back))
+                .format("%Y-%m-%d")
+                .to_string();
+            let n = days.iter().find(|(d, _)| *d == day).map_or(0, |(_, n)| *n);
+            (day, n)
+        })
+        .collect();
+    let max = slots.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let total: i64 = slots.iter().map(|(_, n)| n).sum();
+    let (width, height, bar) = (600i64, 100i64, 20i64);
+    let summary =
+        format!("{total} changes published over the last {DAYS} days, at most {max} in a day");
+    html! {
+        svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(summary)
+            viewBox=(format!("0 0 {width} {}", height + 20)) width=(width) height=(height + 20) {
+            @for (i, (day, n)) in slots.iter().enumerate() {
+                @let h = if *n == 0 { 0 } else { (n * height / max).max(2) };
+                rect x=(i as i64 * bar + 1) y=(height - h) width=(bar - 2) height=(h) fill="#2b6cb0" {
+                    title { (day) ": " (n) " changes" }
+                }
+            }
+            line x1="0" y1=(height) x2=(width) y2=(height) stroke="#555" {}
+            text x="0" y=(height + 15) font-size="11" fill="#333" { (slots[0].0) }
+            text x=(width) y=(height + 15) font-size="11" fill="#333" text-anchor="end" { (slots[slots.len() - 1].0) }
+        }
+        p class="hint" { (summary) "." }
+    }
+}
 
 pub fn routes(scope: Scope) -> Scope {
     scope
@@ -77,6 +114,7 @@ async fn list(state: web::Data<AppState>, session: Session, query: web::Query<No
 
 /// What a channel's page shows besides its definition.
 struct Facts {
+    days: Vec<(String, i64)>,
     live: i64,
     recent: Vec<store::channel_records::RecordRow>,
     granted: Vec<String>,
@@ -91,11 +129,16 @@ async fn channel_page(
 ) -> Page {
     let row = api::channels::visible_channel(state, &session.caller, code).await?;
     let id = row.id;
+    let today = state.clock.now().date_naive();
+    let from = (today - chrono::Days::new(DAYS - 1))
+        .format("%Y-%m-%d")
+        .to_string();
     let facts = state
         .db
         .read(move |conn| {
             store::snapshot(conn, |c| {
                 Ok::<_, ApiError>(Facts {
+                    days: store::channel_records::days_since(c, id, &from)?,
                     live: store::channel_records::count_live(c, id)?,
                     recent: store::channel_records::latest_changes(c, id, RECENT)?,
                     granted: store::resellers::granted(c, id)?,
@@ -122,6 +165,10 @@ async fn channel_page(
             dt { "Resellers granted" }
             dd { @if facts.granted.is_empty() { "none" }
                  @for (i, r) in facts.granted.iter().enumerate() { @if i > 0 { ", " } code { (r) } } }
+        }
+        section aria-labelledby="per-day" {
+            h2 id="per-day" { "Changes per day" }
+            (chart(&facts.days, today))
         }
         section aria-labelledby="readiness" {
             h2 id="readiness" { "Readiness per profile" }

@@ -180,3 +180,41 @@ pub fn latest_changes(
         .select(RecordRow::as_select())
         .load(conn)?)
 }
+
+/// Counts `changes` more changes published by the channel on `day` ('YYYY-MM-DD', UTC).
+pub fn count_day(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    day: &str,
+    changes: i64,
+) -> StoreResult<()> {
+    use super::schema::channel_change_days as d;
+    let row = (
+        d::channel_id.eq(channel_id),
+        d::day.eq(day),
+        d::changes.eq(changes),
+    );
+    crate::with_conn!(conn, |c| diesel::insert_into(d::table)
+        .values(row)
+        .on_conflict((d::channel_id, d::day))
+        .do_update()
+        .set(d::changes.eq(d::changes + excluded(d::changes)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The changes published per day from `from` ('YYYY-MM-DD') on, by day (days without a change
+/// are absent).
+pub fn days_since(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    from: &str,
+) -> StoreResult<Vec<(String, i64)>> {
+    use super::schema::channel_change_days as d;
+    Ok(d::table
+        .filter(d::channel_id.eq(channel_id))
+        .filter(d::day.ge(from))
+        .order(d::day.asc())
+        .select((d::day, d::changes))
+        .load(conn)?)
+}

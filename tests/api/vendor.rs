@@ -393,6 +393,22 @@ async fn channels_are_the_admins_and_a_definition_is_edited_with_its_errors_show
     let (s, html) = c.get(&app, "/console/channels/fr-web").await;
     assert_eq!(s, 200);
     assert!(html.contains("French reseller network"));
+    // The chart: today's bar counts the two products published.
+    let chart = html
+        .split("<svg")
+        .nth(1)
+        .expect("a chart")
+        .split("</svg>")
+        .next()
+        .unwrap();
+    let today = partnerfeed::clock::Clock::now(app.clock.as_ref())
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        chart.contains(&format!("<title>{today}: 2 changes</title>")),
+        "{chart}"
+    );
+    assert_eq!(chart.matches("<rect").count(), 30);
     // Invalid: each problem at the definition's field, naming its member; nothing stored.
     let mut def = fr_resellers();
     def["currency"] = "euros".into();

@@ -9,3 +9,12 @@ CREATE TABLE product_search (
     PRIMARY KEY (word, sku)
 );
 CREATE INDEX product_search_sku ON product_search (sku);
+
+-- Changes published per channel and day (UTC, 'YYYY-MM-DD'), counted by the delta generator
+-- in the transaction that publishes them: the console's chart reads a month of rows.
+CREATE TABLE channel_change_days (
+    channel_id BIGINT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    changes BIGINT NOT NULL,
+    PRIMARY KEY (channel_id, day)
+);
