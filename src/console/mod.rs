@@ -52,7 +52,11 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = dashboard::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
-        let refused = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        // The scope sees every path the API did not take: an API path with another method
+        // goes on to the app's 405/404 answer, not to the console's Origin check.
+        let refused = if matches!(*req.method(), Method::GET | Method::HEAD)
+            || !is_console_path(req.path())
+        {
             None
         } else {
             session::same_origin(req.request()).err()
@@ -73,6 +77,14 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
             Ok(response)
         }
     })
+}
+
+/// Whether `path` is one of the console's (its pages, forms and assets), not the API's.
+fn is_console_path(path: &str) -> bool {
+    path == "/"
+        || ["/sign-in", "/sign-out", "/console", "/portal", "/assets"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Sets the console's security headers (those already set, like an asset's caching, stay).
