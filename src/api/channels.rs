@@ -85,7 +85,7 @@ pub async fn visible_channels(
 }
 
 /// The channel as the API shows it: its code, then its definition.
-fn channel_json(code: &str, definition: &str) -> Result<Value, ApiError> {
+pub fn channel_json(code: &str, definition: &str) -> Result<Value, ApiError> {
     let mut out = Map::new();
     out.insert("code".into(), Value::String(code.into()));
     let def: Map<String, Value> = serde_json::from_str(definition).map_err(|e| {
@@ -119,12 +119,31 @@ pub async fn put_channel(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    validate_code(&code)?;
     body::require_media_type(&req, &["application/json"])?;
-    let mut value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let value = body::json(&body::read(payload, state.body_limit).await?)?;
+    let (outcome, shown) = store_channel(&state, &caller, &code, value).await?;
+    let status = if outcome == PutOutcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(shown))
+}
+
+/// Creates or redefines channel `code` from a definition as written (admin only): the rule
+/// of `PUT /v1/channels/{code}`, shared with the console. Gives what was stored as the API
+/// shows it.
+pub async fn store_channel(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    mut value: Value,
+) -> Result<(PutOutcome, Value), ApiError> {
+    caller.require(Role::Admin)?;
+    validate_code(code)?;
     if let Some(obj) = value.as_object_mut() {
         match obj.remove("code") {
-            Some(Value::String(c)) if c == *code => {}
+            Some(Value::String(c)) if c == code => {}
             Some(_) => {
                 return Err(ApiError::invalid(
                     "/code",
@@ -137,19 +156,14 @@ pub async fn put_channel(
     let def = delta::parse_channel(&value)?;
     let definition = def.to_json().to_string();
     let hash = def.definition_hash();
-    let code = code.into_inner();
+    let code = code.to_string();
     let shown = channel_json(&code, &definition)?;
     let outcome = state
         .db
         .write(move |conn| channels::put(conn, &code, &definition, &hash))
         .await?;
     state.wake.notify_one();
-    let status = if outcome == PutOutcome::Created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(HttpResponse::build(status).json(shown))
+    Ok((outcome, shown))
 }
 
 /// One channel.

@@ -17,15 +17,15 @@ use crate::store::{self, StoreError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reseller {
-    code: String,
-    name: String,
-    email: String,
-    channels: Vec<String>,
+    pub code: String,
+    pub name: String,
+    pub email: String,
+    pub channels: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ResellerList {
-    resellers: Vec<Reseller>,
+    pub resellers: Vec<Reseller>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,17 +147,34 @@ pub async fn put_reseller(
     validate_code(&code)?;
     body::require_media_type(&req, &["application/json"])?;
     let value = body::json(&body::read(payload, state.body_limit).await?)?;
-    if value
-        .get("code")
-        .is_some_and(|c| c.as_str() != Some(code.as_str()))
-    {
+    let (created, reseller) = store_reseller(&state, &caller, &code, &value).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(reseller))
+}
+
+/// Creates or replaces reseller `code` from a body as written (admin only): the rule of
+/// `PUT /v1/resellers/{code}`, shared with the console. A grant withdrawn ends the reseller's
+/// subscriptions on that channel, and its contact gets one notice. True when created.
+pub async fn store_reseller(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    value: &Value,
+) -> Result<(bool, Reseller), ApiError> {
+    caller.require(Role::Admin)?;
+    validate_code(code)?;
+    if value.get("code").is_some_and(|c| c.as_str() != Some(code)) {
         return Err(ApiError::invalid(
             "/code",
             "code must equal the code in the URL",
         ));
     }
-    let (name, email, channels) = parse_reseller(&value)?;
-    let code = code.into_inner();
+    let (name, email, channels) = parse_reseller(value)?;
+    let code = code.to_string();
     let inflight = state.worker.inflight.clone();
     let (created, reseller, notices) = state
         .db
@@ -194,12 +211,37 @@ pub async fn put_reseller(
         })
         .await?;
     access::send_notices(state.worker.mailer.as_ref(), &notices).await;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(HttpResponse::build(status).json(reseller))
+    Ok((created, reseller))
+}
+
+/// Reseller `code` (admin only), or 404.
+pub async fn reseller(state: &AppState, caller: &Caller, code: &str) -> Result<Reseller, ApiError> {
+    caller.require(Role::Admin)?;
+    let code = code.to_string();
+    state
+        .db
+        .read(move |conn| -> Result<_, StoreError> {
+            match store::resellers::get(conn, &code)? {
+                Some(row) => Ok(Some(reseller_json(conn, row)?)),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no reseller with this code"))
+}
+
+/// Every reseller (admin only).
+pub async fn resellers(state: &AppState, caller: &Caller) -> Result<Vec<Reseller>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(state
+        .db
+        .read(|conn| -> Result<_, StoreError> {
+            store::resellers::list(conn)?
+                .into_iter()
+                .map(|row| reseller_json(conn, row))
+                .collect()
+        })
+        .await?)
 }
 
 /// One reseller.
@@ -215,18 +257,7 @@ pub async fn get_reseller(
     caller: Caller,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
-    let code = code.into_inner();
-    let reseller = state
-        .db
-        .read(move |conn| -> Result<_, StoreError> {
-            match store::resellers::get(conn, &code)? {
-                Some(row) => Ok(Some(reseller_json(conn, row)?)),
-                None => Ok(None),
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("no reseller with this code"))?;
+    let reseller = reseller(&state, &caller, &code).await?;
     Ok(HttpResponse::Ok().json(reseller))
 }
 
@@ -237,16 +268,7 @@ pub async fn list_resellers(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
-    let resellers = state
-        .db
-        .read(|conn| -> Result<_, StoreError> {
-            store::resellers::list(conn)?
-                .into_iter()
-                .map(|row| reseller_json(conn, row))
-                .collect()
-        })
-        .await?;
+    let resellers = resellers(&state, &caller).await?;
     Ok(HttpResponse::Ok().json(ResellerList { resellers }))
 }
 
@@ -304,9 +326,30 @@ pub async fn create_reseller_token(
         serde_json::from_value(body::json(&bytes)?)
             .map_err(|e| ApiError::invalid("", format!("expected {{\"name\"}}: {e}")))?
     };
-    let code = code.into_inner();
-    let name = validate_name(request.name.as_deref().unwrap_or(&code))?;
-    let expires_at = validate_expiry(request.expires_at.as_deref(), state.clock.now())?;
+    let issued = issue_reseller_token(
+        &state,
+        &caller,
+        &code,
+        request.name.as_deref(),
+        request.expires_at.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(issued))
+}
+
+/// Issues a token for reseller `code` (admin only): named `name` (the code when absent),
+/// expiring at `expires_at` (RFC 3339) if given. The secret is in the answer, once.
+pub async fn issue_reseller_token(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    name: Option<&str>,
+    expires_at: Option<&str>,
+) -> Result<IssuedToken, ApiError> {
+    caller.require(Role::Admin)?;
+    let code = code.to_string();
+    let name = validate_name(name.unwrap_or(&code))?;
+    let expires_at = validate_expiry(expires_at, state.clock.now())?;
     let (issued, principal) = state
         .db
         .write(move |conn| -> Result<_, ApiError> {
@@ -317,5 +360,5 @@ pub async fn create_reseller_token(
         })
         .await?;
     state.tokens.add(principal);
-    Ok(HttpResponse::Created().json(issued))
+    Ok(issued)
 }

@@ -150,31 +150,7 @@ pub async fn delete_token(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
-    let id = id.into_inner();
-    let now = state.clock.now().naive_utc();
-    let revoked = state
-        .db
-        .write(move |conn| -> Result<_, ApiError> {
-            // Concurrent revocations check for a remaining admin one after the other.
-            store::tokens::lock_admins(conn)?;
-            let Some(row) = store::tokens::delete(conn, &id)? else {
-                return Err(ApiError::not_found("no token with this id"));
-            };
-            let admins_left = store::tokens::list(conn)?
-                .into_iter()
-                .filter(|t| t.role == Role::Admin.as_str())
-                .any(|t| t.expires_at.is_none_or(|e| e > now));
-            if row.role == Role::Admin.as_str() && !admins_left {
-                // Rolls the deletion back.
-                return Err(ApiError::Conflict {
-                    detail: "this is the last admin token; create another admin token first".into(),
-                });
-            }
-            Ok(row.id)
-        })
-        .await?;
-    state.tokens.remove(revoked);
+    revoke(&state, &caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -205,4 +181,35 @@ pub fn issue(
             expires_at,
         },
     ))
+}
+
+/// Revokes the token with public id `id` (admin only): the rule of `DELETE /v1/tokens/{id}`,
+/// shared with the console (404 unknown, 409 for the last admin token).
+pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    caller.require(Role::Admin)?;
+    let id = id.to_string();
+    let now = state.clock.now().naive_utc();
+    let revoked = state
+        .db
+        .write(move |conn| -> Result<_, ApiError> {
+            // Concurrent revocations check for a remaining admin one after the other.
+            store::tokens::lock_admins(conn)?;
+            let Some(row) = store::tokens::delete(conn, &id)? else {
+                return Err(ApiError::not_found("no token with this id"));
+            };
+            let admins_left = store::tokens::list(conn)?
+                .into_iter()
+                .filter(|t| t.role == Role::Admin.as_str())
+                .any(|t| t.expires_at.is_none_or(|e| e > now));
+            if row.role == Role::Admin.as_str() && !admins_left {
+                // Rolls the deletion back.
+                return Err(ApiError::Conflict {
+                    detail: "this is the last admin token; create another admin token first".into(),
+                });
+            }
+            Ok(row.id)
+        })
+        .await?;
+    state.tokens.remove(revoked);
+    Ok(())
 }

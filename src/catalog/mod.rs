@@ -8,6 +8,7 @@ pub mod measure;
 pub mod money;
 pub mod patch;
 pub mod product;
+pub mod search;
 pub mod validate;
 
 pub use gtin::Gtin;

@@ -1,4 +1,4 @@
-//! `/`, the sign-in page, sign-out, and the vendor console's home.
+//! `/`, the sign-in page and sign-out (the vendor console's home is `dashboard`).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
@@ -6,7 +6,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{self, Control, FieldErrors, Frame};
-use super::session::{self, Posted, Session};
+use super::session::{self, Posted};
 use super::Page;
 use crate::api::{ApiError, AppState};
 use crate::service::tokens::Role;
@@ -17,7 +17,6 @@ pub fn routes(scope: Scope) -> Scope {
         .route("/sign-in", web::get().to(sign_in_page))
         .route("/sign-in", web::post().to(sign_in))
         .route("/sign-out", web::post().to(sign_out))
-        .route("/console", web::get().to(console_home))
 }
 
 /// Where a role starts.
@@ -109,19 +108,4 @@ async fn sign_out(state: web::Data<AppState>, posted: Posted<serde_json::Value>)
         layout::redirect("/sign-in?notice=signed-out"),
         &session::set_cookie(&state, None),
     )
-}
-
-/// The vendor console's home (admin, editor).
-async fn console_home(session: Session, query: web::Query<Notice>) -> Page {
-    session.caller.require(Role::Editor)?;
-    let frame = Frame::new("Dashboard", Some(&session))
-        .current("/console")
-        .notice_key(query.notice.as_deref());
-    Ok(layout::html(layout::page(
-        &frame,
-        html! {
-            h1 { "Vendor console" }
-            p { "Signed in as " (session.caller.name) " (" (session.caller.role.as_str()) ")." }
-        },
-    )))
 }

@@ -32,6 +32,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "saved" => "Saved.",
         "deleted" => "Deleted.",
+        "revoked" => "The token is revoked: it stops working at once.",
         "enabled" => "The subscription is enabled again.",
         "replayed" => "Replay started: deliveries resume from the chosen position.",
         "test-sent" => "Test event sent: its attempt is at the top of the log.",
@@ -87,7 +88,14 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/portal/subscriptions", "My subscriptions"),
             ("/portal/sync", "Sync protocol"),
         ],
-        Role::Editor | Role::Admin => &[("/console", "Dashboard")],
+        Role::Editor => &[("/console", "Dashboard"), ("/console/products", "Products")],
+        Role::Admin => &[
+            ("/console", "Dashboard"),
+            ("/console/products", "Products"),
+            ("/console/channels", "Channels"),
+            ("/console/resellers", "Resellers"),
+            ("/console/subscriptions", "Subscriptions"),
+        ],
     }
 }
 

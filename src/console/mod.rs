@@ -6,16 +6,24 @@
 //! - [`layout`]: the base page, navigation, flash area, form and field-error helpers.
 //! - [`session`]: sign-in, the `Session` extractor (a signed-in person), CSRF and `Origin`.
 //! - [`assets`]: the embedded stylesheet, served with long-lived caching.
-//! - [`home`]: `/`, sign-in, sign-out, the vendor console's home.
+//! - [`home`]: `/`, sign-in, sign-out.
+//! - [`dashboard`]: the vendor console's home and the subscriptions across resellers.
 //! - [`portal`]: the partner portal (a reseller's channels and subscriptions).
+//! - [`channels`]: the vendor console's channels (definition, readiness, latest changes).
+//! - [`resellers`]: the vendor console's resellers, their grants and tokens.
+//! - [`products`]: the vendor console's products (search, page, edit, create, delete).
 //!
 //! Roles are enforced by the same functions the API handlers call (`api::channels::
 //! visible_channel`, `api::subscriptions::visible`, ...): a page never re-implements a rule.
 
 pub mod assets;
+pub mod channels;
+pub mod dashboard;
 pub mod home;
 pub mod layout;
 pub mod portal;
+pub mod products;
+pub mod resellers;
 pub mod session;
 
 use actix_web::dev::{Service, ServiceResponse};
@@ -39,6 +47,10 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
     let scope = web::scope("");
     let scope = home::routes(scope);
     let scope = portal::routes(scope);
+    let scope = products::routes(scope);
+    let scope = channels::routes(scope);
+    let scope = resellers::routes(scope);
+    let scope = dashboard::routes(scope);
     let scope = assets::routes(scope);
     scope.wrap_fn(|req, service| {
         // The scope takes every path the API does not; what is not the console's (an unknown

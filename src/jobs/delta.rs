@@ -271,6 +271,8 @@ fn publish(
         })
         .collect();
     channel_records::upsert(conn, &rows)?;
+    let day = now.format("%Y-%m-%d").to_string();
+    channel_records::count_day(conn, channel.id, &day, rows.len() as i64)?;
     channels::set_last_seq(conn, channel.id, seq)?;
     Ok(rows.len())
 }

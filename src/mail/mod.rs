@@ -69,6 +69,45 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + S
 /// Where mail goes. `send` returns once the transport has accepted the message.
 pub trait Mailer: Send + Sync + 'static {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+
+    /// The directory the mails are written to, for a mailer that keeps them (the file
+    /// outbox); the console shows the latest ones' subjects.
+    fn outbox(&self) -> Option<&std::path::Path> {
+        None
+    }
+}
+
+/// The subjects of the latest `limit` mails of an outbox directory, newest first, with their
+/// file names (which start with the time written). Reads only each file's header.
+pub fn latest_subjects(dir: &std::path::Path, limit: usize) -> Vec<(String, String)> {
+    use std::io::Read;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
+        .collect();
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    names.truncate(limit);
+    names
+        .into_iter()
+        .map(|name| {
+            let mut head = Vec::new();
+            if let Ok(f) = std::fs::File::open(dir.join(&name)) {
+                let _ = f.take(16 * 1024).read_to_end(&mut head);
+            }
+            let head = String::from_utf8_lossy(&head);
+            let subject = head
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or("")
+                .to_string();
+            (name, subject)
+        })
+        .collect()
 }
 
 fn message(from: &str, mail: &Mail) -> Result<Message, MailError> {
@@ -171,6 +210,10 @@ impl Mailer for FileMailer {
             std::fs::rename(&tmp, self.dir.join(name))?;
             Ok(())
         })
+    }
+
+    fn outbox(&self) -> Option<&std::path::Path> {
+        Some(&self.dir)
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use crate::catalog::{self, Product, ValidationErrors};
+use crate::catalog::{self, search, Product, ValidationErrors};
 use crate::jcs;
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, NewHistory, NewProduct, ProductRow};
@@ -187,6 +187,19 @@ pub fn put_products(
         });
     }
     products::insert(conn, &inserts)?;
+    // The console's search words of every changed SKU, as of its last version in the batch.
+    let words: Vec<(&str, Vec<String>)> = latest
+        .iter()
+        .map(|(sku, &i)| {
+            let p = &items[i];
+            let titles = p.title.values().map(String::as_str);
+            (
+                *sku,
+                search::product_words(titles, p.gtin.as_ref().map(|g| g.as_str())),
+            )
+        })
+        .collect();
+    products::set_search_words(conn, &words)?;
     products::insert_history(conn, &history)?;
     outbox::insert(conn, &events)?;
     Ok(results)
@@ -252,6 +265,7 @@ pub fn delete_product(
     let before = parse_body(&row)?;
     let at = naive(now);
     products::delete(conn, sku)?;
+    products::set_search_words(conn, &[(sku, Vec::new())])?;
     let fields = catalog::changed_fields(Some(&before), None);
     products::insert_history(
         conn,

@@ -259,6 +259,35 @@ pub struct ReportEntry {
     pub problems: Vec<Problem>,
 }
 
+/// A product's live record in a channel (if any) and each profile's problems with it.
+pub type ProductReport = (Option<String>, Vec<(Format, Vec<Problem>)>);
+
+/// What one channel publishes for one product: its live record (None when the product is not
+/// in the channel's assortment, or gone) and, for every profile format, the problems the feed
+/// report would list for it (an error leaves it out of that profile's documents). The same
+/// check as [`feed_report`], for one record. Call inside a snapshot.
+pub fn product_report(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    sku: &str,
+) -> Result<ProductReport, PullError> {
+    let channel = reread(conn, channel_id)?;
+    let def = definition(&channel)?;
+    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, "");
+    let row = channel_records::get_many(conn, channel.id, &[sku])?
+        .into_iter()
+        .find(|r| r.deleted_at.is_none() && r.record.is_some());
+    let Some(record) = row.and_then(|r| r.record) else {
+        return Ok((None, Vec::new()));
+    };
+    let parsed: serde_json::Map<String, Value> = serde_json::from_str(&record)
+        .map_err(|e| StoreError::Corrupt(format!("record {sku}: {e}")))?;
+    let checks = Format::profiles()
+        .map(|format| (format, format.check(sku, &parsed, &publication)))
+        .collect();
+    Ok((Some(record), checks))
+}
+
 /// Every live product of the channel with a problem in `format`, in SKU order, and the number
 /// of live products checked, with the cursor the report is consistent with. Call inside a
 /// snapshot.

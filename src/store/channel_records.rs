@@ -156,3 +156,65 @@ pub fn changes_until(
         .select(RecordRow::as_select())
         .load(conn)?)
 }
+
+/// The number of live records (the assortment's size): counted on the channel's rows of the
+/// primary key.
+pub fn count_live(conn: &mut DbConnection, channel_id: i64) -> StoreResult<i64> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::hash.is_not_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The latest `limit` changes (records and tombstones), newest first (index on (channel, seq)).
+pub fn latest_changes(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .order(channel_records::seq.desc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?)
+}
+
+/// Counts `changes` more changes published by the channel on `day` ('YYYY-MM-DD', UTC).
+pub fn count_day(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    day: &str,
+    changes: i64,
+) -> StoreResult<()> {
+    use super::schema::channel_change_days as d;
+    let row = (
+        d::channel_id.eq(channel_id),
+        d::day.eq(day),
+        d::changes.eq(changes),
+    );
+    crate::with_conn!(conn, |c| diesel::insert_into(d::table)
+        .values(row)
+        .on_conflict((d::channel_id, d::day))
+        .do_update()
+        .set(d::changes.eq(d::changes + excluded(d::changes)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The changes published per day from `from` ('YYYY-MM-DD') on, by day (days without a change
+/// are absent).
+pub fn days_since(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    from: &str,
+) -> StoreResult<Vec<(String, i64)>> {
+    use super::schema::channel_change_days as d;
+    Ok(d::table
+        .filter(d::channel_id.eq(channel_id))
+        .filter(d::day.ge(from))
+        .order(d::day.asc())
+        .select((d::day, d::changes))
+        .load(conn)?)
+}

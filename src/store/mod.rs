@@ -429,16 +429,53 @@ pub fn ping(conn: &mut DbConnection) -> StoreResult<()> {
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> StoreResult<()> {
-    let result = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConnection::Postgres(c) => {
-            c.batch_execute("SELECT pg_advisory_lock(727274)")?;
-            let r = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-            c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
-            r
-        }
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        conn.batch_execute("SELECT pg_advisory_lock(727274)")?;
+    }
+    let result = migrate_and_backfill(conn);
+    if postgres {
+        conn.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+    }
+    result
+}
+
+/// The version of the migration that creates `product_search` (filled by the service).
+const PRODUCT_SEARCH_MIGRATION: &str = "20261205000050";
+
+fn migrate_and_backfill(conn: &mut DbConnection) -> StoreResult<()> {
+    let versions = |v: Vec<diesel::migration::MigrationVersion<'_>>| {
+        v.iter().map(|v| v.to_string()).collect::<Vec<_>>()
     };
-    result.map_err(|e| StoreError::Migration(e.to_string()))
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions),
+        DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    if applied.iter().any(|v| v == PRODUCT_SEARCH_MIGRATION) {
+        backfill_product_search(conn)?;
+    }
+    Ok(())
+}
+
+/// Indexes every stored product's search words, a page of SKUs at a time, each page in its own
+/// transaction (run once, right after the migration that creates the index).
+pub fn backfill_product_search(conn: &mut DbConnection) -> StoreResult<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = products::list(conn, after.as_deref(), 1000)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.sku.clone());
+        let mut words = Vec::with_capacity(page.len());
+        for row in &page {
+            let body: serde_json::Value = serde_json::from_str(&row.body)
+                .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", row.sku)))?;
+            words.push((row.sku.as_str(), crate::catalog::search::body_words(&body)));
+        }
+        conn.transaction(|c| products::set_search_words(c, &words))?;
+    }
 }
 
 /// The current time as stored: UTC without offset, microsecond precision.

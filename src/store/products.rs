@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{product_history, products};
+use super::schema::{product_history, product_search, products};
 use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -139,6 +139,84 @@ pub fn update(conn: &mut DbConnection, row: &NewProduct<'_>) -> StoreResult<()> 
 
 pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
     Ok(diesel::delete(products::table.find(sku)).execute(conn)? > 0)
+}
+
+/// Replaces the search words of `skus` (each with its words; a SKU without words, as a deleted
+/// product, keeps none). Same transaction as the product write.
+pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) -> StoreResult<()> {
+    let skus: Vec<&str> = words.iter().map(|(sku, _)| *sku).collect();
+    for chunk in skus.chunks(INSERT_CHUNK) {
+        diesel::delete(product_search::table.filter(product_search::sku.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    for (sku, ws) in words {
+        for w in ws {
+            rows.push((w.as_str(), sku));
+        }
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(w, sku)| (product_search::word.eq(w), product_search::sku.eq(sku)))
+        .collect();
+    insert_batched!(conn, product_search::table, rows, 2);
+    Ok(())
+}
+
+diesel::alias!(product_search as also_word: AlsoWord);
+
+/// Keyset page of the SKUs whose search words include every one of `words` (at least one),
+/// in SKU order, after `after`. Each word is a range of the primary key (word, sku).
+pub fn search_words(
+    conn: &mut DbConnection,
+    words: &[String],
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<String>> {
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut query = product_search::table
+        .filter(product_search::word.eq(first))
+        .filter(product_search::sku.gt(after.unwrap_or("")))
+        .select(product_search::sku)
+        .order(product_search::sku.asc())
+        .limit(limit)
+        .into_boxed();
+    for w in rest {
+        query = query.filter(
+            product_search::sku.eq_any(
+                also_word
+                    .filter(also_word.field(product_search::word).eq(w.clone()))
+                    .select(also_word.field(product_search::sku)),
+            ),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Keyset page of the products whose SKU starts with `prefix`, after `after` (SKU order:
+/// bytewise on both backends, so the prefix's SKUs are one range of the primary key).
+pub fn with_prefix(
+    conn: &mut DbConnection,
+    prefix: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<ProductRow>> {
+    let mut query = products::table
+        .filter(products::sku.ge(prefix))
+        .filter(products::sku.gt(after.unwrap_or("")))
+        .select(ProductRow::as_select())
+        .order(products::sku.asc())
+        .limit(limit)
+        .into_boxed();
+    // Every SKU with the prefix sorts below the prefix followed by the highest character.
+    if !prefix.is_empty() {
+        query = query.filter(products::sku.lt(format!("{prefix}\u{10FFFF}")));
+    }
+    Ok(query.load(conn)?)
 }
 
 pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory<'_>]) -> StoreResult<()> {

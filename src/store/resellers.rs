@@ -191,3 +191,12 @@ pub fn revoke_channel(conn: &mut DbConnection, channel_id: i64) -> StoreResult<(
         .execute(conn)?;
     Ok(())
 }
+
+/// The resellers granted a channel, by code.
+pub fn granted(conn: &mut DbConnection, channel_id: i64) -> StoreResult<Vec<String>> {
+    Ok(reseller_channels::table
+        .filter(reseller_channels::channel_id.eq(channel_id))
+        .order(reseller_channels::reseller_code.asc())
+        .select(reseller_channels::reseller_code)
+        .load(conn)?)
+}

@@ -13,6 +13,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    channel_change_days (channel_id, day) {
+        channel_id -> BigInt,
+        day -> Text,
+        changes -> BigInt,
+    }
+}
+
+diesel::table! {
+    product_search (word, sku) {
+        word -> Text,
+        sku -> Text,
+    }
+}
+
+diesel::table! {
     product_history (id) {
         id -> BigInt,
         sku -> Text,

@@ -1068,3 +1068,71 @@ pub fn digest_failed_for_good(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// A live subscription's health, as the vendor console lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Health {
+    pub id: String,
+    pub reseller_code: String,
+    pub channel_code: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failures: i32,
+    pub cursor_seq: i64,
+    pub last_seq: i64,
+    pub behind_since: Option<NaiveDateTime>,
+    pub next_attempt_at: Option<NaiveDateTime>,
+}
+
+/// Live subscriptions across resellers, the disabled first, then by failures (most first),
+/// at most `limit`; with `troubled`, only those disabled or failing.
+pub fn health(conn: &mut DbConnection, troubled: bool, limit: i64) -> StoreResult<Vec<Health>> {
+    let mut query = subscriptions::table
+        .inner_join(channels::table)
+        .filter(subscriptions::ended_reason.is_null())
+        .into_boxed();
+    if troubled {
+        query = query.filter(
+            subscriptions::enabled
+                .eq(false)
+                .or(subscriptions::failures.gt(0)),
+        );
+    }
+    Ok(query
+        .order((
+            subscriptions::enabled.asc(),
+            subscriptions::failures.desc(),
+            subscriptions::id.asc(),
+        ))
+        .limit(limit)
+        .select((
+            subscriptions::id,
+            subscriptions::reseller_code,
+            subscriptions::channel_code,
+            subscriptions::kind,
+            subscriptions::enabled,
+            subscriptions::disabled_reason,
+            subscriptions::failures,
+            subscriptions::cursor_seq,
+            channels::last_seq,
+            subscriptions::behind_since,
+            subscriptions::next_attempt_at,
+        ))
+        .load(conn)?)
+}
+
+/// The time of the latest delivery attempt of each of `ids` that has one.
+pub fn last_attempts(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> StoreResult<Vec<(String, Option<NaiveDateTime>)>> {
+    Ok(delivery_attempts::table
+        .filter(delivery_attempts::subscription_id.eq_any(ids))
+        .group_by(delivery_attempts::subscription_id)
+        .select((
+            delivery_attempts::subscription_id,
+            diesel::dsl::max(delivery_attempts::at),
+        ))
+        .load(conn)?)
+}

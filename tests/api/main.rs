@@ -18,4 +18,5 @@ mod products;
 mod profiles;
 mod schemas;
 mod security;
+mod vendor;
 mod webhooks;

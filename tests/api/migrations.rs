@@ -176,3 +176,41 @@ fn existing_tokens_get_public_ids_in_place() {
         .unwrap();
     assert_eq!(found.role, "admin");
 }
+
+#[test]
+fn products_stored_before_the_search_index_are_indexed_by_the_migration() {
+    use diesel::RunQueryDsl;
+    let test_db = crate::helpers::TestDb::new();
+    let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
+    let mut conn = db.write_conn().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    migrate_below(conn, "20261205000050");
+    let at = "'2026-01-01 00:00:00'";
+    for (sku, body) in [
+        (
+            "MUG-1",
+            r#"{"sku":"MUG-1","status":"active","title":{"en":"Blue mug","de":"Blaue Tasse"}}"#,
+        ),
+        (
+            "PLATE-1",
+            r#"{"gtin":"04006381333931","sku":"PLATE-1","status":"active","title":{"en":"Blue plate"}}"#,
+        ),
+    ] {
+        diesel::sql_query(format!(
+            "INSERT INTO products (sku, body, hash, version, created_at, updated_at) \
+             VALUES ('{sku}', '{body}', 'h', 1, {at}, {at})"
+        ))
+        .execute(conn)
+        .unwrap();
+    }
+    store::run_migrations(conn).unwrap();
+    let find = |conn: &mut DbConnection, words: &[&str]| {
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        store::products::search_words(conn, &words, None, 10).unwrap()
+    };
+    assert_eq!(find(conn, &["blue"]), ["MUG-1", "PLATE-1"]);
+    assert_eq!(find(conn, &["tasse"]), ["MUG-1"]);
+    assert_eq!(find(conn, &["blue", "plate"]), ["PLATE-1"]);
+    assert_eq!(find(conn, &["04006381333931"]), ["PLATE-1"]);
+    assert!(find(conn, &["green"]).is_empty());
+}

@@ -10,7 +10,7 @@ const BMECAT_XSD: &str = "../shared/schemas/bmecat-2005/bmecat_2005.xsd";
 const GDSN_XSD: &str = "../shared/schemas/gdsn-3.1/gs1/gdsn/CatalogueItemNotification.xsd";
 
 /// fr-resellers with the settings the profiles need, as the demo channels carry them.
-fn channel() -> Value {
+pub fn channel() -> Value {
     let mut def = fr_resellers();
     def["settings"] = json!({
         "link_template": "https://shop.example.com/p/{sku}",

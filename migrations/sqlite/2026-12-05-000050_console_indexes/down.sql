@@ -1,0 +1,2 @@
+DROP TABLE channel_change_days;
+DROP TABLE product_search;

@@ -1,0 +1,61 @@
+//! The words a product is found by in the console's search: its titles' words (every locale)
+//! and its GTIN. Stored in `product_search` with every product write.
+
+use serde_json::Value;
+
+/// Longest word kept; longer ones are cut (a search for them cuts them the same way).
+const MAX_WORD: usize = 64;
+
+/// The words of a text: lower-cased runs of letters and digits, at most [`MAX_WORD`] characters.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().chars().take(MAX_WORD).collect())
+        .collect()
+}
+
+/// The search words of a product given its titles and GTIN, sorted and distinct.
+pub fn product_words<'a>(titles: impl Iterator<Item = &'a str>, gtin: Option<&str>) -> Vec<String> {
+    let mut all: Vec<String> = titles.flat_map(words).collect();
+    all.extend(gtin.map(str::to_string));
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The search words of a stored (canonical) body.
+pub fn body_words(body: &Value) -> Vec<String> {
+    let titles = body
+        .get("title")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values().filter_map(Value::as_str));
+    product_words(titles, body.get("gtin").and_then(Value::as_str))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_in_every_locale_and_the_gtin_are_words() {
+        let body = serde_json::json!({
+            "sku": "A-1", "gtin": "04006381333931",
+            "title": {"en": "Blue Mug, 350 ml", "de": "Blaue Tasse <b>"}
+        });
+        assert_eq!(
+            body_words(&body),
+            [
+                "04006381333931",
+                "350",
+                "b",
+                "blaue",
+                "blue",
+                "ml",
+                "mug",
+                "tasse"
+            ]
+        );
+        assert_eq!(words("  Ölkanne--XL "), ["ölkanne", "xl"]);
+    }
+}
