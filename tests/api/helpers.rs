@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+mod subscriptions;
+
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use partnerfeed::app;
@@ -94,17 +96,23 @@ fn replace_db_name(base: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// What this instance's delivery and digest jobs work with: the tests drive the jobs with
+    /// it ([`TestApp::deliver_once`], [`TestApp::run_digests`]).
+    pub worker: Arc<partnerfeed::jobs::worker::Worker>,
+    /// Whether the background jobs run (else the tests drive them).
+    pub jobs: bool,
     /// The metrics listener, when `Options::metrics_bind` asked for one.
     pub metrics_address: Option<String>,
     pub admin_token: String,
     pub db: Db,
     pub clock: Arc<ManualClock>,
     pub client: Client,
-    /// Kept for its lifetime: the database is dropped with it.
-    _test_db: TestDb,
+    /// Kept for its lifetime: the database is dropped with the last holder.
+    _test_db: Arc<TestDb>,
     server: actix_web::dev::ServerHandle,
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub body_limit: usize,
     /// Run the background jobs (off: the outbox stays as the edits left it).
@@ -119,6 +127,10 @@ pub struct Options {
     pub metrics_token: Option<String>,
     /// `PARTNERFEED_METRICS_BIND`.
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// The webhook delivery settings.
+    pub webhooks: partnerfeed::webhooks::Settings,
+    /// The mail settings (no SMTP URL: mails go to the outbox in the data directory).
+    pub mail: partnerfeed::config::Mail,
 }
 
 impl Default for Options {
@@ -131,6 +143,8 @@ impl Default for Options {
             connections: Default::default(),
             metrics_token: None,
             metrics_bind: None,
+            webhooks: Config::default().webhooks,
+            mail: Config::default().mail,
         }
     }
 }
@@ -148,12 +162,13 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let clock = Arc::new(ManualClock::new(start_time()));
-        Self::launch(TestDb::new(), tokens::generate(), clock, options)
+        Self::launch(Arc::new(TestDb::new()), tokens::generate(), clock, options)
     }
 
-    /// A server on `test_db`, whose admin token is `admin_token`.
-    fn launch(
-        test_db: TestDb,
+    /// A server on `test_db`, whose admin token is `admin_token` (a restarted instance of a
+    /// deployment when `test_db` held another one before).
+    pub fn launch(
+        test_db: Arc<TestDb>,
         admin_token: String,
         clock: Arc<ManualClock>,
         options: Options,
@@ -167,6 +182,8 @@ impl TestApp {
         config.serve.token_concurrency = options.token_concurrency;
         config.run_jobs = options.jobs;
         config.connections = options.connections;
+        config.webhooks = options.webhooks;
+        config.mail = options.mail;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
         let running =
@@ -179,6 +196,8 @@ impl TestApp {
         });
         TestApp {
             address: format!("http://{}", running.addr),
+            worker: running.worker,
+            jobs: options.jobs,
             metrics_address,
             admin_token,
             db,
@@ -274,6 +293,11 @@ impl TestApp {
     pub async fn stop(self) {
         self.server.stop(true).await;
     }
+
+    /// Stops the server at once, in-flight requests included (a dying instance).
+    pub async fn stop_now(&self) {
+        self.server.stop(false).await;
+    }
 }
 
 /// The product of PRODUCT.md's example, with another SKU.
@@ -324,11 +348,11 @@ impl TestApp {
     /// token (tokens live in the database), same test clock, its own pools, workers and (when
     /// `options.jobs`) delta generator. It does not own the database: stop it before `first`.
     pub async fn spawn_sharing(first: &TestApp, options: Options) -> TestApp {
-        let test_db = TestDb {
+        let test_db = Arc::new(TestDb {
             url: first._test_db.url.clone(),
             _dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
-        };
+        });
         // Instances of one deployment share the key that encrypts the stored secrets.
         let key = partnerfeed::service::secrets::KEY_FILE;
         std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
@@ -415,5 +439,39 @@ pub async fn token_known_at(address: &str, token: &str) {
             "{address} still refuses the token after a second"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An instance in a thread of its own, as a process: `kill` stops it at once, dropping its
+/// runtime with every task in it (an attempt in flight included).
+pub struct Process {
+    pub hub: TestApp,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    pub fn start(db: Arc<TestDb>, admin: String, options: Options) -> Process {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let clock = Arc::new(ManualClock::new(start_time()));
+                tx.send(TestApp::launch(db, admin, clock, options))
+                    .expect("send");
+                let _ = stopped.await;
+            });
+        });
+        Process {
+            hub: rx.recv().expect("instance"),
+            stop,
+            thread,
+        }
+    }
+
+    pub async fn kill(self) {
+        self.hub.stop_now().await;
+        self.stop.send(()).expect("instance");
+        self.thread.join().expect("instance");
     }
 }
