@@ -173,6 +173,24 @@ impl TestApp {
         clock: Arc<ManualClock>,
         options: Options,
     ) -> TestApp {
+        Self::launch_prepared(test_db, admin_token, clock, options, |_| ())
+    }
+
+    /// A server on a new database that `prepare` fills before the server starts (as a
+    /// deployment restarted on a loaded database finds it: tokens included).
+    pub fn spawn_prepared(options: Options, prepare: impl FnOnce(&Db)) -> TestApp {
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let test_db = Arc::new(TestDb::new());
+        Self::launch_prepared(test_db, tokens::generate(), clock, options, prepare)
+    }
+
+    fn launch_prepared(
+        test_db: Arc<TestDb>,
+        admin_token: String,
+        clock: Arc<ManualClock>,
+        options: Options,
+        prepare: impl FnOnce(&Db),
+    ) -> TestApp {
         let mut config = test_db.config();
         config.serve.admin_token = Some(Secret::new(admin_token.clone()));
         config.serve.body_limit = options.body_limit;
@@ -186,6 +204,7 @@ impl TestApp {
         config.mail = options.mail;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
+        prepare(&db);
         let running =
             app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
         let server = running.server.handle();
@@ -399,7 +418,10 @@ impl TestApp {
                     && channels::list(&mut conn, None)
                         .expect("channels")
                         .iter()
-                        .all(|c| c.reeval_after.is_none())
+                        .all(|c| {
+                            c.reeval_after.is_none()
+                                && c.evaluated_hash.as_deref() == Some(c.definition_hash.as_str())
+                        })
             })
             .await
             .expect("join");

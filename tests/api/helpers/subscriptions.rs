@@ -37,6 +37,34 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let (status, text) = self.call_text(method, path, token, body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The same, where the answer must be JSON (`Null` when it is empty).
+    pub async fn call_json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, text) = self.call_text(method, path, token, body).await;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
+        };
+        (status, value)
+    }
+
+    async fn call_text(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut r = self.req(method, path, token);
         if let Some(body) = body {
@@ -44,8 +72,7 @@ impl TestApp {
         }
         let response = r.send().await.expect("request");
         let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (status, response.text().await.expect("body"))
     }
 
     /// The channel `channel` (fr-resellers' definition) and a reseller with access to it,
