@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+pub mod process;
 mod subscriptions;
 
 use chrono::{DateTime, Utc};
