@@ -178,6 +178,9 @@ pub struct Running {
     /// The metrics listener (`PARTNERFEED_METRICS_BIND`): its address and server, which the
     /// caller runs and stops beside `server`.
     pub metrics: Option<(std::net::SocketAddr, actix_web::dev::Server)>,
+    /// What the delivery and digest jobs work with; tests drive the jobs with it
+    /// (`jobs::deliveries::run_once`, `jobs::digests::Digester::run_once`).
+    pub worker: Arc<jobs::worker::Worker>,
 }
 
 /// Binds the HTTP server. The caller awaits `server` (it stops gracefully on SIGTERM/SIGINT,
@@ -242,6 +245,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             clock.clone(),
         ))));
     }
+    let job_worker = worker.clone();
     let state = web::Data::new(AppState {
         db,
         clock,
@@ -324,6 +328,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
         addr,
         server: server.run(),
         metrics,
+        worker: job_worker,
     })
 }
 

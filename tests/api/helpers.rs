@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+pub mod process;
+mod subscriptions;
+
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use partnerfeed::app;
@@ -94,17 +97,23 @@ fn replace_db_name(base: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// What this instance's delivery and digest jobs work with: the tests drive the jobs with
+    /// it ([`TestApp::deliver_once`], [`TestApp::run_digests`]).
+    pub worker: Arc<partnerfeed::jobs::worker::Worker>,
+    /// Whether the background jobs run (else the tests drive them).
+    pub jobs: bool,
     /// The metrics listener, when `Options::metrics_bind` asked for one.
     pub metrics_address: Option<String>,
     pub admin_token: String,
     pub db: Db,
     pub clock: Arc<ManualClock>,
     pub client: Client,
-    /// Kept for its lifetime: the database is dropped with it.
-    _test_db: TestDb,
+    /// Kept for its lifetime: the database is dropped with the last holder.
+    _test_db: Arc<TestDb>,
     server: actix_web::dev::ServerHandle,
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub body_limit: usize,
     /// Run the background jobs (off: the outbox stays as the edits left it).
@@ -121,6 +130,10 @@ pub struct Options {
     pub metrics_bind: Option<std::net::SocketAddr>,
     /// `PARTNERFEED_WEBHOOK_ALLOW` (e.g. `127.0.0.0/8` for a receiver in the test).
     pub webhook_allow: Option<String>,
+    /// The webhook delivery settings.
+    pub webhooks: partnerfeed::webhooks::Settings,
+    /// The mail settings (no SMTP URL: mails go to the outbox in the data directory).
+    pub mail: partnerfeed::config::Mail,
 }
 
 impl Default for Options {
@@ -134,6 +147,8 @@ impl Default for Options {
             metrics_token: None,
             metrics_bind: None,
             webhook_allow: None,
+            webhooks: Config::default().webhooks,
+            mail: Config::default().mail,
         }
     }
 }
@@ -151,15 +166,34 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> TestApp {
         let clock = Arc::new(ManualClock::new(start_time()));
-        Self::launch(TestDb::new(), tokens::generate(), clock, options)
+        Self::launch(Arc::new(TestDb::new()), tokens::generate(), clock, options)
     }
 
-    /// A server on `test_db`, whose admin token is `admin_token`.
-    fn launch(
-        test_db: TestDb,
+    /// A server on `test_db`, whose admin token is `admin_token` (a restarted instance of a
+    /// deployment when `test_db` held another one before).
+    pub fn launch(
+        test_db: Arc<TestDb>,
         admin_token: String,
         clock: Arc<ManualClock>,
         options: Options,
+    ) -> TestApp {
+        Self::launch_prepared(test_db, admin_token, clock, options, |_| ())
+    }
+
+    /// A server on a new database that `prepare` fills before the server starts (as a
+    /// deployment restarted on a loaded database finds it: tokens included).
+    pub fn spawn_prepared(options: Options, prepare: impl FnOnce(&Db)) -> TestApp {
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let test_db = Arc::new(TestDb::new());
+        Self::launch_prepared(test_db, tokens::generate(), clock, options, prepare)
+    }
+
+    fn launch_prepared(
+        test_db: Arc<TestDb>,
+        admin_token: String,
+        clock: Arc<ManualClock>,
+        options: Options,
+        prepare: impl FnOnce(&Db),
     ) -> TestApp {
         let mut config = test_db.config();
         config.serve.admin_token = Some(Secret::new(admin_token.clone()));
@@ -169,13 +203,16 @@ impl TestApp {
         config.serve.metrics_bind = options.metrics_bind;
         config.serve.token_concurrency = options.token_concurrency;
         config.run_jobs = options.jobs;
+        config.connections = options.connections;
+        config.webhooks = options.webhooks;
+        config.mail = options.mail;
         if let Some(allow) = &options.webhook_allow {
             config.webhooks.allow =
                 partnerfeed::webhooks::AllowList::parse(allow).expect("webhook allow list");
         }
-        config.connections = options.connections;
         let db = app::open_db(&config.storage).expect("open database");
         app::bootstrap_admin(&db, &config).expect("bootstrap admin");
+        prepare(&db);
         let running =
             app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).expect("start server");
         let server = running.server.handle();
@@ -186,6 +223,8 @@ impl TestApp {
         });
         TestApp {
             address: format!("http://{}", running.addr),
+            worker: running.worker,
+            jobs: options.jobs,
             metrics_address,
             admin_token,
             db,
@@ -281,6 +320,11 @@ impl TestApp {
     pub async fn stop(self) {
         self.server.stop(true).await;
     }
+
+    /// Stops the server at once, in-flight requests included (a dying instance).
+    pub async fn stop_now(&self) {
+        self.server.stop(false).await;
+    }
 }
 
 /// The product of PRODUCT.md's example, with another SKU.
@@ -331,11 +375,11 @@ impl TestApp {
     /// token (tokens live in the database), same test clock, its own pools, workers and (when
     /// `options.jobs`) delta generator. It does not own the database: stop it before `first`.
     pub async fn spawn_sharing(first: &TestApp, options: Options) -> TestApp {
-        let test_db = TestDb {
+        let test_db = Arc::new(TestDb {
             url: first._test_db.url.clone(),
             _dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
-        };
+        });
         // Instances of one deployment share the key that encrypts the stored secrets.
         let key = partnerfeed::service::secrets::KEY_FILE;
         std::fs::copy(first.data_dir().join(key), test_db.data_dir().join(key))
@@ -382,7 +426,10 @@ impl TestApp {
                     && channels::list(&mut conn, None)
                         .expect("channels")
                         .iter()
-                        .all(|c| c.reeval_after.is_none())
+                        .all(|c| {
+                            c.reeval_after.is_none()
+                                && c.evaluated_hash.as_deref() == Some(c.definition_hash.as_str())
+                        })
             })
             .await
             .expect("join");
@@ -422,5 +469,39 @@ pub async fn token_known_at(address: &str, token: &str) {
             "{address} still refuses the token after a second"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An instance in a thread of its own, as a process: `kill` stops it at once, dropping its
+/// runtime with every task in it (an attempt in flight included).
+pub struct Process {
+    pub hub: TestApp,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    pub fn start(db: Arc<TestDb>, admin: String, options: Options) -> Process {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let clock = Arc::new(ManualClock::new(start_time()));
+                tx.send(TestApp::launch(db, admin, clock, options))
+                    .expect("send");
+                let _ = stopped.await;
+            });
+        });
+        Process {
+            hub: rx.recv().expect("instance"),
+            stop,
+            thread,
+        }
+    }
+
+    pub async fn kill(self) {
+        self.hub.stop_now().await;
+        self.stop.send(()).expect("instance");
+        self.thread.join().expect("instance");
     }
 }

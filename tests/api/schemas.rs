@@ -10,13 +10,9 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use partnerfeed::api::schemas::PUBLISHED;
 use partnerfeed::app;
-use partnerfeed::clock::{Clock, ManualClock};
-use partnerfeed::config::Secret;
-use partnerfeed::service::tokens;
-use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
-use crate::helpers::{drill, start_time, TestDb};
+use crate::helpers::{drill, Options, TestApp};
 
 /// A compiled JSON Schema (2020-12) that also checks `format`s.
 fn compile(schema: &Value) -> jsonschema::Validator {
@@ -92,53 +88,39 @@ impl Contract {
 
 /// A server loaded with the demo catalog, whose webhooks may reach 127.0.0.1.
 struct Demo {
-    address: String,
-    admin: String,
-    client: Client,
-    clock: Arc<ManualClock>,
-    db: partnerfeed::store::Db,
+    app: TestApp,
     /// Reseller code -> token.
     resellers: Vec<(String, String)>,
-    server: actix_web::dev::ServerHandle,
-    _db: TestDb,
+}
+
+impl std::ops::Deref for Demo {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl Demo {
     async fn spawn(products: usize) -> Demo {
-        let test_db = TestDb::new();
-        let admin = tokens::generate();
-        let mut config = test_db.config();
-        config.serve.admin_token = Some(Secret::new(admin.clone()));
-        config.serve.body_limit = 16 << 20;
-        config.serve.rate_limit = 100_000;
-        config.serve.token_concurrency = 0;
-        config.webhooks.allow = partnerfeed::webhooks::AllowList::parse("127.0.0.0/8").unwrap();
-        config.webhooks.schedule = partnerfeed::webhooks::RetrySchedule::parse("1h").unwrap();
-        config.webhooks.poll = Duration::from_millis(20);
-        config.webhooks.lease = Duration::from_secs(5);
-        let db = app::open_db(&config.storage).unwrap();
-        app::bootstrap_admin(&db, &config).unwrap();
-        let loader = db.clone();
-        let summary = actix_web::rt::task::spawn_blocking(move || {
-            partnerfeed::demo::load::load(&loader, products)
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        let clock = Arc::new(ManualClock::new(start_time()));
-        let running = app::start(&config, db.clone(), clock.clone() as Arc<dyn Clock>).unwrap();
-        let server = running.server.handle();
-        actix_web::rt::spawn(running.server);
-        let demo = Demo {
-            address: format!("http://{}", running.addr),
-            admin,
-            client: Client::builder().no_gzip().build().unwrap(),
-            clock,
-            db,
-            resellers: summary.reseller_tokens,
-            server,
-            _db: test_db,
+        let options = Options {
+            body_limit: 16 << 20,
+            webhooks: partnerfeed::webhooks::Settings {
+                allow: partnerfeed::webhooks::AllowList::parse("127.0.0.0/8").unwrap(),
+                schedule: partnerfeed::webhooks::RetrySchedule::parse("1h").unwrap(),
+                poll: Duration::from_millis(20),
+                lease: Duration::from_secs(5),
+                ..Default::default()
+            },
+            ..Default::default()
         };
+        let mut resellers = Vec::new();
+        let app = TestApp::spawn_prepared(options, |db| {
+            resellers = partnerfeed::demo::load::load(db, products)
+                .unwrap()
+                .reseller_tokens;
+        });
+        let demo = Demo { app, resellers };
         demo.drain().await;
         demo
     }
@@ -146,62 +128,10 @@ impl Demo {
     /// Applies every pending change. The server's own generator runs too, and on PostgreSQL
     /// `drain` skips the rows it holds (`SKIP LOCKED`): wait until nothing is left at all.
     async fn drain(&self) {
-        let started = std::time::Instant::now();
-        loop {
-            let (db, now) = (self.db.clone(), self.clock.now());
-            let settled = actix_web::rt::task::spawn_blocking(move || {
-                partnerfeed::jobs::delta::drain(&db, now).unwrap();
-                let mut conn = db.read_conn().unwrap();
-                let (backlog, _) = partnerfeed::store::outbox::backlog(&mut conn).unwrap();
-                let channels = partnerfeed::store::channels::list(&mut conn, None).unwrap();
-                backlog == 0
-                    && channels
-                        .iter()
-                        .all(|c| c.evaluated_hash.as_deref() == Some(c.definition_hash.as_str()))
-            })
-            .await
-            .unwrap();
-            if settled {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the generator never settled"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.app.settle().await;
     }
 
-    /// `method path` with `token` and an optional JSON body: the status and the JSON answer.
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{}{path}", self.address),
-            )
-            .bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let response = req.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
-        };
-        (status, value)
-    }
-
-    /// `call`, asserting the status, and checking the answer against the document.
+    /// `call_json`, asserting the status, and checking the answer against the document.
     async fn ok(
         &self,
         contract: &Contract,
@@ -210,14 +140,14 @@ impl Demo {
         body: Option<Value>,
         expected: u16,
     ) -> Value {
-        let (status, answer) = self.call(method, path, token, body).await;
+        let (status, answer) = self.call_json(method, path, token, body).await;
         assert_eq!(status, expected, "{method} {path}: {answer}");
         contract.check(&method.to_lowercase(), template, status, &answer);
         answer
     }
 
     async fn contract(&self) -> Contract {
-        let (status, doc) = self.call("GET", "/openapi.json", "", None).await;
+        let (status, doc) = self.call_json("GET", "/openapi.json", "", None).await;
         assert_eq!(status, 200);
         Contract { doc }
     }
@@ -227,7 +157,7 @@ impl Demo {
     }
 
     async fn stop(self) {
-        self.server.stop(true).await;
+        self.app.stop().await;
     }
 }
 
@@ -261,7 +191,7 @@ async fn receiver() -> (String, Received) {
 #[actix_web::test]
 async fn the_schemas_endpoint_serves_the_files_of_the_repository() {
     let demo = Demo::spawn(0).await;
-    let (status, list) = demo.call("GET", "/v1/schemas", "", None).await;
+    let (status, list) = demo.call_json("GET", "/v1/schemas", "", None).await;
     assert_eq!(status, 200, "public, without a token");
     let contract = demo.contract().await;
     contract.check("get", "/v1/schemas", 200, &list);
@@ -326,7 +256,9 @@ async fn the_schemas_endpoint_serves_the_files_of_the_repository() {
             assert_eq!(component["title"], schema["title"]);
         }
     }
-    let (status, problem) = demo.call("GET", "/v1/schemas/nope.json", "", None).await;
+    let (status, problem) = demo
+        .call_json("GET", "/v1/schemas/nope.json", "", None)
+        .await;
     assert_eq!((status, &problem["status"]), (404, &json!(404)));
     assert_eq!(contract.doc, app::openapi_document());
     demo.stop().await;
@@ -475,7 +407,7 @@ fn the_schemas_reject_broken_documents() {
 async fn real_output_matches_the_schemas() {
     let demo = Demo::spawn(300).await;
     let contract = demo.contract().await;
-    let admin = demo.admin.clone();
+    let admin = demo.admin_token.clone();
     let as_written = published("product.schema.json");
     let canonical = published("product-canonical.schema.json");
     let record = published("projected-record.schema.json");
@@ -600,11 +532,11 @@ async fn real_output_matches_the_schemas() {
     let first = &codes[0];
     // A change page with an upsert and a delete: from the current cursor, after edits.
     let (_, before) = demo
-        .call("GET", &format!("/v1/channels/{first}/digest"), &admin, None)
+        .call_json("GET", &format!("/v1/channels/{first}/digest"), &admin, None)
         .await;
     let victim = {
         let (_, feed) = demo
-            .call("GET", &format!("/v1/channels/{first}/feed"), &admin, None)
+            .call_json("GET", &format!("/v1/channels/{first}/feed"), &admin, None)
             .await;
         feed["products"][0]["sku"].as_str().unwrap().to_string()
     };
@@ -938,7 +870,7 @@ impl Demo {
         let response = self
             .client
             .get(format!("{}{path}", self.address))
-            .bearer_auth(&self.admin)
+            .bearer_auth(&self.admin_token)
             .send()
             .await
             .unwrap();
@@ -957,7 +889,7 @@ impl Demo {
     async fn delete_product(&self, sku: &str) -> u16 {
         self.client
             .delete(format!("{}/v1/products/{sku}", self.address))
-            .bearer_auth(&self.admin)
+            .bearer_auth(&self.admin_token)
             .send()
             .await
             .unwrap()

@@ -3,7 +3,6 @@
 //! a real SMTP conversation with a receiver started inside the test.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,38 +12,24 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use partnerfeed::app;
 use partnerfeed::clock::{Clock, ManualClock};
-use partnerfeed::config::{Config, Mail, Secret};
+use partnerfeed::config::Secret;
 use partnerfeed::service::tokens;
 use partnerfeed::webhooks::{AllowList, RetrySchedule, Settings};
-use reqwest::Client;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::channels::{fr_resellers, jcs, sha256_hex};
-use crate::helpers::{drill, start_time, TestDb};
+use crate::helpers::{drill, start_time, Options, Process, TestApp, TestDb};
 
 // ---------------------------------------------------------------- the service under test
 
-struct Hub {
-    address: String,
-    admin: String,
-    clock: Arc<ManualClock>,
-    client: Client,
-    data_dir: PathBuf,
-    server: actix_web::dev::ServerHandle,
-    _db: Arc<TestDb>,
-}
-
-/// What an instance is started with: the delivery settings and the mail settings.
-#[derive(Clone)]
-struct Setup {
-    webhooks: Settings,
-    mail: Mail,
-}
-
-fn args(schedule: &str) -> Setup {
-    Setup {
+/// The options of a webhook test's instance: deliveries to 127.0.0.0/8 retried after
+/// `schedule`, the background jobs running (the tests that drive the jobs turn them off with
+/// [`driven`]).
+fn args(schedule: &str) -> Options {
+    Options {
+        body_limit: 1 << 20,
         webhooks: Settings {
             allow: AllowList::parse("127.0.0.0/8").unwrap(),
             schedule: RetrySchedule::parse(schedule).unwrap(),
@@ -52,254 +37,27 @@ fn args(schedule: &str) -> Setup {
             lease: Duration::from_secs(5),
             ..Default::default()
         },
-        mail: Config::default().mail,
+        ..Default::default()
     }
 }
 
-impl Hub {
-    async fn spawn(deliveries: Setup) -> Hub {
-        Self::launch(Arc::new(TestDb::new()), tokens::generate(), deliveries)
+/// The same with the background jobs off: the test drives the delta generator, the deliveries
+/// and the digests itself (`deliver_once`, `wait_for`, `wait_caught_up`, `run_digests`).
+fn driven(schedule: &str) -> Options {
+    Options {
+        jobs: false,
+        ..args(schedule)
     }
+}
 
-    /// Another instance on the same database.
-    async fn spawn_sharing(first: &Hub, deliveries: Setup) -> Hub {
-        Self::launch(first._db.clone(), first.admin.clone(), deliveries)
-    }
+/// A new instance (a restarted one) on `db`, whose admin token is `admin`.
+fn launch(db: Arc<TestDb>, admin: String, options: Options) -> TestApp {
+    TestApp::launch(db, admin, Arc::new(ManualClock::new(start_time())), options)
+}
 
-    fn launch(db: Arc<TestDb>, admin: String, deliveries: Setup) -> Hub {
-        let mut config = db.config();
-        config.serve.admin_token = Some(Secret::new(admin.clone()));
-        config.serve.body_limit = 1 << 20;
-        config.serve.rate_limit = 100_000;
-        config.serve.token_concurrency = 0;
-        config.webhooks = deliveries.webhooks;
-        config.mail = deliveries.mail;
-        let store = app::open_db(&config.storage).unwrap();
-        app::bootstrap_admin(&store, &config).unwrap();
-        let clock = Arc::new(ManualClock::new(start_time()));
-        let running = app::start(&config, store, clock.clone() as Arc<dyn Clock>).unwrap();
-        let server = running.server.handle();
-        actix_web::rt::spawn(running.server);
-        Hub {
-            address: format!("http://{}", running.addr),
-            admin,
-            clock,
-            client: Client::new(),
-            data_dir: db.data_dir(),
-            server,
-            _db: db,
-        }
-    }
-
-    fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.address))
-            .bearer_auth(token)
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self.req(method, path, token);
-        if let Some(body) = body {
-            r = r.json(&body);
-        }
-        let response = r.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Confirms a digest address as its owner does: the mailed link's page, then the POST of its
-    /// button (here as JSON `{"token"}`).
-    async fn confirm(&self, link: &str) -> (u16, Value) {
-        let token = link.rsplit("token=").next().unwrap_or_default();
-        self.call(
-            "POST",
-            "/v1/subscriptions/confirm",
-            "",
-            Some(json!({ "token": token })),
-        )
-        .await
-    }
-
-    /// `POST /v1/channels/fr-resellers/subscriptions` of a digest to `email`.
-    async fn subscribe_digest(&self, token: &str, email: &str) -> (u16, Value) {
-        let body = json!({ "email": email });
-        self.call(
-            "POST",
-            "/v1/channels/fr-resellers/subscriptions",
-            token,
-            Some(body),
-        )
-        .await
-    }
-
-    /// A channel and a reseller with access to it; the reseller's token.
-    async fn reseller(&self, channel: &str, reseller: &str) -> String {
-        let (s, _) = self
-            .call(
-                "PUT",
-                &format!("/v1/channels/{channel}"),
-                &self.admin,
-                Some(fr_resellers()),
-            )
-            .await;
-        assert!(s == 201 || s == 200, "{s}");
-        let (s, _) = self
-            .call(
-                "PUT",
-                &format!("/v1/resellers/{reseller}"),
-                &self.admin,
-                Some(json!({"name": reseller, "email": format!("it@{reseller}.example"), "channels": [channel]})),
-            )
-            .await;
-        assert!(s == 201 || s == 200, "{s}");
-        let (s, body) = self
-            .call(
-                "POST",
-                &format!("/v1/resellers/{reseller}/tokens"),
-                &self.admin,
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(s, 201);
-        body["token"].as_str().unwrap().to_string()
-    }
-
-    async fn put_products(&self, skus: impl IntoIterator<Item = String>) {
-        for sku in skus {
-            let (s, body) = self
-                .call(
-                    "PUT",
-                    &format!("/v1/products/{sku}"),
-                    &self.admin,
-                    Some(drill(&sku)),
-                )
-                .await;
-            assert!(s == 201 || s == 200, "{s} {body}");
-        }
-    }
-
-    async fn subscribe(&self, token: &str, channel: &str, body: Value) -> (String, String) {
-        let (s, sub) = self
-            .call(
-                "POST",
-                &format!("/v1/channels/{channel}/subscriptions"),
-                token,
-                Some(body),
-            )
-            .await;
-        assert_eq!(s, 201, "{sub}");
-        (
-            sub["id"].as_str().unwrap().to_string(),
-            sub["secret"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// `POST /v1/subscriptions/{id}/{action}`.
-    async fn act(&self, token: &str, id: &str, action: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(
-            "POST",
-            &format!("/v1/subscriptions/{id}/{action}"),
-            token,
-            body,
-        )
-        .await
-    }
-
-    /// `PATCH /v1/subscriptions/{id}`.
-    async fn patch(&self, token: &str, id: &str, body: Value) -> (u16, Value) {
-        self.call(
-            "PATCH",
-            &format!("/v1/subscriptions/{id}"),
-            token,
-            Some(body),
-        )
-        .await
-    }
-
-    async fn subscription(&self, token: &str, id: &str) -> Value {
-        let (s, sub) = self
-            .call("GET", &format!("/v1/subscriptions/{id}"), token, None)
-            .await;
-        assert_eq!(s, 200, "{sub}");
-        sub
-    }
-
-    /// Waits (bounded) until `check` holds for the subscription.
-    async fn wait_for(
-        &self,
-        token: &str,
-        id: &str,
-        what: &str,
-        check: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let started = Instant::now();
-        loop {
-            let sub = self.subscription(token, id).await;
-            if check(&sub) {
-                return sub;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "never {what}: {sub}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// Waits until the channel holds `live` products (the edits are published) and the
-    /// subscription's cursor is the channel's current cursor.
-    async fn wait_caught_up(&self, token: &str, id: &str, channel: &str, live: u64) -> Value {
-        let started = Instant::now();
-        loop {
-            let (_, digest) = self
-                .call(
-                    "GET",
-                    &format!("/v1/channels/{channel}/digest"),
-                    token,
-                    None,
-                )
-                .await;
-            let sub = self.subscription(token, id).await;
-            if digest["count"] == live
-                && sub["cursor"] == digest["cursor"]
-                && sub["pending"].is_null()
-            {
-                return digest;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "never caught up: {sub}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    fn outbox(&self) -> Vec<String> {
-        let dir = self.data_dir.join("outbox");
-        let mut mails: Vec<(PathBuf, String)> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                    .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        mails.sort();
-        mails.into_iter().map(|(_, m)| m).collect()
-    }
-
-    async fn stop(self) {
-        self.server.stop(true).await;
-    }
+/// A new instance on a new database.
+async fn spawn(options: Options) -> TestApp {
+    TestApp::spawn_with(options).await
 }
 
 // ---------------------------------------------------------------- the receiver
@@ -517,7 +275,7 @@ fn digest(records: &BTreeMap<String, String>) -> String {
 
 #[actix_web::test]
 async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
-    let hub = Hub::spawn(args("50ms")).await;
+    let hub = spawn(driven("50ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let other = hub.reseller("fr-resellers", "shop-2").await;
     let receiver = Receiver::start(vec![]).await;
@@ -640,9 +398,9 @@ async fn subscriptions_are_made_shown_and_kept_to_their_reseller() {
 
 #[actix_web::test]
 async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
-    let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
+    let mut a = driven("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
     a.webhooks.max_changes = 7;
-    let hub = Hub::spawn(a).await;
+    let hub = spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products((0..20).map(|i| format!("DRL-{i:03}")))
         .await;
@@ -673,7 +431,7 @@ async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
             .call(
                 "DELETE",
                 &format!("/v1/products/DRL-{i:03}"),
-                &hub.admin,
+                &hub.admin_token,
                 None,
             )
             .await;
@@ -682,7 +440,12 @@ async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
     let mut changed = drill("DRL-010");
     changed["title"]["fr"] = json!("Perceuse 18 V, nouvelle");
     let (s, _) = hub
-        .call("PUT", "/v1/products/DRL-010", &hub.admin, Some(changed))
+        .call(
+            "PUT",
+            "/v1/products/DRL-010",
+            &hub.admin_token,
+            Some(changed),
+        )
         .await;
     assert_eq!(s, 200);
     hub.put_products((20..30).map(|i| format!("DRL-{i:03}")))
@@ -712,7 +475,8 @@ async fn deliveries_survive_failures_in_order_and_the_replica_converges() {
 
 #[actix_web::test]
 async fn a_vendor_edit_is_pushed_promptly() {
-    let hub = Hub::spawn(args("50ms")).await;
+    // The background loops run: what is under test is that they push an edit promptly.
+    let hub = spawn(args("50ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (_id, secret) = hub
@@ -743,7 +507,7 @@ async fn a_vendor_edit_is_pushed_promptly() {
 
 #[actix_web::test]
 async fn failures_alert_the_contact_then_disable_and_enable_resumes_without_loss() {
-    let hub = Hub::spawn(args("30ms,30ms,30ms")).await;
+    let hub = spawn(driven("30ms,30ms,30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     receiver.set_otherwise(Some(500));
@@ -808,7 +572,7 @@ async fn failures_alert_the_contact_then_disable_and_enable_resumes_without_loss
 
 #[actix_web::test]
 async fn a_410_disables_at_once_and_replay_sends_everything_again() {
-    let hub = Hub::spawn(args("30ms,30ms,30ms")).await;
+    let hub = spawn(driven("30ms,30ms,30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products((0..3).map(|i| format!("DRL-{i}"))).await;
     let receiver = Receiver::start(vec![Reply::Status(410)]).await;
@@ -847,7 +611,7 @@ async fn a_410_disables_at_once_and_replay_sends_everything_again() {
 }
 
 /// The cursor of the very beginning of the channel, as a changes page reports it.
-async fn pull_start(hub: &Hub, token: &str) -> String {
+async fn pull_start(hub: &TestApp, token: &str) -> String {
     let response = hub
         .req(
             reqwest::Method::GET,
@@ -863,7 +627,7 @@ async fn pull_start(hub: &Hub, token: &str) -> String {
 
 #[actix_web::test]
 async fn a_rotated_secret_signs_with_both_until_it_expires() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (id, old) = hub
@@ -893,8 +657,9 @@ async fn a_rotated_secret_signs_with_both_until_it_expires() {
 async fn two_instances_never_deliver_one_subscription_at_once() {
     let mut a = args("30ms,30ms,30ms,30ms,30ms");
     a.webhooks.max_changes = 3;
-    let first = Hub::spawn(a.clone()).await;
-    let second = Hub::spawn_sharing(&first, a).await;
+    // The background loops run: what is under test is two instances' loops competing.
+    let first = spawn(a.clone()).await;
+    let second = TestApp::spawn_sharing(&first, a).await;
     let shop = first.reseller("fr-resellers", "shop-1").await;
     crate::helpers::token_known_at(&second.address, &shop).await;
     let receiver =
@@ -1018,9 +783,9 @@ fn confirm_link(mail: &str) -> String {
 #[actix_web::test]
 async fn alerts_go_out_over_smtp_when_configured() {
     let (port, got) = smtp_receiver().await;
-    let mut a = args("30ms");
+    let mut a = driven("30ms");
     a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
-    let hub = Hub::spawn(a).await;
+    let hub = spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![Reply::Status(410)]).await;
     let (id, _) = hub
@@ -1039,7 +804,7 @@ async fn alerts_go_out_over_smtp_when_configured() {
             started.elapsed() < Duration::from_secs(10),
             "no mail over SMTP"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
     let (rcpt, data) = got.lock().unwrap()[0].clone();
     assert_eq!(rcpt, "<it@shop-1.example>");
@@ -1053,7 +818,7 @@ async fn alerts_go_out_over_smtp_when_configured() {
 
 #[actix_web::test]
 async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_is_refused() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     for format in ["google-xml", "google-tsv"] {
@@ -1092,7 +857,7 @@ async fn a_profile_with_change_pages_is_a_webhook_format_and_a_snapshot_profile_
     hub.wait_caught_up(&shop, &id, "fr-resellers", 2).await;
     let before = receiver.deliveries().len();
     let (s, _) = hub
-        .call("DELETE", "/v1/products/DRL-2", &hub.admin, None)
+        .call("DELETE", "/v1/products/DRL-2", &hub.admin_token, None)
         .await;
     assert_eq!(s, 204);
     hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
@@ -1158,11 +923,11 @@ async fn resetting_proxy(target: &str, resets: &'static [usize]) -> String {
 }
 
 /// The value of one sample of `/metrics`, 0 when absent.
-async fn metric(hub: &Hub, sample: &str) -> f64 {
+async fn metric(hub: &TestApp, sample: &str) -> f64 {
     let text = hub
         .client
         .get(format!("{}/metrics", hub.address))
-        .bearer_auth(&hub.admin)
+        .bearer_auth(&hub.admin_token)
         .send()
         .await
         .unwrap()
@@ -1176,10 +941,10 @@ async fn metric(hub: &Hub, sample: &str) -> f64 {
 
 #[actix_web::test]
 async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converges() {
-    let mut a = args("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
+    let mut a = driven("50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms");
     a.webhooks.max_changes = 4;
     a.webhooks.timeout = Duration::from_millis(500);
-    let hub = Hub::spawn(a).await;
+    let hub = spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products((0..12).map(|i| format!("DRL-{i:03}")))
         .await;
@@ -1208,7 +973,7 @@ async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converg
         .to_string();
     // Edits while the endpoint misbehaves.
     let (s, _) = hub
-        .call("DELETE", "/v1/products/DRL-003", &hub.admin, None)
+        .call("DELETE", "/v1/products/DRL-003", &hub.admin_token, None)
         .await;
     assert_eq!(s, 204);
     hub.put_products((12..16).map(|i| format!("DRL-{i:03}")))
@@ -1266,7 +1031,8 @@ async fn resets_timeouts_and_slow_answers_keep_the_order_and_the_replica_converg
 
 #[actix_web::test]
 async fn lag_metrics_follow_the_subscriptions_by_kind_and_state() {
-    let hub = Hub::spawn(args("30ms")).await;
+    // The background loops run: the lag is marked by the delivery loop and ages in real time.
+    let hub = spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (id, _) = hub
@@ -1336,44 +1102,14 @@ async fn lag_metrics_follow_the_subscriptions_by_kind_and_state() {
 
 // ---------------------------------------------------------------- restart
 
-/// An instance in a thread of its own, as a process: `kill` stops it at once, dropping its
-/// runtime with every task in it (an attempt in flight included).
-struct Process {
-    hub: Hub,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Process {
-    fn start(db: Arc<TestDb>, admin: String, deliveries: Setup) -> Process {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                tx.send(Hub::launch(db, admin, deliveries)).unwrap();
-                let _ = stopped.await;
-            });
-        });
-        Process {
-            hub: rx.recv().unwrap(),
-            stop,
-            thread,
-        }
-    }
-
-    async fn kill(self) {
-        self.hub.server.stop(false).await;
-        self.stop.send(()).unwrap();
-        self.thread.join().unwrap();
-    }
-}
-
 #[actix_web::test]
 async fn a_restart_during_a_delivery_loses_and_reorders_nothing() {
     let mut a = args("50ms,50ms,50ms,50ms,50ms");
     a.webhooks.max_changes = 3;
     a.webhooks.timeout = Duration::from_secs(1);
     a.webhooks.lease = Duration::from_millis(1500);
+    // The background loops run: what is under test is an instance dying with a batch in
+    // flight, and another resuming it once the claim's lease expires (real time).
     let db = Arc::new(TestDb::new());
     let admin = tokens::generate();
     let first = Process::start(db.clone(), admin.clone(), a.clone());
@@ -1406,13 +1142,13 @@ async fn a_restart_during_a_delivery_loses_and_reorders_nothing() {
     let held = receiver.deliveries()[0].clone();
 
     // A new instance on the same database resumes the frozen batch once the lease expires.
-    let second = Hub::launch(db, admin, a);
+    let second = launch(db, admin, a);
     let caught = second.wait_caught_up(&shop, &id, "fr-resellers", 7).await;
     second
         .put_products((7..12).map(|i| format!("DRL-{i}")))
         .await;
     let (s, _) = second
-        .call("DELETE", "/v1/products/DRL-0", &second.admin, None)
+        .call("DELETE", "/v1/products/DRL-0", &second.admin_token, None)
         .await;
     assert_eq!(s, 204);
     let digest_now = second.wait_caught_up(&shop, &id, "fr-resellers", 11).await;
@@ -1434,7 +1170,7 @@ async fn a_restart_during_a_delivery_loses_and_reorders_nothing() {
 
 // ---------------------------------------------------------------- e-mail digests
 
-async fn attempts_of(hub: &Hub, token: &str, id: &str) -> Vec<Value> {
+async fn attempts_of(hub: &TestApp, token: &str, id: &str) -> Vec<Value> {
     let (_, log) = hub
         .call(
             "GET",
@@ -1468,9 +1204,9 @@ fn attachment(data: &str) -> (String, Vec<u8>) {
 #[actix_web::test]
 async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed() {
     let (port, got, refusals) = smtp_server().await;
-    let mut a = args("30ms");
+    let mut a = driven("30ms");
     a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
-    let hub = Hub::spawn(a).await;
+    let hub = spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let other = hub.reseller("fr-resellers", "shop-2").await;
 
@@ -1578,7 +1314,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
             break;
         }
         assert!(settle.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
     hub.clock.set(start_time() + chrono::Duration::minutes(122));
     let started = Instant::now();
@@ -1587,7 +1323,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
             started.elapsed() < Duration::from_secs(30),
             "no digest tried"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
     let refused = &attempts_of(&hub, &shop, &id).await[0];
     assert!(
@@ -1607,7 +1343,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
             started.elapsed() < Duration::from_secs(30),
             "no digest mailed"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
     let (rcpt, data) = got.lock().unwrap()[0].clone();
     assert_eq!(rcpt, "<digest@shop-1.example>");
@@ -1664,7 +1400,7 @@ async fn digests_mail_the_changes_once_accepted_and_nothing_when_nothing_changed
 // ---------------------------------------------------------------- access withdrawn
 
 /// Waits (bounded) until fr-resellers holds `live` products.
-async fn published(hub: &Hub, token: &str, live: u64) {
+async fn published(hub: &TestApp, token: &str, live: u64) {
     let started = Instant::now();
     loop {
         let (_, d) = hub
@@ -1677,12 +1413,12 @@ async fn published(hub: &Hub, token: &str, live: u64) {
             started.elapsed() < Duration::from_secs(30),
             "never published"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
 }
 
 /// The mails in the outbox whose text contains `needle`.
-fn mails_with(hub: &Hub, needle: &str) -> Vec<String> {
+fn mails_with(hub: &TestApp, needle: &str) -> Vec<String> {
     hub.outbox()
         .into_iter()
         .filter(|m| m.contains(needle))
@@ -1690,12 +1426,12 @@ fn mails_with(hub: &Hub, needle: &str) -> Vec<String> {
 }
 
 /// `PUT /v1/resellers/{code}` with these channels (the contact stays `it@{code}.example`).
-async fn grant(hub: &Hub, reseller: &str, channels: Value) {
+async fn grant(hub: &TestApp, reseller: &str, channels: Value) {
     let (s, body) = hub
         .call(
             "PUT",
             &format!("/v1/resellers/{reseller}"),
-            &hub.admin,
+            &hub.admin_token,
             Some(json!({"name": reseller, "email": format!("it@{reseller}.example"), "channels": channels})),
         )
         .await;
@@ -1703,7 +1439,7 @@ async fn grant(hub: &Hub, reseller: &str, channels: Value) {
 }
 
 /// A confirmed digest of `channel` to `email`; its id.
-async fn confirmed_digest(hub: &Hub, token: &str, channel: &str, email: &str) -> String {
+async fn confirmed_digest(hub: &TestApp, token: &str, channel: &str, email: &str) -> String {
     let (s, created) = hub
         .call(
             "POST",
@@ -1723,7 +1459,7 @@ async fn confirmed_digest(hub: &Hub, token: &str, channel: &str, email: &str) ->
 
 #[actix_web::test]
 async fn a_withdrawn_grant_ends_the_subscriptions_and_nothing_more_leaves() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (hook, _) = hub
@@ -1796,8 +1532,13 @@ async fn a_withdrawn_grant_ends_the_subscriptions_and_nothing_more_leaves() {
         .await;
     assert_eq!(s, 404);
 
-    // Whatever the jobs do meanwhile, nothing of the channel leaves again.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Whatever the jobs do meanwhile (rounds of each, past the retry delay and with the
+    // digests due), nothing of the channel leaves again.
+    for _ in 0..4 {
+        hub.deliver_once().await;
+        hub.run_digests().await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
     assert_eq!(receiver.deliveries().len(), sent, "a webhook batch left");
     assert!(
         mails_with(&hub, "changes in channel").is_empty(),
@@ -1827,7 +1568,9 @@ async fn a_withdrawn_grant_ends_the_subscriptions_and_nothing_more_leaves() {
 
 #[actix_web::test]
 async fn a_post_in_flight_when_access_is_withdrawn_is_aborted_and_advances_nothing() {
-    let hub = Hub::spawn(args("30ms")).await;
+    // The background loops run: what is under test is a POST in flight in the delivery loop,
+    // aborted when access is withdrawn, and nothing recorded past its would-be answer.
+    let hub = spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     hub.put_products(["DRL-1".to_string()]).await;
     let receiver = Receiver::start(vec![Reply::Slow(4000)]).await;
@@ -1860,14 +1603,14 @@ async fn a_post_in_flight_when_access_is_withdrawn_is_aborted_and_advances_nothi
 
 #[actix_web::test]
 async fn a_channel_deleted_and_created_again_starts_without_grants() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("tmp-ch", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (hook, _) = hub
         .subscribe(&shop, "tmp-ch", json!({"url": receiver.url}))
         .await;
     let (s, _) = hub
-        .call("DELETE", "/v1/channels/tmp-ch", &hub.admin, None)
+        .call("DELETE", "/v1/channels/tmp-ch", &hub.admin_token, None)
         .await;
     assert_eq!(s, 204);
     let sub = hub.subscription(&shop, &hook).await;
@@ -1884,7 +1627,7 @@ async fn a_channel_deleted_and_created_again_starts_without_grants() {
         .call(
             "PUT",
             "/v1/channels/tmp-ch",
-            &hub.admin,
+            &hub.admin_token,
             Some(fr_resellers()),
         )
         .await;
@@ -1894,7 +1637,7 @@ async fn a_channel_deleted_and_created_again_starts_without_grants() {
         .await;
     assert_eq!(s, 404, "the re-created channel has no grants");
     let (_, reseller) = hub
-        .call("GET", "/v1/resellers/shop-1", &hub.admin, None)
+        .call("GET", "/v1/resellers/shop-1", &hub.admin_token, None)
         .await;
     assert_eq!(reseller["channels"], json!([]));
     let (s, _) = hub
@@ -1915,18 +1658,18 @@ async fn a_channel_deleted_and_created_again_starts_without_grants() {
 
 #[actix_web::test]
 async fn a_deleted_reseller_ends_its_subscriptions_with_a_notice() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (hook, _) = hub
         .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
         .await;
     let (s, _) = hub
-        .call("DELETE", "/v1/resellers/shop-1", &hub.admin, None)
+        .call("DELETE", "/v1/resellers/shop-1", &hub.admin_token, None)
         .await;
     assert_eq!(s, 204);
     // No owner token remains; the admin still reads it.
-    let sub = hub.subscription(&hub.admin, &hook).await;
+    let sub = hub.subscription(&hub.admin_token, &hook).await;
     assert_eq!(
         (sub["state"].as_str(), sub["reason"].as_str()),
         (Some("ended"), Some("reseller_deleted"))
@@ -1947,14 +1690,14 @@ async fn a_deleted_reseller_ends_its_subscriptions_with_a_notice() {
     let (_, list) = hub.call("GET", "/v1/subscriptions", &again, None).await;
     assert_eq!(list["subscriptions"], json!([]));
     hub.put_products(["DRL-1".to_string()]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    hub.deliver_once().await;
     assert!(receiver.deliveries().is_empty());
     hub.stop().await;
 }
 
 #[actix_web::test]
 async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_its_successor() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (hook, _) = hub
@@ -1966,13 +1709,13 @@ async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_
         .call(
             "PUT",
             "/v1/resellers/shop-1",
-            &hub.admin,
+            &hub.admin_token,
             Some(json!({"name": "shop-1", "email": "it@shop-1.example", "channels": []})),
         )
         .await;
     assert_eq!(s, 200);
     let (s, _) = hub
-        .call("DELETE", "/v1/resellers/shop-1", &hub.admin, None)
+        .call("DELETE", "/v1/resellers/shop-1", &hub.admin_token, None)
         .await;
     assert_eq!(s, 204);
     let again = hub.reseller("fr-resellers", "shop-1").await;
@@ -1987,7 +1730,7 @@ async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_
     let (_, list) = hub.call("GET", "/v1/subscriptions", &again, None).await;
     assert_eq!(list["subscriptions"], json!([]), "{list}");
     // The admin still reads it, ended.
-    let sub = hub.subscription(&hub.admin, &hook).await;
+    let sub = hub.subscription(&hub.admin_token, &hook).await;
     assert_eq!(sub["state"], "ended");
     hub.stop().await;
 }
@@ -1996,7 +1739,7 @@ async fn subscriptions_ended_before_their_reseller_was_deleted_stay_hidden_from_
 async fn the_digest_limit_holds_against_concurrent_subscribes() {
     // Twelve subscribes at once, three times: the count and the insert must not interleave
     // (on PostgreSQL the reseller's row is locked between them).
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     for round in 0..3 {
         let code = format!("shop-{round}");
         let shop = hub.reseller("fr-resellers", &code).await;
@@ -2029,7 +1772,7 @@ async fn the_digest_limit_holds_against_concurrent_subscribes() {
 
 #[actix_web::test]
 async fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_pressed() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let (s, created) = hub.subscribe_digest(&shop, "buyer@shop-1.example").await;
     assert_eq!(s, 201, "{created}");
@@ -2119,7 +1862,7 @@ async fn opening_a_confirmation_link_confirms_nothing_until_its_button_is_presse
 
 #[actix_web::test]
 async fn confirmation_mails_are_bounded_per_reseller_whatever_the_subscription() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let (s, created) = hub.subscribe_digest(&shop, "victim@a.example").await;
     assert_eq!(s, 201, "{created}");
@@ -2191,7 +1934,7 @@ async fn confirmation_mails_are_bounded_per_reseller_whatever_the_subscription()
 async fn the_confirmation_mail_budget_holds_against_concurrent_re_points() {
     // 24 re-points at once over two digests: the budget's read and write must not interleave
     // (on PostgreSQL the reseller's row is locked between them), so exactly 10 mails in all.
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(args("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let mut ids = Vec::new();
     for email in ["a@shop-1.example", "b@shop-1.example"] {
@@ -2223,7 +1966,7 @@ async fn the_confirmation_mail_budget_holds_against_concurrent_re_points() {
 
 #[actix_web::test]
 async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_reseller() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
 
     // Addresses the mailer cannot or must not send to, at subscribe time and on PATCH.
@@ -2267,7 +2010,7 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
     hub.put_products(["DRL-1".to_string()]).await;
     published(&hub, &shop, 1).await;
     hub.clock.set(start_time() + chrono::Duration::hours(2));
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    hub.run_digests().await;
     assert!(mails_with(&hub, "changes in channel").is_empty());
 
     let (s, _) = hub
@@ -2284,7 +2027,7 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
     let started = Instant::now();
     while mails_with(&hub, "changes in channel").is_empty() {
         assert!(started.elapsed() < Duration::from_secs(30), "no digest");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
 
     // A new address is unconfirmed again, with its own link.
@@ -2350,9 +2093,9 @@ async fn digests_go_only_to_confirmed_checked_addresses_and_at_most_five_per_res
 #[actix_web::test]
 async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
     let (port, got, refusals) = smtp_server().await;
-    let mut a = args("30ms");
+    let mut a = driven("30ms");
     a.mail.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
-    let hub = Hub::spawn(a).await;
+    let hub = spawn(a).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let (s, created) = hub
         .call(
@@ -2399,7 +2142,7 @@ async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "no alert");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.step().await;
     }
     hub.stop().await;
 }
@@ -2407,9 +2150,8 @@ async fn a_digest_refused_for_good_is_disabled_with_an_alert_to_the_contact() {
 // ---------------------------------------------------------------- secrets at rest
 
 /// A handle of its own on the hub's database, as an operator's copy would open it.
-fn raw_db(hub: &Hub) -> partnerfeed::store::Db {
-    partnerfeed::store::Db::connect(partnerfeed::store::Backend::from_url(&hub._db.url).unwrap())
-        .unwrap()
+fn raw_db(hub: &TestApp) -> partnerfeed::store::Db {
+    hub.open_another_db()
 }
 
 /// `(id, secret, old_secret)` of every subscription, as stored.
@@ -2434,7 +2176,7 @@ fn assert_no_plaintext(stored: &str, secret: &str) {
 
 #[actix_web::test]
 async fn stored_webhook_secrets_and_the_cursor_key_are_encrypted_and_still_sign() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (id, old) = hub
@@ -2455,7 +2197,7 @@ async fn stored_webhook_secrets_and_the_cursor_key_are_encrypted_and_still_sign(
     let cursor_key = stored_cursor_key(&db);
     assert!(cursor_key.starts_with("pfenc1:"), "{cursor_key}");
     // The stored cursor key is not the key cursors are made with.
-    let key = crate::helpers::cursor_key(&db, &hub.data_dir);
+    let key = crate::helpers::cursor_key(&db, &hub.data_dir());
     assert!(!cursor_key.contains(&hex::encode(&key)));
 
     // The secrets shown at creation and at rotation still verify the deliveries.
@@ -2470,7 +2212,7 @@ async fn stored_webhook_secrets_and_the_cursor_key_are_encrypted_and_still_sign(
 async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start() {
     let testdb = Arc::new(TestDb::new());
     let admin = tokens::generate();
-    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let first = Process::start(testdb.clone(), admin.clone(), driven("30ms"));
     let shop = first.hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (id, secret) = first
@@ -2478,7 +2220,7 @@ async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start(
         .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
         .await;
     let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
-    let data_dir = first.hub.data_dir.clone();
+    let data_dir = first.hub.data_dir();
     let db = raw_db(&first.hub);
     let cursor_hex = hex::encode(crate::helpers::cursor_key(&db, &data_dir));
     first.kill().await;
@@ -2517,7 +2259,7 @@ async fn plaintext_secrets_of_an_older_database_are_encrypted_in_place_at_start(
     assert!(stored_cursor_key(&db).starts_with("pfenc1:"));
 
     // A restarted instance signs with the secret shown at creation; old cursors stay valid.
-    let hub = Hub::launch(testdb, admin, args("30ms"));
+    let hub = launch(testdb, admin, driven("30ms"));
     assert_eq!(hub.subscription(&shop, &id).await["cursor"], cursor);
     hub.put_products(["DRL-1".to_string()]).await;
     hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
@@ -2532,18 +2274,18 @@ fn raw_db_of(testdb: &TestDb) -> partnerfeed::store::Db {
 
 #[actix_web::test]
 async fn a_wrong_or_malformed_secret_key_stops_the_start_with_a_clear_message() {
-    let hub = Hub::spawn(args("30ms")).await;
+    let hub = spawn(driven("30ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let (id, _) = hub
         .subscribe(&shop, "fr-resellers", json!({"url": "http://127.0.0.1:9/"}))
         .await;
     let db = raw_db(&hub);
     let before = stored_secrets(&db);
-    let mut config = hub._db.config();
-    config.serve.admin_token = Some(Secret::new(hub.admin.clone()));
+    let mut config = hub.test_db().config();
+    config.serve.admin_token = Some(Secret::new(hub.admin_token.clone()));
     config.serve.workers = Some(1);
     config.serve.feed_cache = false;
-    config.webhooks = args("30ms").webhooks;
+    config.webhooks = driven("30ms").webhooks;
     let other = partnerfeed::service::secrets::SecretKey::generate("x").encoded();
     let clock = Arc::new(ManualClock::new(start_time())) as Arc<dyn Clock>;
     for (value, expected) in [
@@ -2588,7 +2330,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     let testdb = Arc::new(TestDb::new());
     let admin = tokens::generate();
     // Every instance is stopped before a rotation, background jobs included: a process.
-    let first = Process::start(testdb.clone(), admin.clone(), args("30ms"));
+    let first = Process::start(testdb.clone(), admin.clone(), driven("30ms"));
     let shop = first.hub.reseller("fr-resellers", "shop-1").await;
     let receiver = Receiver::start(vec![]).await;
     let (id, secret) = first
@@ -2596,7 +2338,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
         .subscribe(&shop, "fr-resellers", json!({"url": receiver.url}))
         .await;
     let cursor = first.hub.subscription(&shop, &id).await["cursor"].clone();
-    let data_dir = first.hub.data_dir.clone();
+    let data_dir = first.hub.data_dir();
     first.kill().await;
     let old = partnerfeed::service::secrets::load_key(None, &data_dir).unwrap();
 
@@ -2637,7 +2379,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
     assert!(old.open(&row, &stored).is_err());
 
     // An instance with the new key signs with the same secret and reads the same cursors.
-    let hub = Hub::launch(testdb, admin, args("30ms"));
+    let hub = launch(testdb, admin, driven("30ms"));
     assert_eq!(hub.subscription(&shop, &id).await["cursor"], cursor);
     hub.put_products(["DRL-1".to_string()]).await;
     hub.wait_caught_up(&shop, &id, "fr-resellers", 1).await;
@@ -2647,7 +2389,7 @@ async fn secret_key_rotate_re_encrypts_every_secret_with_the_new_key() {
 
 #[actix_web::test]
 async fn a_test_event_is_signed_sent_logged_and_moves_nothing() {
-    let hub = Hub::spawn(args("50ms")).await;
+    let hub = spawn(args("50ms")).await;
     let shop = hub.reseller("fr-resellers", "shop-1").await;
     let other = hub.reseller("fr-resellers", "shop-2").await;
     let receiver = Receiver::start(vec![Reply::Status(204), Reply::Status(500)]).await;
@@ -2713,5 +2455,5 @@ async fn a_test_event_is_signed_sent_logged_and_moves_nothing() {
     let (s, body) = hub.act(&shop, &id, "test", None).await;
     assert_eq!(s, 409, "{body}");
     assert_eq!(receiver.deliveries().len(), 2, "nothing more was sent");
-    hub.server.stop(true).await;
+    hub.stop().await;
 }
