@@ -31,6 +31,14 @@ impl Caller {
             Err(ApiError::Forbidden)
         }
     }
+
+    /// Who asks, in the use cases' words.
+    pub fn who(&self) -> crate::service::access::Who<'_> {
+        crate::service::access::Who {
+            role: self.role,
+            reseller: self.reseller.as_deref(),
+        }
+    }
 }
 
 /// The principal of a token hash: from the table, or from the database while the table is

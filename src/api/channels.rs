@@ -37,25 +37,7 @@ pub async fn visible_channel(
     caller: &Caller,
     code: &str,
 ) -> Result<ChannelRow, ApiError> {
-    let not_found = || ApiError::not_found("no channel with this code");
-    let reseller = match caller.role {
-        Role::Admin => None,
-        Role::Reseller => Some(caller.reseller.clone().ok_or_else(not_found)?),
-        Role::Editor => return Err(ApiError::Forbidden),
-    };
-    let code = code.to_string();
-    let row = state
-        .db
-        .read(move |conn| -> Result<_, StoreError> {
-            if let Some(reseller) = reseller {
-                if !store::resellers::channels_of(conn, &reseller)?.contains(&code) {
-                    return Ok(None);
-                }
-            }
-            channels::get(conn, &code)
-        })
-        .await?;
-    row.ok_or_else(not_found)
+    Ok(crate::service::access::visible_channel(&state.db, caller.who(), code).await?)
 }
 
 /// Every channel the caller may read: all for an admin, its own for a reseller; 403 for an

@@ -6,8 +6,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::catalog::{FieldError, ValidationErrors};
+use crate::service::access::ChannelDenied;
 use crate::service::edit::EditError;
 use crate::service::pull::PullError;
+use crate::service::subscriptions::SubscriptionError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -295,6 +297,36 @@ impl From<PullError> for ApiError {
             },
             PullError::Store(e) => e.into(),
             PullError::Write(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<ChannelDenied> for ApiError {
+    fn from(e: ChannelDenied) -> Self {
+        match e {
+            ChannelDenied::NotFound => ApiError::not_found("no channel with this code"),
+            ChannelDenied::Forbidden => ApiError::Forbidden,
+            ChannelDenied::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The subscriptions use case's refusals, in the API's statuses, problem types and words.
+impl From<SubscriptionError> for ApiError {
+    fn from(e: SubscriptionError) -> Self {
+        match e {
+            SubscriptionError::NotFound => ApiError::not_found("no subscription with this id"),
+            SubscriptionError::Forbidden => ApiError::Forbidden,
+            SubscriptionError::Channel(e) => e.into(),
+            SubscriptionError::Ended(_) | SubscriptionError::TooManyDigests { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            SubscriptionError::TooManyConfirmationMails { limit, retry_after } => {
+                ApiError::TooManyConfirmationMails { limit, retry_after }
+            }
+            SubscriptionError::NotAWebhook(detail) => ApiError::bad_request(detail),
+            SubscriptionError::Invalid(errors) => ApiError::Invalid(errors),
+            SubscriptionError::Store(e) => e.into(),
         }
     }
 }

@@ -14,7 +14,7 @@
 //! - [`products`]: the vendor console's products (search, page, edit, create, delete).
 //!
 //! Roles are enforced by the same functions the API handlers call (`api::channels::
-//! visible_channel`, `api::subscriptions::visible`, ...): a page never re-implements a rule.
+//! visible_channel`, `service::subscriptions::visible_subscriptions`, ...): a page never re-implements a rule.
 
 pub mod assets;
 pub mod channels;
@@ -122,6 +122,12 @@ pub enum ConsoleError {
 
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
+        ConsoleError::Api(ApiError::from(e))
+    }
+}
+
+impl From<crate::service::subscriptions::SubscriptionError> for ConsoleError {
+    fn from(e: crate::service::subscriptions::SubscriptionError) -> Self {
         ConsoleError::Api(ApiError::from(e))
     }
 }

@@ -2,8 +2,8 @@
 //! format and profile) and its subscriptions (create, send a test event, the attempts log and
 //! its chart, replay, enable, rotate the secret, delete). Every rule is the API's: the pages
 //! call the functions the API handlers call (`api::channels::{visible_channels, digest, feed}`,
-//! `api::subscriptions::{create, owned, attempts, send_test, replay, enable, rotate_secret,
-//! delete}`), with the session's `Caller`.
+//! the use case `service::subscriptions::{create, owned, attempts, send_test, replay, enable,
+//! rotate_secret, delete}`), as the session's caller.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
@@ -15,9 +15,9 @@ use super::home::Notice;
 use super::layout::{self, Control, FieldErrors, Frame};
 use super::session::{Posted, Session};
 use super::Page;
-use crate::api::subscriptions::{self as api_subs, Attempt, SubscriptionView};
 use crate::api::{self, ApiError, AppState};
 use crate::feeds::Format;
+use crate::service::subscriptions::{self as service_subs, Attempt, SubscriptionView};
 
 pub fn routes(scope: Scope) -> Scope {
     scope
@@ -223,11 +223,12 @@ async fn list_page(
     errors: &FieldErrors,
     error: Option<&str>,
 ) -> Page {
-    let subs = api_subs::visible_subscriptions(state, &session.caller).await?;
+    let subs =
+        service_subs::visible_subscriptions(&state.subscriptions(), session.caller.who()).await?;
     let channels = api::channels::visible_channels(state, &session.caller).await?;
     let views: Vec<SubscriptionView> = subs
         .iter()
-        .map(|s| api_subs::view(s, &state.cursor_key, None))
+        .map(|s| service_subs::view(s, &state.cursor_key, None))
         .collect();
     let channel_options: Vec<(&str, &str)> = channels
         .iter()
@@ -360,7 +361,14 @@ fn secret_page(
 
 async fn create(state: web::Data<AppState>, posted: Posted<CreateForm>) -> Page {
     let Posted { session, form } = posted;
-    let result = api_subs::create(&state, &session.caller, &form.channel, &form.body()).await;
+    let result = service_subs::create(
+        &state.subscriptions(),
+        session.caller.who(),
+        &form.channel,
+        &form.body(),
+    )
+    .await
+    .map_err(ApiError::from);
     match result {
         Ok((sub, Some(secret))) => Ok(secret_page(
             &session,
@@ -449,9 +457,9 @@ async fn detail_page(
     errors: &FieldErrors,
     error: Option<&str>,
 ) -> Page {
-    let sub = api_subs::owned(state, &session.caller, id).await?;
-    let attempts = api_subs::attempts(state, &sub, 200).await?;
-    let v = api_subs::view(&sub, &state.cursor_key, None);
+    let sub = service_subs::owned(&state.subscriptions(), session.caller.who(), id).await?;
+    let attempts = service_subs::attempts(&state.subscriptions(), &sub, 200).await?;
+    let v = service_subs::view(&sub, &state.cursor_key, None);
     let webhook = v.kind == "webhook";
     let live = v.state != "ended";
     let title = format!("Subscription {}", v.id);
@@ -615,7 +623,7 @@ async fn send_test(
     posted: Posted<Value>,
     id: web::Path<String>,
 ) -> Page {
-    api_subs::send_test(&state, &posted.session.caller, &id).await?;
+    service_subs::send_test(&state.subscriptions(), posted.session.caller.who(), &id).await?;
     Ok(layout::redirect(&format!(
         "/portal/subscriptions/{id}?notice=test-sent#attempts"
     )))
@@ -632,7 +640,10 @@ async fn replay(
     } else {
         json!("start")
     };
-    match api_subs::replay(&state, &session.caller, &id, since).await {
+    match service_subs::replay(&state.subscriptions(), session.caller.who(), &id, since)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(layout::redirect(&format!(
             "/portal/subscriptions/{id}?notice=replayed"
         ))),
@@ -653,14 +664,16 @@ async fn replay(
 }
 
 async fn enable(state: web::Data<AppState>, posted: Posted<Value>, id: web::Path<String>) -> Page {
-    api_subs::enable(&state, &posted.session.caller, &id).await?;
+    service_subs::enable(&state.subscriptions(), posted.session.caller.who(), &id).await?;
     Ok(layout::redirect(&format!(
         "/portal/subscriptions/{id}?notice=enabled"
     )))
 }
 
 async fn rotate(state: web::Data<AppState>, posted: Posted<Value>, id: web::Path<String>) -> Page {
-    let rotated = api_subs::rotate_secret(&state, &posted.session.caller, &id).await?;
+    let rotated =
+        service_subs::rotate_secret(&state.subscriptions(), posted.session.caller.who(), &id)
+            .await?;
     Ok(secret_page(
         &posted.session,
         "Secret rotated",
@@ -675,8 +688,8 @@ async fn confirm_delete(
     session: Session,
     id: web::Path<String>,
 ) -> Page {
-    let sub = api_subs::owned(&state, &session.caller, &id).await?;
-    let v = api_subs::view(&sub, &state.cursor_key, None);
+    let sub = service_subs::owned(&state.subscriptions(), session.caller.who(), &id).await?;
+    let v = service_subs::view(&sub, &state.cursor_key, None);
     let frame =
         Frame::new("Delete the subscription", Some(&session)).current("/portal/subscriptions");
     Ok(layout::html(layout::page(
@@ -696,6 +709,6 @@ async fn confirm_delete(
 }
 
 async fn delete(state: web::Data<AppState>, posted: Posted<Value>, id: web::Path<String>) -> Page {
-    api_subs::delete(&state, &posted.session.caller, &id).await?;
+    service_subs::delete(&state.subscriptions(), posted.session.caller.who(), &id).await?;
     Ok(layout::redirect("/portal/subscriptions?notice=deleted"))
 }

@@ -154,3 +154,49 @@ pub async fn send_notices(mailer: &dyn Mailer, notices: &[Notice]) {
         }
     }
 }
+
+/// Who asks: a role and, for a reseller, its code (the edge builds it from the caller's token).
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub role: crate::service::tokens::Role,
+    pub reseller: Option<&'a str>,
+}
+
+/// Why a channel is not shown to the one who asks.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelDenied {
+    /// No such channel, or one the reseller has no grant on (the same answer for both).
+    #[error("no channel with this code")]
+    NotFound,
+    /// An editor reads no channels here.
+    #[error("this role may not read channels")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// The channel `code` if `who` may read it (an admin any, a reseller one it has a grant on).
+pub async fn visible_channel(
+    db: &store::Db,
+    who: Who<'_>,
+    code: &str,
+) -> Result<channels::ChannelRow, ChannelDenied> {
+    use crate::service::tokens::Role;
+    let reseller = match who.role {
+        Role::Admin => None,
+        Role::Reseller => Some(who.reseller.ok_or(ChannelDenied::NotFound)?.to_string()),
+        Role::Editor => return Err(ChannelDenied::Forbidden),
+    };
+    let code = code.to_string();
+    let row = db
+        .read(move |conn| -> Result<_, store::StoreError> {
+            if let Some(reseller) = reseller {
+                if !store::resellers::channels_of(conn, &reseller)?.contains(&code) {
+                    return Ok(None);
+                }
+            }
+            channels::get(conn, &code)
+        })
+        .await?;
+    row.ok_or(ChannelDenied::NotFound)
+}

@@ -8,6 +8,8 @@
 //! - [`access`]: withdrawal of access; the one place where subscriptions end.
 //! - [`inflight`]: the sends in flight on this instance, which a withdrawal cancels before it
 //!   commits (the delivery and digest jobs register theirs).
+//! - [`subscriptions`]: webhook and e-mail digest subscriptions: subscribing, reading,
+//!   pausing, re-pointing, replaying, rotating the secret, test events, deleting.
 //! - [`secrets`]: the key outside the database and the secrets it encrypts inside it.
 
 pub mod access;
@@ -15,4 +17,5 @@ pub mod edit;
 pub mod inflight;
 pub mod pull;
 pub mod secrets;
+pub mod subscriptions;
 pub mod tokens;
