@@ -14,8 +14,9 @@
 //! - [`store`]: the only module that knows diesel and SQL.
 //! - [`service`]: the use cases, one function each, called by the API, the CLI, the demo
 //!   loader and the jobs: `edit` (a vendor edit), `pull` (what a channel publishes), `tokens`,
-//!   `access` (where subscriptions end), `inflight` (the sends a withdrawal cancels), `secrets`
-//!   (the key outside the database).
+//!   `access` (where subscriptions end), `subscriptions` (subscribing a webhook or a digest and
+//!   managing it), `inflight` (the sends a withdrawal cancels), `secrets` (the key outside the
+//!   database).
 //! - [`demo`]: the deterministic sample catalog (pure); `demo::load` stores it through `service`.
 //! - [`config`]: typed configuration.
 //! - [`jobs`]: background loops (delta generation, deliveries, digests) over one shared
@@ -32,7 +33,9 @@
 //!   channel into `channel_records` (`delta::projection`, `store::channel_records`).
 //! - A feed: `api::feeds::channel_feed` (ETag, gzip, cache) → `service::pull::write_feed` (one
 //!   snapshot from `store`) → a `feeds` renderer, streamed through `api::stream`.
-//! - A webhook: `jobs::deliveries` claims a due subscription → `service::pull::write_changes`
+//! - A webhook: `api::subscriptions::create_subscription` → `service::subscriptions::create`
+//!   (SSRF check, grant held, cursor placed, secret sealed) → `store::subscriptions`; then
+//!   `jobs::deliveries` claims a due subscription → `service::pull::write_changes`
 //!   freezes a batch → `webhooks::signing` signs it and `webhooks::client` POSTs it under
 //!   `jobs::worker::Worker::guarded` → `webhooks::delivery::decide` → `store::subscriptions`.
 
