@@ -342,6 +342,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_subscription_refusal_answers_the_status_type_and_words_the_api_always_gave() {
+        let cases = [
+            (
+                SubscriptionError::NotFound,
+                404,
+                "not-found",
+                "no subscription with this id",
+            ),
+            (
+                SubscriptionError::Channel(ChannelDenied::NotFound),
+                404,
+                "not-found",
+                "no channel with this code",
+            ),
+            (
+                SubscriptionError::Ended("access_revoked".into()),
+                409,
+                "conflict",
+                "this subscription has ended (access_revoked): nothing is sent for it any more; \
+                 it can be read and deleted, not changed",
+            ),
+            (
+                SubscriptionError::TooManyDigests { limit: 3 },
+                409,
+                "conflict",
+                "this reseller has 3 e-mail digest subscriptions already, the most allowed \
+                 (PARTNERFEED_DIGESTS_PER_RESELLER); delete one first",
+            ),
+            (
+                SubscriptionError::NotAWebhook("an e-mail digest has no webhook"),
+                400,
+                "bad-request",
+                "an e-mail digest has no webhook",
+            ),
+        ];
+        for (refusal, status, kind, detail) in cases {
+            let error = ApiError::from(refusal);
+            assert_eq!(error.status_code().as_u16(), status);
+            let (k, _, d) = error.parts();
+            assert_eq!((k, d.as_str()), (kind, detail));
+        }
+        let forbidden = ApiError::from(SubscriptionError::Forbidden);
+        assert_eq!(forbidden.status_code(), StatusCode::FORBIDDEN);
+        let budget = ApiError::from(SubscriptionError::TooManyConfirmationMails {
+            limit: 10,
+            retry_after: 60,
+        });
+        assert_eq!(budget.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        let response = budget.error_response();
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "60");
+    }
+
+    #[test]
     fn an_internal_error_keeps_its_cause_chain_and_answers_a_generic_body() {
         let io = std::io::Error::other("disk on fire");
         let error = ApiError::Internal(anyhow::Error::new(io).context("writing the spool"));
