@@ -288,12 +288,41 @@ impl Browser {
 
     /// Runs `script` in the page (WebDriver's own channel, not subject to the page's CSP).
     pub async fn run(&self, script: &str) -> Value {
+        self.execute("sync", script).await
+    }
+
+    async fn execute(&self, how: &str, script: &str) -> Value {
         self.cmd(
             reqwest::Method::POST,
-            "/execute/sync",
+            &format!("/execute/{how}"),
             Some(json!({"script": script, "args": []})),
         )
         .await
+    }
+
+    /// Runs the asynchronous `script` in the page: it ends by calling its last argument
+    /// (WebDriver's `execute/async`) with the value answered.
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.execute("async", script).await
+    }
+
+    /// Sets the window's outer size.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// A PNG of the visible part of the page.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let shot = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a base64 screenshot"))
+            .expect("base64")
     }
 
     /// The text of an open `alert()`, if one is open.

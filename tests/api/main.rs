@@ -18,5 +18,6 @@ mod products;
 mod profiles;
 mod schemas;
 mod security;
+mod tour;
 mod vendor;
 mod webhooks;
