@@ -55,6 +55,7 @@ pub fn openapi() -> OpenApi {
 pub fn openapi_document() -> serde_json::Value {
     let mut doc = serde_json::to_value(openapi()).expect("an OpenAPI document serialises");
     api::openapi::describe_bodies(&mut doc);
+    api::confirm::describe_pages(&mut doc);
     doc
 }
 

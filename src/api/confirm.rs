@@ -22,6 +22,27 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 const UNKNOWN: &str = "this confirmation link is unknown, used or expired";
 
+/// The confirmation pages in the served document: the link's page (200) and the page saying a
+/// link is not valid (404) are HTML; the POST answers a page to the form and JSON to JSON.
+pub fn describe_pages(doc: &mut serde_json::Value) {
+    let html = |example: &str| {
+        serde_json::json!({
+            "schema": {"type": "string"},
+            "example": format!("<!DOCTYPE html>\n<html lang=\"en\">...<h1>{example}</h1>...</html>")
+        })
+    };
+    let path = &mut doc["paths"]["/v1/subscriptions/confirm"];
+    let get = &mut path["get"]["responses"];
+    get["200"]["content"] = serde_json::json!({"text/html": html("Confirm e-mail digests")});
+    get["404"] = serde_json::json!({
+        "description": "An unknown, used or expired link: a page saying so",
+        "content": {"text/html": html("Link not valid")}
+    });
+    let post = &mut path["post"]["responses"];
+    post["200"]["content"]["text/html"] = html("Confirmed");
+    post["404"]["content"]["text/html"] = html("Link not valid");
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConfirmQuery {
     /// The one-time token from the confirmation mail.
