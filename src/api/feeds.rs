@@ -113,12 +113,22 @@ fn strong_etag(parts: &[&str]) -> String {
 
 /// A feed's ETag: it changes exactly when the cursor, the definition or the renderer does.
 fn feed_etag(channel: &ChannelRow, format: Format) -> String {
+    head_etag(
+        channel.id,
+        channel.last_seq,
+        &channel.definition_hash,
+        format,
+    )
+}
+
+/// The ETag of channel `id`'s feed at `last_seq` under the definition `definition_hash`.
+fn head_etag(id: i64, last_seq: i64, definition_hash: &str, format: Format) -> String {
     strong_etag(&[
         "feed",
         RENDERER_VERSION,
-        &channel.id.to_string(),
-        &channel.last_seq.to_string(),
-        &channel.definition_hash,
+        &id.to_string(),
+        &last_seq.to_string(),
+        definition_hash,
         format.as_str(),
     ])
 }
@@ -239,6 +249,18 @@ pub async fn feed(
     format: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let format = parse_format(format)?;
+    // A conditional request is answered from the in-memory channel heads when they can answer
+    // (see `token_table`): a 304 then needs no database connection.
+    if req.headers().contains_key(header::IF_NONE_MATCH) {
+        if let Some(head) = state.tokens.visible_channel(caller.who(), code) {
+            let etag = head_etag(head.id, head.last_seq, &head.definition_hash, format);
+            if matches_if_none_match(req, &etag) {
+                return Ok(HttpResponse::NotModified()
+                    .insert_header((header::ETAG, etag))
+                    .finish());
+            }
+        }
+    }
     let channel = visible_channel(state, caller, code).await?;
     let etag = feed_etag(&channel, format);
     if matches_if_none_match(req, &etag) {

@@ -9,14 +9,25 @@
 //! When the table is older than [`FRESH_FOR`] (the database does not answer the refresh, or
 //! the task is starved), lookups answer [`Lookup::Stale`] and the caller asks the database
 //! instead: a revoked token never gets through for longer than that.
+//!
+//! The same refresh reads each channel's head (id, `last_seq`, definition hash: what a feed's
+//! ETag derives from) and every grant, so that a conditional feed request answered 304 needs no
+//! database either ([`TokenTable::visible_channel`]). That part is trusted under the same
+//! [`FRESH_FOR`], and only while no write transaction has ended in this process since the
+//! refresh started ([`store::commits`]): a change published, a grant withdrawn or a channel
+//! redefined here sends the next requests to the database at once, until a refresh that
+//! started after it is installed. Changes made by other instances are seen within
+//! [`REFRESH_EVERY`] plus the query, and never later than [`FRESH_FOR`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::service::access::Who;
 use crate::service::tokens::{self, Role};
+use crate::store::access::ChannelHead;
 use crate::store::{self, Db};
 
 /// How often the table is re-read.
@@ -78,6 +89,11 @@ struct Table {
     /// When the query behind `by_hash` started.
     as_of: Option<Instant>,
     changes: Vec<(Instant, Change)>,
+    /// Channel heads by code, and the channel ids each reseller holds a grant on.
+    channels: HashMap<String, Arc<ChannelHead>>,
+    grants: HashMap<String, HashSet<i64>>,
+    /// [`store::commits`] when the queries behind `channels` and `grants` started.
+    commits: u64,
 }
 
 impl Table {
@@ -133,6 +149,45 @@ impl TokenTable {
     pub fn is_fresh(&self) -> bool {
         let table = self.table.read().unwrap_or_else(|e| e.into_inner());
         table.as_of.is_some_and(|t| t.elapsed() < FRESH_FOR)
+    }
+
+    /// The head of channel `code` if `who` may read it, when the table can answer: read within
+    /// [`FRESH_FOR`] and no write transaction ended here since. `None` means "ask the
+    /// database" (which also gives the exact refusal: 404 or 403).
+    pub fn visible_channel(&self, who: Who<'_>, code: &str) -> Option<Arc<ChannelHead>> {
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let fresh = table.as_of.is_some_and(|t| t.elapsed() < FRESH_FOR)
+            && table.commits == store::commits();
+        if !fresh {
+            return None;
+        }
+        let head = table.channels.get(code)?;
+        let may = match who.role {
+            Role::Admin => true,
+            Role::Reseller => who
+                .reseller
+                .and_then(|r| table.grants.get(r))
+                .is_some_and(|ids| ids.contains(&head.id)),
+            Role::Editor => false,
+        };
+        may.then(|| head.clone())
+    }
+
+    /// Installs channel heads and grants read by queries that started when
+    /// [`store::commits`] was `commits`.
+    fn install_channels(&self, commits: u64, heads: Vec<ChannelHead>, grants: Vec<(String, i64)>) {
+        let channels = heads
+            .into_iter()
+            .map(|h| (h.code.clone(), Arc::new(h)))
+            .collect();
+        let mut by_reseller: HashMap<String, HashSet<i64>> = HashMap::new();
+        for (reseller, channel) in grants {
+            by_reseller.entry(reseller).or_default().insert(channel);
+        }
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        table.channels = channels;
+        table.grants = by_reseller;
+        table.commits = commits;
     }
 
     fn change(&self, change: Change) {
@@ -194,7 +249,11 @@ impl TokenTable {
     /// Reads the whole table once on `conn` (used by [`run`], and by tests).
     pub fn refresh(&self, conn: &mut store::DbConnection) -> store::StoreResult<()> {
         let started = Instant::now();
+        let commits = store::commits();
         let rows = store::tokens::list(conn)?;
+        let heads = store::access::channel_heads(conn)?;
+        let grants = store::access::grants(conn)?;
+        self.install_channels(commits, heads, grants);
         self.install(started, rows);
         Ok(())
     }
@@ -295,6 +354,66 @@ mod tests {
         table.add(Principal::from_row(row(2, &b)).unwrap());
         table.install(started, vec![]);
         assert!(matches!(table.lookup(&b), Lookup::Found(_)));
+    }
+
+    fn head(id: i64, code: &str, last_seq: i64) -> ChannelHead {
+        ChannelHead {
+            id,
+            code: code.into(),
+            last_seq,
+            definition_hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn channel_heads_answer_only_while_fresh_and_no_commit_ended_since() {
+        let table = TokenTable::new();
+        let shop = Who {
+            role: Role::Reseller,
+            reseller: Some("shop"),
+        };
+        let admin = Who {
+            role: Role::Admin,
+            reseller: None,
+        };
+        let editor = Who {
+            role: Role::Editor,
+            reseller: None,
+        };
+        assert!(table.visible_channel(admin, "a").is_none(), "never read");
+        let commits = store::commits();
+        table.install_channels(
+            commits,
+            vec![head(1, "a", 7), head(2, "b", 3)],
+            vec![("shop".into(), 1)],
+        );
+        table.install(Instant::now(), vec![]);
+        // Other tests of this process may commit meanwhile; then the table must not answer.
+        if store::commits() == commits {
+            assert_eq!(
+                table.visible_channel(shop, "a").map(|h| h.last_seq),
+                Some(7)
+            );
+            assert!(table.visible_channel(shop, "b").is_none(), "no grant");
+            assert!(table.visible_channel(admin, "b").is_some());
+            assert!(table.visible_channel(editor, "a").is_none());
+            assert!(table.visible_channel(admin, "c").is_none());
+        }
+        store::note_commit();
+        assert!(
+            table.visible_channel(admin, "a").is_none(),
+            "a commit of this process since the read sends requests to the database"
+        );
+        let commits = store::commits();
+        table.install_channels(commits, vec![head(1, "a", 8)], vec![]);
+        let old = Instant::now()
+            .checked_sub(FRESH_FOR)
+            .expect("a monotonic clock this old");
+        table.install(old, vec![]);
+        assert!(
+            table.visible_channel(admin, "a").is_none(),
+            "an old table is not trusted"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The only module that knows diesel and SQL: connections, pools, migrations and one query
 //! function per operation. Backend differences (upserts, locking) stay inside this module.
 
+pub mod access;
 pub mod channel_records;
 pub mod channels;
 pub mod outbox;
@@ -12,7 +13,7 @@ pub mod subscriptions;
 pub mod tokens;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -355,7 +356,25 @@ where
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
     begun.map_err(|e| E::from(StoreError::Query(e)))?;
-    finish(conn, f)
+    let result = finish(conn, f);
+    note_commit();
+    result
+}
+
+/// Write transactions this process has ended (committed or not), counted after their end.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a write transaction that just ended. [`transaction`] calls it; a commit made any
+/// other way must call it too, or in-memory views (`api::token_table`'s channels and grants)
+/// could trust state read before that commit until their next refresh.
+pub fn note_commit() {
+    COMMITS.fetch_add(1, Ordering::Release);
+}
+
+/// The number of write transactions ended so far: a view read after taking it, and still
+/// holding the same number, has seen every commit of this process.
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Acquire)
 }
 
 /// Runs `f` in a read-only snapshot: every query sees the same committed state (REPEATABLE READ

@@ -633,3 +633,124 @@ async fn fifty_slow_readers_starve_no_one() {
     drop(sockets);
     app.stop().await;
 }
+
+/// `GET /v1/channels/{channel}/feed` as `token` with `If-None-Match: etag`; the status and the
+/// ETag answered.
+async fn conditional(app: &TestApp, channel: &str, token: &str, etag: &str) -> (u16, String) {
+    let r = app
+        .get(&format!("/v1/channels/{channel}/feed"), token)
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|e| e.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), etag)
+}
+
+/// Waits until the conditional request answers `want`; fails after `within`.
+async fn conditional_within(
+    app: &TestApp,
+    channel: &str,
+    token: &str,
+    etag: &str,
+    want: u16,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (got, _) = conditional(app, channel, token, etag).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the conditional feed request still answers {got}, not {want}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A statement on a connection of its own, outside this process's transactions: what another
+/// instance's commit looks like to this one (the in-memory channel heads learn of it only by
+/// their refresh).
+async fn elsewhere(app: &TestApp, sql: &'static str) {
+    use diesel::RunQueryDsl;
+    let db = app.db.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = db.connect_one().expect("connection");
+        diesel::sql_query(sql).execute(&mut conn).expect(sql);
+    })
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_304_follows_publications_grants_and_revocations_within_a_second() {
+    // 304s are answered from memory (docs/security.md): a change published here, or a grant
+    // withdrawn here, shows at once; one made elsewhere within a second; a token revoked
+    // anywhere stops a 304 within a second.
+    let app = TestApp::spawn().await;
+    assert_eq!(app.put_product(&drill("D-1")).await.status(), 201);
+    let shop = setup(&app, "ch", &fr_resellers(), "shop-1").await;
+    app.settle().await;
+    let (s, etag) = conditional(&app, "ch", &shop, "\"none\"").await;
+    assert_eq!(s, 200);
+    conditional_within(&app, "ch", &shop, &etag, 304, Duration::from_secs(1)).await;
+
+    // Published here: the old ETag answers 200 at once, with a new ETag.
+    assert_eq!(app.put_product(&drill("D-2")).await.status(), 201);
+    app.drain().await;
+    let (s, fresh) = conditional(&app, "ch", &shop, &etag).await;
+    assert_eq!(s, 200);
+    assert_ne!(fresh, etag);
+    conditional_within(&app, "ch", &shop, &fresh, 304, Duration::from_secs(1)).await;
+
+    // Published elsewhere (the channel's head moves on another instance): within a second.
+    elsewhere(
+        &app,
+        "UPDATE channels SET last_seq = last_seq + 1 WHERE code = 'ch'",
+    )
+    .await;
+    conditional_within(&app, "ch", &shop, &fresh, 200, Duration::from_secs(1)).await;
+    let (_, fresh) = conditional(&app, "ch", &shop, "\"none\"").await;
+    conditional_within(&app, "ch", &shop, &fresh, 304, Duration::from_secs(1)).await;
+
+    // A grant withdrawn elsewhere: the 304 stops within a second (404, as for any channel the
+    // reseller may not read).
+    elsewhere(
+        &app,
+        "DELETE FROM reseller_channels WHERE reseller_code = 'shop-1'",
+    )
+    .await;
+    let withdrawn = Instant::now();
+    conditional_within(&app, "ch", &shop, &fresh, 404, Duration::from_secs(1)).await;
+    assert!(withdrawn.elapsed() < Duration::from_secs(1));
+
+    // Granted again, then withdrawn here: refused at once.
+    let shop = setup(&app, "ch", &fr_resellers(), "shop-1").await;
+    conditional_within(&app, "ch", &shop, &fresh, 304, Duration::from_secs(1)).await;
+    let r = app
+        .put_json(
+            "/v1/resellers/shop-1",
+            &app.admin_token,
+            &json!({"name": "shop-1", "email": "it@shop-1.example", "channels": []}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(conditional(&app, "ch", &shop, &fresh).await.0, 404);
+
+    // A token revoked elsewhere: its 304s stop within a second.
+    let shop = setup(&app, "ch", &fr_resellers(), "shop-1").await;
+    conditional_within(&app, "ch", &shop, &fresh, 304, Duration::from_secs(1)).await;
+    elsewhere(&app, "DELETE FROM tokens WHERE reseller_code = 'shop-1'").await;
+    let revoked = Instant::now();
+    conditional_within(&app, "ch", &shop, &fresh, 401, Duration::from_secs(1)).await;
+    assert!(revoked.elapsed() < Duration::from_secs(1));
+    app.stop().await;
+}
