@@ -32,7 +32,7 @@ use crate::webhooks::client::Response;
 use crate::webhooks::delivery::{self, Next};
 use crate::webhooks::{body, signing};
 
-use super::worker::Worker;
+use super::worker::{SharedPage, Worker};
 
 /// Subscriptions served at once by one instance.
 const MAX_IN_FLIGHT: usize = 256;
@@ -67,19 +67,26 @@ impl Worker {
         loop {
             let now = store::now();
             let (sid, owner, until) = (id.to_string(), self.owner.clone(), self.lease_until(now));
+            // The claim, and the subscription as it stands under it.
             let claimed = self
-                .db
-                .write(move |c| subs::claim(c, &sid, &owner, now, until))
+                .writes
+                .write(move |c| {
+                    if subs::claim(c, &sid, &owner, now, until)? {
+                        subs::get(c, &sid, None)
+                    } else {
+                        Ok(None)
+                    }
+                })
                 .await?;
-            if !claimed {
+            let Some(sub) = claimed else {
                 return Ok(delivered);
-            }
-            let step = self.step(id).await;
+            };
+            let step = self.step(id, sub).await;
             // Claim again only when more changes are known to wait; otherwise the loop's next
             // look (woken because this delivered) finds whatever came meanwhile.
             if !matches!(step, Ok(Some(true))) {
                 let (sid, owner) = (id.to_string(), self.owner.clone());
-                self.db
+                self.writes
                     .write(move |c| subs::release(c, &sid, &owner))
                     .await?;
                 return step.map(|s| delivered || s.is_some());
@@ -90,11 +97,7 @@ impl Worker {
 
     /// One attempt under a claim: `Some(more)` when the batch was delivered, `more` being
     /// whether changes after it were already known to wait.
-    async fn step(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        let sid = id.to_string();
-        let Some(sub) = self.db.read(move |c| subs::get(c, &sid, None)).await? else {
-            return Ok(None);
-        };
+    async fn step(&self, id: &str, sub: Subscription) -> Result<Option<bool>, StoreError> {
         if !sub.row.enabled {
             return Ok(None);
         }
@@ -120,7 +123,9 @@ impl Worker {
                 Built::Nothing => return Ok(None),
                 Built::Expired(reason) => {
                     let (sid, r) = (id.to_string(), reason.clone());
-                    self.db.write(move |c| subs::disable(c, &sid, &r)).await?;
+                    self.writes
+                        .write(move |c| subs::disable(c, &sid, &r))
+                        .await?;
                     self.alert_disabled(&sub, &reason).await;
                     return Ok(None);
                 }
@@ -134,7 +139,7 @@ impl Worker {
                     };
                     let (sid, owner, b) = (id.to_string(), self.owner.clone(), batch.clone());
                     let frozen = self
-                        .db
+                        .writes
                         .write(move |c| subs::freeze(c, &sid, &owner, &b.id, b.from, b.to, &b.body))
                         .await?;
                     if !frozen {
@@ -154,20 +159,56 @@ impl Worker {
         Ok(delivered.then_some(batch.more))
     }
 
-    /// Renders the changes after the cursor in the subscription's format, from one snapshot.
+    /// The batch after the subscription's cursor in its format: a changes page rendered from
+    /// one snapshot, shared with the other subscriptions at the same cursor of the channel
+    /// ([`super::worker::Pages`]), in this subscription's envelope.
     async fn build(&self, sub: &Subscription) -> Result<Built, StoreError> {
         let format = Format::parse(&sub.row.format).unwrap_or(Format::Json);
+        let (channel_id, cursor_seq) = (sub.row.channel_id, sub.row.cursor_seq);
+        let page = self
+            .pages
+            .get_or_build((channel_id, cursor_seq, format.as_str()), || {
+                self.render(channel_id, cursor_seq, format)
+            })
+            .await?;
+        let page = match page {
+            Ok(page) => page,
+            Err(other) => return Ok(other),
+        };
+        let bytes = if format == Format::Json {
+            body::json_envelope(
+                &page.bytes,
+                &page.channel_code,
+                &sub.row.id,
+                &page.head.since,
+                &page.head.next,
+                page.head.has_more,
+            )
+            .ok_or_else(|| StoreError::Corrupt("unexpected changes page shape".into()))?
+        } else {
+            page.bytes.clone()
+        };
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Built::Batch(page.to, text, page.head.has_more))
+    }
+
+    /// Renders the changes of channel `channel_id` after `cursor_seq` in `format`, from one
+    /// snapshot: a page, or what else there is to say ([`Built::Nothing`], [`Built::Expired`]).
+    async fn render(
+        &self,
+        channel_id: i64,
+        cursor_seq: i64,
+        format: Format,
+    ) -> Result<Result<SharedPage, Built>, StoreError> {
         let (key, settings) = (self.cursor_key.clone(), self.settings.clone());
-        let (channel_id, cursor_seq, sub_id) =
-            (sub.row.channel_id, sub.row.cursor_seq, sub.row.id.clone());
         self.db
             .read(move |conn| {
                 store::snapshot(conn, |c| {
                     let Some(channel) = channels::get_by_id(c, channel_id)? else {
-                        return Ok(Built::Nothing);
+                        return Ok(Err(Built::Nothing));
                     };
                     if cursor_seq >= channel.last_seq {
-                        return Ok(Built::Nothing);
+                        return Ok(Err(Built::Nothing));
                     }
                     let since = pull::cursor(&channel, cursor_seq, &key);
                     let mut limit = settings.max_changes.max(1);
@@ -186,9 +227,9 @@ impl Worker {
                         let page = match rendered {
                             Ok(page) => page,
                             Err(PullError::Gone(reason)) => {
-                                return Ok(Built::Expired(format!(
+                                return Ok(Err(Built::Expired(format!(
                                     "{reason} (replay the subscription from \"start\")"
-                                )))
+                                ))))
                             }
                             Err(PullError::Store(e)) => return Err(e),
                             Err(e) => return Err(StoreError::Corrupt(e.to_string())),
@@ -202,24 +243,12 @@ impl Worker {
                         let to = Cursor::decode(&head.next, &key)
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?
                             .seq;
-                        let bytes = if format == Format::Json {
-                            body::json_envelope(
-                                &page,
-                                &channel.code,
-                                &sub_id,
-                                &head.since,
-                                &head.next,
-                                head.has_more,
-                            )
-                            .ok_or_else(|| {
-                                StoreError::Corrupt("unexpected changes page shape".into())
-                            })?
-                        } else {
-                            page
-                        };
-                        let text = String::from_utf8(bytes)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        return Ok(Built::Batch(to, text, head.has_more));
+                        return Ok(Ok(SharedPage {
+                            to,
+                            bytes: page,
+                            head,
+                            channel_code: channel.code,
+                        }));
                     }
                 })
             })
@@ -377,7 +406,7 @@ impl Worker {
             next.clone(),
         );
         let applied = self
-            .db
+            .writes
             .write(move |c| -> Result<bool, StoreError> {
                 subs::log_attempt(c, &attempt)?;
                 match &n {

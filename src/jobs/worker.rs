@@ -4,11 +4,16 @@
 //! either goes through [`Worker::guarded`], which re-checks the grant and cancels the send
 //! when its subscription ends.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
 
 use crate::mail::{self, Mailer};
 use crate::service::secrets::SecretKey;
+use crate::store::group::GroupWriter;
 use crate::store::subscriptions as subs;
 use crate::store::{Db, StoreError};
 use crate::webhooks::client::Sender;
@@ -23,6 +28,9 @@ pub const DIGEST_OUTCOMES: [&str; 3] = ["sent", "failed", "empty"];
 /// Everything a delivery or a digest needs; shared by both loops and their tasks.
 pub struct Worker {
     pub db: Db,
+    /// The deliveries' and digests' small writes (claims, send checks, outcomes), committed
+    /// in groups: a fan-out to many subscriptions costs a few transactions.
+    pub writes: GroupWriter,
     pub settings: Settings,
     pub sender: Sender,
     pub mailer: Arc<dyn Mailer>,
@@ -37,6 +45,75 @@ pub struct Worker {
     pub digests: Counters,
     /// Sends in flight on this instance, cancelled by a withdrawal of access.
     pub inflight: Arc<InFlight>,
+    /// Changes pages rendered for webhooks, shared by the subscriptions at the same cursor.
+    pub pages: Pages,
+}
+
+/// A changes page rendered for webhook batches: its end, its bytes in the subscription's
+/// format (before the per-subscription JSON envelope), its head and the channel's code.
+#[derive(Debug)]
+pub struct SharedPage {
+    pub to: i64,
+    pub bytes: Vec<u8>,
+    pub head: crate::service::pull::PageHead,
+    pub channel_code: String,
+}
+
+/// (channel id, cursor, format): subscriptions with the same key get the same page.
+pub type PageKey = (i64, i64, &'static str);
+
+/// How long a rendered page serves later subscriptions at the same cursor. Any page built
+/// from a committed snapshot is a valid batch for its cursor; a page that newer changes
+/// outgrew only ends earlier (the next batch carries them).
+const PAGE_KEPT: Duration = Duration::from_secs(1);
+
+/// A page being rendered, or rendered.
+type Slot = Arc<OnceCell<Arc<SharedPage>>>;
+
+/// Pages rendered once per [`PageKey`] for a fan-out: the first subscription renders, the
+/// others at the same cursor wait for it and share the bytes.
+#[derive(Default)]
+pub struct Pages {
+    kept: Mutex<HashMap<PageKey, (Instant, Slot)>>,
+}
+
+impl Pages {
+    /// The page of `key`, rendered by `build` unless a page of the last [`PAGE_KEPT`] is
+    /// there (or being rendered: then this waits for it). Only a page is kept: when `build`
+    /// answers something else (`Ok(Err(other))`: nothing to send, a cursor too old) or fails,
+    /// that answer is this caller's, and the next caller builds again.
+    pub async fn get_or_build<X, E, F, Fut>(
+        &self,
+        key: PageKey,
+        build: F,
+    ) -> Result<Result<Arc<SharedPage>, X>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Result<SharedPage, X>, E>>,
+    {
+        let cell = {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.retain(|_, (at, _)| at.elapsed() < PAGE_KEPT);
+            kept.entry(key)
+                .or_insert_with(|| (Instant::now(), Arc::default()))
+                .1
+                .clone()
+        };
+        let page = cell
+            .get_or_try_init(|| async {
+                match build().await {
+                    Ok(Ok(page)) => Ok(Arc::new(page)),
+                    Ok(Err(other)) => Err(Ok(other)),
+                    Err(e) => Err(Err(e)),
+                }
+            })
+            .await;
+        match page {
+            Ok(page) => Ok(Ok(page.clone())),
+            Err(Ok(other)) => Ok(Err(other)),
+            Err(Err(e)) => Err(e),
+        }
+    }
 }
 
 /// How often a send in flight looks whether its subscription ended on another instance.
@@ -83,6 +160,7 @@ impl Worker {
         let sender = Sender::new(settings.allow.clone(), settings.timeout)?;
         let owner = format!("inst_{}", crate::random::hex(16));
         Ok(Worker {
+            writes: GroupWriter::new(db.clone()),
             db,
             settings,
             sender,
@@ -93,6 +171,7 @@ impl Worker {
             attempts: Counters::new(&delivery::OUTCOMES),
             digests: Counters::new(&DIGEST_OUTCOMES),
             inflight: Arc::default(),
+            pages: Pages::default(),
         })
     }
 
@@ -113,7 +192,7 @@ impl Worker {
             batch_id.map(str::to_string),
         );
         let allowed = self
-            .db
+            .writes
             .write(move |c| subs::begin_send(c, &sid, &owner, bid.as_deref()))
             .await?;
         if !allowed {

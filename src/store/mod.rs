@@ -4,6 +4,7 @@
 pub mod access;
 pub mod channel_records;
 pub mod channels;
+pub mod group;
 pub mod outbox;
 pub mod products;
 pub mod resellers;
