@@ -38,6 +38,8 @@ struct Seen {
 struct Arrivals {
     seen: Mutex<Seen>,
     changed: Condvar,
+    /// The latest body received (the reference re-sends its shape).
+    sample: Mutex<Option<web::Bytes>>,
 }
 
 impl Arrivals {
@@ -65,6 +67,7 @@ impl Arrivals {
 
 async fn receive(body: web::Bytes, arrivals: web::Data<Arc<Arrivals>>) -> HttpResponse {
     let now = Instant::now();
+    *arrivals.sample.lock().unwrap_or_else(|e| e.into_inner()) = Some(body.clone());
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         let sub = v["subscription"].as_str().unwrap_or_default().to_string();
         let mut seen = arrivals.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -257,6 +260,7 @@ pub fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
         subscribe(&mut http)?;
     }
     let mut times = Vec::new();
+    let mut floor = Vec::new();
     for run in 0..runs {
         log(format!(
             "{b}: webhooks, one edit to {FAN_OUT} subscriptions, run {}",
@@ -267,19 +271,108 @@ pub fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
         put(&mut http, &sku)?;
         let at = arrivals.wait(&sku, FAN_OUT, limit)?;
         times.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+        let sample = arrivals
+            .sample
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .context("no webhook received")?;
+        floor.push(post_directly(&url, &sample, run, &arrivals, limit)?);
     }
+    let ratio: Vec<f64> = times.iter().zip(&floor).map(|(t, f)| t / f).collect();
     t.add(
         b,
         &format!("one edit -> received by all of {FAN_OUT} subscriptions"),
         "ms",
         times,
     );
+    t.add(
+        b,
+        &format!(
+            "reference: {FAN_OUT} signed POSTs of that body straight to the receiver, \
+             {DIRECT_AT_ONCE} at a time"
+        ),
+        "ms",
+        floor,
+    );
+    t.add(b, "fan-out partnerfeed/reference (time)", "ratio", ratio);
     t.note(
         "Webhooks: real server with its background jobs, receiver in the same process on \
          127.0.0.1 answering 204; latency from just before the PUT to the receiver holding the \
-         body.",
+         body. The fan-out's reference sends the body partnerfeed delivered (its subscription \
+         and SKU renamed) to the same receiver from the bench, signed the same way, without \
+         any database: the transport's floor in the same run.",
     );
     actix_web::rt::System::new().block_on(receiver.stop(true));
     server.stop();
     Ok(())
+}
+
+/// Requests the fan-out's reference keeps in flight (the delivery worker's own limit).
+const DIRECT_AT_ONCE: usize = 256;
+
+/// The fan-out's reference: `FAN_OUT` signed POSTs of `sample` (each under its own
+/// subscription id, with the SKU `REF-<run>`) straight to `url`, `DIRECT_AT_ONCE` at a time;
+/// milliseconds until the receiver holds all of them.
+fn post_directly(
+    url: &str,
+    sample: &[u8],
+    run: usize,
+    arrivals: &Arrivals,
+    limit: std::time::Duration,
+) -> anyhow::Result<f64> {
+    use futures_util::StreamExt;
+    let template: Value = serde_json::from_slice(sample)?;
+    let sku = format!("REF-{run}");
+    let bodies: Vec<(String, Vec<u8>)> = (0..FAN_OUT)
+        .map(|i| {
+            let mut v = template.clone();
+            let id = format!("msg_ref_{run}_{i}");
+            v["subscription"] = json!(format!("ref-{i}"));
+            if let Some(changes) = v["changes"].as_array_mut() {
+                for change in changes {
+                    change["sku"] = json!(sku);
+                }
+            }
+            (id, v.to_string().into_bytes())
+        })
+        .collect();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::new();
+    let t0 = Instant::now();
+    let sent: anyhow::Result<()> = rt.block_on(async {
+        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(bodies)
+            .map(|(id, body)| {
+                let client = client.clone();
+                let url = url.to_string();
+                async move {
+                    let ts = chrono::Utc::now().timestamp();
+                    let signature =
+                        partnerfeed::webhooks::signing::signature_header(&[secret], &id, ts, &body)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let r = client
+                        .post(url)
+                        .header("webhook-id", id)
+                        .header("webhook-timestamp", ts.to_string())
+                        .header("webhook-signature", signature)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(r.status().is_success(), "receiver answered {}", r.status());
+                    Ok(())
+                }
+            })
+            .buffer_unordered(DIRECT_AT_ONCE)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    });
+    sent?;
+    let at = arrivals.wait(&sku, FAN_OUT, limit)?;
+    Ok(at.duration_since(t0).as_secs_f64() * 1000.0)
 }
