@@ -77,15 +77,24 @@ async fn reseller_token(app: &TestApp, code: &str) -> String {
 
 /// Polls `path` as `token` until it answers `want`; fails after `within`.
 async fn answers_within(app: &TestApp, path: &str, token: &str, want: u16, within: Duration) {
+    polls_until(path, want, within, || status(app, path, token)).await;
+}
+
+/// Asks `probe` every 20 ms until it answers `want`; fails after `within`, naming `what`.
+async fn polls_until<F, Fut>(what: &str, want: u16, within: Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
     let deadline = Instant::now() + within;
     loop {
-        let got = status(app, path, token).await;
+        let got = probe().await;
         if got == want {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "{path} still answers {got}, not {want}, after {within:?}"
+            "{what} still answers {got}, not {want}, after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -660,18 +669,10 @@ async fn conditional_within(
     want: u16,
     within: Duration,
 ) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (got, _) = conditional(app, channel, token, etag).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the conditional feed request still answers {got}, not {want}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    polls_until("the conditional feed request", want, within, || async {
+        conditional(app, channel, token, etag).await.0
+    })
+    .await;
 }
 
 /// A statement on a connection of its own, outside this process's transactions: what another
