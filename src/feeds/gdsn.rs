@@ -102,8 +102,7 @@ fn packaging<'r>(record: &View<'r>) -> Vec<Option<View<'r>>> {
 /// The product's trade items, base unit first: the `each` level (the product itself: its GTIN,
 /// dimensions and weights, or the level's own when the product has none), then the other
 /// packaging levels in the order the record gives them.
-fn hierarchy<'r>(record: &View<'r>) -> Vec<Level<'r>> {
-    let packaging = packaging(record);
+fn hierarchy<'r>(record: &View<'r>, packaging: &[Option<View<'r>>]) -> Vec<Level<'r>> {
     let is_each = |l: &Option<View<'r>>| level_name(l.as_ref()).as_deref() == Some("each");
     let each = packaging
         .iter()
@@ -166,11 +165,14 @@ fn rounding(unit: &str) -> Decimal {
 /// a valid check digit, no two levels share one, the each level holds 1, levels go each, inner,
 /// case, pallet, each level holds a whole number (at least 2) of the level below, and no level
 /// is lighter than what it contains.
-fn hierarchy_problems(record: &View<'_>) -> Vec<Problem> {
+fn hierarchy_problems(
+    record: &View<'_>,
+    levels: &[Level<'_>],
+    packaging: &[Option<View<'_>>],
+) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let levels = hierarchy(record);
-    let each_gtin = packaging(record)
-        .into_iter()
+    let each_gtin = packaging
+        .iter()
         .flatten()
         .find(|l| level_name(Some(l)).as_deref() == Some("each"))
         .and_then(|l| l.str("gtin"));
@@ -184,7 +186,7 @@ fn hierarchy_problems(record: &View<'_>) -> Vec<Problem> {
         }
     }
     let mut seen = BTreeSet::new();
-    for level in &levels {
+    for level in levels {
         let name: &str = &level.name;
         match level.gtin.as_deref() {
             None if name == "each" => problems.push(Problem::error(
@@ -374,7 +376,9 @@ pub(crate) fn check(
             format!("the brand is over {BRAND_MAX_CHARS} characters: brandName is left out"),
         ));
     }
-    problems.extend(hierarchy_problems(record));
+    let packaging = packaging(record);
+    let levels = hierarchy(record, &packaging);
+    problems.extend(hierarchy_problems(record, &levels, &packaging));
     problems
 }
 
@@ -392,6 +396,33 @@ impl Command {
             Command::Add => "ADD",
             Command::ChangeByRefresh => "CHANGE_BY_REFRESH",
             Command::Delete => "DELETE",
+        }
+    }
+}
+
+/// What every trade item of one product repeats, read from the record once per transaction.
+struct Facts<'r> {
+    /// The GPC brick (empty when there is none: such a product is never rendered).
+    gpc: Cow<'r, str>,
+    title: Option<Cow<'r, str>>,
+    /// Left out when over [`BRAND_MAX_CHARS`].
+    brand: Option<Cow<'r, str>>,
+    /// Amount and currency, when both are strings.
+    price: Option<(Cow<'r, str>, Cow<'r, str>)>,
+}
+
+impl<'r> Facts<'r> {
+    fn of(record: &View<'r>, publication: &'r Publication) -> Self {
+        let price = record.object("price");
+        let amount = price.as_ref().and_then(|p| p.str("amount"));
+        let currency = price.as_ref().and_then(|p| p.str("currency"));
+        Facts {
+            gpc: gpc(record, publication).unwrap_or_default(),
+            title: record.text_of("title"),
+            brand: record
+                .text_of("brand")
+                .filter(|b| b.chars().count() <= BRAND_MAX_CHARS),
+            price: amount.zip(currency),
         }
     }
 }
@@ -517,7 +548,7 @@ impl<W: Write> GdsnEncoder<W> {
         record: &View<'_>,
         publication: &Publication,
     ) -> Result<(), FeedError> {
-        let levels = hierarchy(record);
+        let levels = hierarchy(record, &packaging(record));
         self.transaction(self.upsert, record, &levels, publication)
     }
 
@@ -534,8 +565,9 @@ impl<W: Write> GdsnEncoder<W> {
             return Ok(());
         };
         let gpc_ok = gpc(record, publication).is_some_and(|g| is_gpc(&g));
-        let mut levels = hierarchy(record);
-        if !hierarchy_problems(record).is_empty() {
+        let packaging = packaging(record);
+        let mut levels = hierarchy(record, &packaging);
+        if !hierarchy_problems(record, &levels, &packaging).is_empty() {
             levels.truncate(1);
         }
         let base_ok = levels[0]
@@ -571,6 +603,7 @@ impl<W: Write> GdsnEncoder<W> {
         let Some(parties) = &self.parties else {
             return Ok(());
         };
+        let facts = Facts::of(record, publication);
         if let Some(p) = self.prologue.take() {
             self.w.write_all(p.as_bytes())?;
         }
@@ -607,7 +640,7 @@ impl<W: Write> GdsnEncoder<W> {
                  <catalogueItemStateCode>REGISTERED</catalogueItemStateCode>\n{pad}  </catalogueItemState>\n",
                 parties.receiver
             );
-            self.trade_item(&mut t, &pad, record, levels, i, parties, publication);
+            self.trade_item(&mut t, &pad, &facts, levels, i, parties);
             if i > 0 {
                 let count = levels[i].quantity / levels[i - 1].quantity.max(1);
                 let _ = write!(
@@ -635,16 +668,14 @@ impl<W: Write> GdsnEncoder<W> {
     }
 
     /// The `tradeItem` of `levels[i]`, its child being `levels[i - 1]`.
-    #[allow(clippy::too_many_arguments)]
     fn trade_item(
         &self,
         t: &mut String,
         pad: &str,
-        record: &View<'_>,
+        facts: &Facts<'_>,
         levels: &[Level<'_>],
         i: usize,
         parties: &Parties,
-        publication: &Publication,
     ) {
         let level = &levels[i];
         let gtin = level
@@ -671,7 +702,7 @@ impl<W: Write> GdsnEncoder<W> {
             i == 0,
             escape(descriptor, false),
             parties.sender,
-            escape(&gpc(record, publication).unwrap_or_default(), false),
+            escape(&facts.gpc, false),
         );
         if i > 0 {
             let child = &levels[i - 1];
@@ -696,7 +727,7 @@ impl<W: Write> GdsnEncoder<W> {
             "{pad}    <targetMarket>\n{pad}      <targetMarketCountryCode>{}</targetMarketCountryCode>\n{pad}    </targetMarket>\n",
             parties.market
         );
-        let modules = self.modules(record, level, i == 0, &format!("{pad}        "));
+        let modules = self.modules(facts, level, i == 0, &format!("{pad}        "));
         if !modules.is_empty() {
             let _ = write!(
                 t,
@@ -713,42 +744,36 @@ impl<W: Write> GdsnEncoder<W> {
 
     /// The extension modules of one trade item: its description (every level), its price (the
     /// base unit) and its measurements (with UN/ECE Rec 20 unit codes, in the record's units).
-    fn modules(&self, record: &View<'_>, level: &Level<'_>, base: bool, pad: &str) -> String {
+    fn modules(&self, facts: &Facts<'_>, level: &Level<'_>, base: bool, pad: &str) -> String {
         let mut m = String::new();
         let lang = escape(&self.lang, true);
-        let title = record.text_of("title");
-        let brand = record
-            .text_of("brand")
-            .filter(|b| b.chars().count() <= BRAND_MAX_CHARS);
+        let (title, brand) = (&facts.title, &facts.brand);
         if title.is_some() || brand.is_some() {
             let _ = writeln!(m, "{pad}<trade_item_description:tradeItemDescriptionModule>\n{pad}  <tradeItemDescriptionInformation>");
             if let Some(title) = title {
                 let _ = writeln!(
                     m,
                     "{pad}    <tradeItemDescription languageCode=\"{lang}\">{}</tradeItemDescription>",
-                    escape(&title, false)
+                    escape(title, false)
                 );
             }
             if let Some(brand) = brand {
                 let _ = writeln!(
                     m,
                     "{pad}    <brandNameInformation>\n{pad}      <brandName>{}</brandName>\n{pad}    </brandNameInformation>",
-                    escape(&brand, false)
+                    escape(brand, false)
                 );
             }
             let _ = writeln!(m, "{pad}  </tradeItemDescriptionInformation>\n{pad}</trade_item_description:tradeItemDescriptionModule>");
         }
-        let price = record.object("price");
-        let amount = price.as_ref().and_then(|p| p.str("amount"));
-        let currency = price.as_ref().and_then(|p| p.str("currency"));
-        if let (true, Some(amount), Some(currency)) = (base, amount, currency) {
+        if let (true, Some((amount, currency))) = (base, &facts.price) {
             let _ = writeln!(
                 m,
                 "{pad}<sales_information:salesInformationModule>\n{pad}  <tradeItemPriceInformation>\n{pad}    <cataloguePrice>\n{pad}      \
                  <tradeItemPrice currencyCode=\"{}\">{}</tradeItemPrice>\n{pad}    </cataloguePrice>\n{pad}  </tradeItemPriceInformation>\n{pad}\
                  </sales_information:salesInformationModule>",
-                escape(&currency, true),
-                escape(&amount, false)
+                escape(currency, true),
+                escape(amount, false)
             );
         }
         let mut measures = String::new();
