@@ -4,10 +4,9 @@
 
 use std::io::Write;
 
-use serde_json::{Map, Value};
-
 use super::profile::{Problem, Profile, Publication};
 use super::units;
+use super::view::View;
 use super::xml::escape;
 use super::{Doc, FeedError};
 
@@ -34,13 +33,6 @@ fn language(locale: &str) -> &'static str {
     }
 }
 
-fn text<'r>(record: &'r Map<String, Value>, key: &str) -> Option<&'r str> {
-    record
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
 /// Leading characters of `s`, at most `max` of them (BMEcat limits are in characters).
 fn clip(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
@@ -50,7 +42,7 @@ fn clip(s: &str, max: usize) -> &str {
 }
 
 /// What keeps a record out of BMEcat documents (errors) or loses part of it (warnings).
-pub(crate) fn check(sku: &str, record: &Map<String, Value>, profile: &Profile) -> Vec<Problem> {
+pub(crate) fn check(sku: &str, record: &View<'_>, profile: &Profile) -> Vec<Problem> {
     let mut problems = Vec::new();
     let limits = &profile.limits;
     if let Some(max) = limits.sku_max_chars {
@@ -62,7 +54,7 @@ pub(crate) fn check(sku: &str, record: &Map<String, Value>, profile: &Profile) -
             ));
         }
     }
-    match text(record, "title") {
+    match record.text_of("title") {
         None => problems.push(Problem::error(
             "title",
             "no title: DESCRIPTION_SHORT is required (carry `title` in the channel)",
@@ -77,7 +69,7 @@ pub(crate) fn check(sku: &str, record: &Map<String, Value>, profile: &Profile) -
             }
         }
     }
-    if let Some(description) = text(record, "description") {
+    if let Some(description) = record.text_of("description") {
         let chars = description.chars().count();
         if let Some(max) = limits.description_max_chars.filter(|max| chars > *max) {
             problems.push(Problem::error(
@@ -86,7 +78,7 @@ pub(crate) fn check(sku: &str, record: &Map<String, Value>, profile: &Profile) -
             ));
         }
     }
-    if let Some(brand) = text(record, "brand") {
+    if let Some(brand) = record.text_of("brand") {
         if brand.chars().count() > 50 {
             problems.push(Problem::warning(
                 "brand",
@@ -95,9 +87,9 @@ pub(crate) fn check(sku: &str, record: &Map<String, Value>, profile: &Profile) -
         }
     }
     let priced = record
-        .get("price")
-        .and_then(|p| p.get("amount"))
-        .is_some_and(Value::is_string);
+        .object("price")
+        .and_then(|p| p.str("amount"))
+        .is_some();
     if !priced {
         problems.push(Problem::error(
             "price",
@@ -245,38 +237,38 @@ impl<W: Write> BmecatEncoder<W> {
     pub(super) fn product(
         &mut self,
         sku: &str,
-        record: &Map<String, Value>,
+        record: &View<'_>,
         _publication: &Publication,
     ) -> Result<(), FeedError> {
         let lang = self.lang;
         self.start_product(self.mode, sku)?;
         let w = &mut self.w;
         w.write_all(b"      <PRODUCT_DETAILS>\n")?;
-        let title = text(record, "title").unwrap_or(sku);
+        let title = record.text_of("title");
         writeln!(
             w,
             "        <DESCRIPTION_SHORT lang=\"{lang}\">{}</DESCRIPTION_SHORT>",
-            escape(title, false)
+            escape(title.as_deref().unwrap_or(sku), false)
         )?;
-        if let Some(d) = text(record, "description") {
+        if let Some(d) = record.text_of("description") {
             writeln!(
                 w,
                 "        <DESCRIPTION_LONG lang=\"{lang}\">{}</DESCRIPTION_LONG>",
-                escape(d, false)
+                escape(&d, false)
             )?;
         }
-        if let Some(gtin) = text(record, "gtin") {
+        if let Some(gtin) = record.text_of("gtin") {
             writeln!(
                 w,
                 "        <INTERNATIONAL_PID type=\"gtin\">{}</INTERNATIONAL_PID>",
-                escape(gtin, false)
+                escape(&gtin, false)
             )?;
         }
-        if let Some(brand) = text(record, "brand").filter(|b| b.chars().count() <= 50) {
+        if let Some(brand) = record.text_of("brand").filter(|b| b.chars().count() <= 50) {
             writeln!(
                 w,
                 "        <MANUFACTURER_NAME>{}</MANUFACTURER_NAME>",
-                escape(brand, false)
+                escape(&brand, false)
             )?;
         }
         w.write_all(b"      </PRODUCT_DETAILS>\n")?;
@@ -284,16 +276,16 @@ impl<W: Write> BmecatEncoder<W> {
         // Measures as features with their Rec 20 unit, in the channel's own units: no
         // conversion here.
         let mut features: Vec<(&str, String, &'static str)> = Vec::new();
-        if let Some(d) = record.get("dimensions").filter(|d| d.is_object()) {
-            let unit = d.get("unit").and_then(Value::as_str).and_then(units::rec20);
+        if let Some(d) = record.object("dimensions") {
+            let unit = d.str("unit").and_then(|u| units::rec20(&u));
             for axis in ["length", "width", "height"] {
                 if let (Some(v), Some(unit)) = (units::decimal(d.get(axis)), unit) {
                     features.push((axis, units::text(v), unit));
                 }
             }
         }
-        if let Some(m) = record.get("weight").filter(|m| m.is_object()) {
-            let unit = m.get("unit").and_then(Value::as_str).and_then(units::rec20);
+        if let Some(m) = record.object("weight") {
+            let unit = m.str("unit").and_then(|u| units::rec20(&u));
             for (key, name) in [("net", "net_weight"), ("gross", "gross_weight")] {
                 if let (Some(v), Some(unit)) = (units::decimal(m.get(key)), unit) {
                     features.push((name, units::text(v), unit));
@@ -312,21 +304,18 @@ impl<W: Write> BmecatEncoder<W> {
         }
 
         let each = self.code("each");
-        let min_qty = record
-            .get("price")
-            .and_then(|p| p.get("min_qty"))
-            .and_then(Value::as_u64)
-            .unwrap_or(1);
+        let price = record.object("price");
+        let min_qty = price.as_ref().and_then(|p| p.u64("min_qty")).unwrap_or(1);
         let levels: Vec<(String, u64)> = record
-            .get("packaging")
-            .and_then(Value::as_array)
+            .array("packaging")
             .map(|levels| {
                 levels
                     .iter()
                     .filter_map(|l| {
-                        let name = l.get("level")?.as_str()?;
-                        let qty = l.get("quantity")?.as_u64()?;
-                        (name != "each" && qty > 1).then(|| (name.to_owned(), qty))
+                        let l = l.object()?;
+                        let name = l.str("level")?;
+                        let qty = l.u64("quantity")?;
+                        (name != "each" && qty > 1).then(|| (name.into_owned(), qty))
                     })
                     .collect()
             })
@@ -351,26 +340,21 @@ impl<W: Write> BmecatEncoder<W> {
         w.write_all(b"      </PRODUCT_ORDER_DETAILS>\n")?;
 
         let price_type = self.price_type();
-        let currency = record
-            .get("price")
-            .and_then(|p| p.get("currency"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let currency = price.as_ref().and_then(|p| p.str("currency"));
+        let currency = escape(currency.as_deref().unwrap_or_default(), false);
         let w = &mut self.w;
         w.write_all(b"      <PRODUCT_PRICE_DETAILS>\n")?;
-        let tiers = record.get("price_tiers").and_then(Value::as_array);
-        for tier in tiers.into_iter().flatten() {
-            let (Some(amount), Some(lower)) = (
-                tier.get("amount").and_then(Value::as_str),
-                tier.get("min_qty").and_then(Value::as_u64),
-            ) else {
+        for tier in record.array("price_tiers").into_iter().flatten() {
+            let Some(tier) = tier.object() else {
+                continue;
+            };
+            let (Some(amount), Some(lower)) = (tier.str("amount"), tier.u64("min_qty")) else {
                 continue;
             };
             writeln!(
                 w,
-                "        <PRODUCT_PRICE price_type=\"{price_type}\">\n          <PRICE_AMOUNT>{}</PRICE_AMOUNT>\n          <PRICE_CURRENCY>{}</PRICE_CURRENCY>\n          <LOWER_BOUND>{lower}</LOWER_BOUND>\n        </PRODUCT_PRICE>",
-                escape(amount, false),
-                escape(currency, false)
+                "        <PRODUCT_PRICE price_type=\"{price_type}\">\n          <PRICE_AMOUNT>{}</PRICE_AMOUNT>\n          <PRICE_CURRENCY>{currency}</PRICE_CURRENCY>\n          <LOWER_BOUND>{lower}</LOWER_BOUND>\n        </PRODUCT_PRICE>",
+                escape(&amount, false),
             )?;
         }
         w.write_all(b"      </PRODUCT_PRICE_DETAILS>\n    </PRODUCT>\n")?;

@@ -143,9 +143,7 @@ impl<W: Write> CsvEncoder<W> {
     pub(super) fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
         match *change {
             Change::Upsert { sku, hash, record } => {
-                let text = serde_json::to_string(record).map_err(std::io::Error::from)?;
-                let record = View::parse(&text).map_err(std::io::Error::from)?;
-                self.row("upsert", sku, hash, Some(&record))
+                super::with_view(record, |record| self.row("upsert", sku, hash, Some(record)))
             }
             Change::Delete { sku } => self.row("delete", sku, "", None),
         }

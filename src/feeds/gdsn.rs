@@ -6,15 +6,16 @@
 //! the GS1 business rules the XSD does not check (check digits, hierarchy arithmetic) are
 //! checked here, and a product that breaks one is left out and reported.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
 
 use super::profile::{Problem, Profile, Publication};
 use super::units;
+use super::view::View;
 use super::xml::escape;
 use super::{Doc, FeedError};
 use crate::catalog::Gtin;
@@ -40,13 +41,6 @@ pub const MODULES: [(&str, &str); 3] = [
 const BRAND_MAX_CHARS: usize = 70;
 /// `entityIdentification` holds at most 80 characters.
 const ENTITY_ID_MAX_CHARS: usize = 80;
-
-fn text<'r>(record: &'r Map<String, Value>, key: &str) -> Option<&'r str> {
-    record
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
 
 /// Trailing characters of `s`, at most `max` of them.
 fn tail(s: &str, max: usize) -> &str {
@@ -75,73 +69,80 @@ fn rank(level: &str) -> Option<u8> {
 
 /// One trade item of the product's hierarchy.
 struct Level<'r> {
-    name: &'r str,
+    name: Cow<'r, str>,
     /// Base units it holds.
     quantity: u64,
-    gtin: Option<&'r str>,
-    dimensions: Option<&'r Map<String, Value>>,
+    gtin: Option<Cow<'r, str>>,
+    dimensions: Option<View<'r>>,
     gross: Option<Decimal>,
     /// Only the base unit has a net weight (the product's).
     net: Option<Decimal>,
-    mass_unit: Option<&'r str>,
+    mass_unit: Option<Cow<'r, str>>,
 }
 
-fn level_name(l: &Value) -> Option<&str> {
-    l.get("level").and_then(Value::as_str)
+/// A packaging level's name (`None` for a level that is not an object or has none).
+fn level_name<'r>(l: Option<&View<'r>>) -> Option<Cow<'r, str>> {
+    l.and_then(|l| l.str("level"))
 }
 
-fn str_of<'v>(v: Option<&'v Value>, key: &str) -> Option<&'v str> {
-    v.and_then(|v| v.get(key))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// The member `key` of `v` when it is a non-empty string.
+fn str_of<'r>(v: Option<&View<'r>>, key: &str) -> Option<Cow<'r, str>> {
+    v.and_then(|v| v.text_of(key))
+}
+
+/// The elements of the record's `packaging` array, each as an object (`None` for an element
+/// that is not one).
+fn packaging<'r>(record: &View<'r>) -> Vec<Option<View<'r>>> {
+    record
+        .array("packaging")
+        .map(|levels| levels.iter().map(|l| l.object()).collect())
+        .unwrap_or_default()
 }
 
 /// The product's trade items, base unit first: the `each` level (the product itself: its GTIN,
 /// dimensions and weights, or the level's own when the product has none), then the other
 /// packaging levels in the order the record gives them.
-fn hierarchy(record: &Map<String, Value>) -> Vec<Level<'_>> {
-    let packaging: &[Value] = record
-        .get("packaging")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let each = packaging.iter().find(|l| level_name(l) == Some("each"));
-    let weight = record.get("weight");
-    fn own_gross(l: Option<&Value>) -> (Option<Decimal>, Option<&str>) {
-        let g = l.and_then(|l| l.get("gross_weight"));
+fn hierarchy<'r>(record: &View<'r>, packaging: &[Option<View<'r>>]) -> Vec<Level<'r>> {
+    let is_each = |l: &Option<View<'r>>| level_name(l.as_ref()).as_deref() == Some("each");
+    let each = packaging
+        .iter()
+        .find(|l| is_each(l))
+        .and_then(Option::as_ref);
+    let weight = record.object("weight");
+    fn own_gross<'r>(l: Option<&View<'r>>) -> (Option<Decimal>, Option<Cow<'r, str>>) {
+        let g = l.and_then(|l| l.object("gross_weight"));
         (
-            units::decimal(g.and_then(|g| g.get("value"))),
-            str_of(g, "unit"),
+            units::decimal(g.as_ref().and_then(|g| g.get("value"))),
+            str_of(g.as_ref(), "unit"),
         )
     }
     let (each_gross, each_unit) = own_gross(each);
-    let product_gross = units::decimal(weight.and_then(|w| w.get("gross")));
+    let product_gross = units::decimal(weight.as_ref().and_then(|w| w.get("gross")));
     let base = Level {
-        name: "each",
-        quantity: each
-            .and_then(|l| l.get("quantity"))
-            .and_then(Value::as_u64)
-            .unwrap_or(1),
-        gtin: text(record, "gtin").or(str_of(each, "gtin")),
+        name: Cow::Borrowed("each"),
+        quantity: each.and_then(|l| l.u64("quantity")).unwrap_or(1),
+        gtin: record.text_of("gtin").or_else(|| str_of(each, "gtin")),
         dimensions: record
             .get("dimensions")
-            .or(each.and_then(|l| l.get("dimensions")))
-            .and_then(Value::as_object),
+            .or_else(|| each.and_then(|l| l.get("dimensions")))
+            .and_then(|d| d.object()),
         gross: product_gross.or(each_gross),
-        net: units::decimal(weight.and_then(|w| w.get("net"))),
+        net: units::decimal(weight.as_ref().and_then(|w| w.get("net"))),
         mass_unit: if product_gross.is_some() || each_gross.is_none() {
-            str_of(weight, "unit")
+            str_of(weight.as_ref(), "unit")
         } else {
             each_unit
         },
     };
     let mut levels = vec![base];
-    for l in packaging.iter().filter(|l| level_name(l) != Some("each")) {
-        let (gross, mass_unit) = own_gross(Some(l));
+    for l in packaging.iter().filter(|l| !is_each(l)) {
+        let l = l.as_ref();
+        let (gross, mass_unit) = own_gross(l);
         levels.push(Level {
-            name: level_name(l).unwrap_or("?"),
-            quantity: l.get("quantity").and_then(Value::as_u64).unwrap_or(0),
-            gtin: str_of(Some(l), "gtin"),
-            dimensions: l.get("dimensions").and_then(Value::as_object),
+            name: level_name(l).unwrap_or(Cow::Borrowed("?")),
+            quantity: l.and_then(|l| l.u64("quantity")).unwrap_or(0),
+            gtin: str_of(l, "gtin"),
+            dimensions: l.and_then(|l| l.object("dimensions")),
             gross,
             net: None,
             mass_unit,
@@ -164,17 +165,19 @@ fn rounding(unit: &str) -> Decimal {
 /// a valid check digit, no two levels share one, the each level holds 1, levels go each, inner,
 /// case, pallet, each level holds a whole number (at least 2) of the level below, and no level
 /// is lighter than what it contains.
-fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
+fn hierarchy_problems(
+    record: &View<'_>,
+    levels: &[Level<'_>],
+    packaging: &[Option<View<'_>>],
+) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let levels = hierarchy(record);
-    let each_gtin = record
-        .get("packaging")
-        .and_then(Value::as_array)
-        .and_then(|ls| ls.iter().find(|l| level_name(l) == Some("each")))
-        .and_then(|l| l.get("gtin"))
-        .and_then(Value::as_str);
-    if let (Some(product), Some(each)) = (text(record, "gtin"), each_gtin) {
-        let same = Gtin::parse(each).is_ok_and(|e| e.as_str() == product);
+    let each_gtin = packaging
+        .iter()
+        .flatten()
+        .find(|l| level_name(Some(l)).as_deref() == Some("each"))
+        .and_then(|l| l.str("gtin"));
+    if let (Some(product), Some(each)) = (record.text_of("gtin"), each_gtin) {
+        let same = Gtin::parse(&each).is_ok_and(|e| e.as_str() == product);
         if !same {
             problems.push(Problem::error(
                 "packaging",
@@ -183,9 +186,9 @@ fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
         }
     }
     let mut seen = BTreeSet::new();
-    for level in &levels {
-        let name = level.name;
-        match level.gtin {
+    for level in levels {
+        let name: &str = &level.name;
+        match level.gtin.as_deref() {
             None if name == "each" => problems.push(Problem::error(
                 "gtin",
                 "no GTIN: the base unit of a GDSN hierarchy needs one (carry `gtin` in the channel)",
@@ -228,11 +231,11 @@ fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
     // The nearest lower level whose gross weight is known: (quantity, weight, unit).
     let mut known: Option<(u64, Decimal, &str, &str)> = levels[0]
         .gross
-        .zip(levels[0].mass_unit)
+        .zip(levels[0].mass_unit.as_deref())
         .map(|(g, u)| (1, g, u, "each"));
     for pair in levels.windows(2) {
         let (child, parent) = (&pair[0], &pair[1]);
-        match (rank(child.name), rank(parent.name)) {
+        match (rank(&child.name), rank(&parent.name)) {
             (_, None) => problems.push(Problem::error(
                 "packaging",
                 format!("`{}` is not a packaging level", parent.name),
@@ -257,7 +260,7 @@ fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
                 ),
             ));
         }
-        if let (Some(weight), Some(unit)) = (parent.gross, parent.mass_unit) {
+        if let (Some(weight), Some(unit)) = (parent.gross, parent.mass_unit.as_deref()) {
             if let Some((quantity, below, below_unit, below_name)) = known {
                 let count = Decimal::from(parent.quantity) / Decimal::from(quantity);
                 let contents = count * below;
@@ -277,19 +280,18 @@ fn hierarchy_problems(record: &Map<String, Value>) -> Vec<Problem> {
                     ));
                 }
             }
-            known = Some((parent.quantity, weight, unit, parent.name));
+            known = Some((parent.quantity, weight, unit, &*parent.name));
         }
     }
     problems
 }
 
 /// The GPC brick of the product: its `gpc_category_code` attribute, else the channel's setting.
-fn gpc<'a>(record: &'a Map<String, Value>, publication: &'a Publication) -> Option<&'a str> {
+fn gpc<'a>(record: &View<'a>, publication: &'a Publication) -> Option<Cow<'a, str>> {
     record
-        .get("attributes")
-        .and_then(|a| a.get("gpc_category_code"))
-        .and_then(Value::as_str)
-        .or(publication.setting("gpc_category_code"))
+        .object("attributes")
+        .and_then(|a| a.str("gpc_category_code"))
+        .or_else(|| publication.setting("gpc_category_code").map(Cow::Borrowed))
 }
 
 fn is_gpc(s: &str) -> bool {
@@ -333,7 +335,7 @@ fn setting_problems(publication: &Publication) -> Vec<Problem> {
 
 /// What keeps a record out of GDSN documents (errors) or loses part of it (warnings).
 pub(crate) fn check(
-    record: &Map<String, Value>,
+    record: &View<'_>,
     profile: &Profile,
     publication: &Publication,
 ) -> Vec<Problem> {
@@ -344,13 +346,13 @@ pub(crate) fn check(
             "no GPC brick: set the channel's `gpc_category_code` setting or the product's \
              `gpc_category_code` attribute (8 digits)",
         )),
-        Some(code) if !is_gpc(code) => problems.push(Problem::error(
+        Some(code) if !is_gpc(&code) => problems.push(Problem::error(
             "gpc_category_code",
             format!("the GPC brick code {code} must be 8 digits"),
         )),
         Some(_) => {}
     }
-    match text(record, "title") {
+    match record.text_of("title") {
         None => problems.push(Problem::warning(
             "title",
             "no title: the trade items have no tradeItemDescription (carry `title` in the channel)",
@@ -365,13 +367,18 @@ pub(crate) fn check(
             }
         }
     }
-    if text(record, "brand").is_some_and(|b| b.chars().count() > BRAND_MAX_CHARS) {
+    if record
+        .text_of("brand")
+        .is_some_and(|b| b.chars().count() > BRAND_MAX_CHARS)
+    {
         problems.push(Problem::warning(
             "brand",
             format!("the brand is over {BRAND_MAX_CHARS} characters: brandName is left out"),
         ));
     }
-    problems.extend(hierarchy_problems(record));
+    let packaging = packaging(record);
+    let levels = hierarchy(record, &packaging);
+    problems.extend(hierarchy_problems(record, &levels, &packaging));
     problems
 }
 
@@ -389,6 +396,33 @@ impl Command {
             Command::Add => "ADD",
             Command::ChangeByRefresh => "CHANGE_BY_REFRESH",
             Command::Delete => "DELETE",
+        }
+    }
+}
+
+/// What every trade item of one product repeats, read from the record once per transaction.
+struct Facts<'r> {
+    /// The GPC brick (empty when there is none: such a product is never rendered).
+    gpc: Cow<'r, str>,
+    title: Option<Cow<'r, str>>,
+    /// Left out when over [`BRAND_MAX_CHARS`].
+    brand: Option<Cow<'r, str>>,
+    /// Amount and currency, when both are strings.
+    price: Option<(Cow<'r, str>, Cow<'r, str>)>,
+}
+
+impl<'r> Facts<'r> {
+    fn of(record: &View<'r>, publication: &'r Publication) -> Self {
+        let price = record.object("price");
+        let amount = price.as_ref().and_then(|p| p.str("amount"));
+        let currency = price.as_ref().and_then(|p| p.str("currency"));
+        Facts {
+            gpc: gpc(record, publication).unwrap_or_default(),
+            title: record.text_of("title"),
+            brand: record
+                .text_of("brand")
+                .filter(|b| b.chars().count() <= BRAND_MAX_CHARS),
+            price: amount.zip(currency),
         }
     }
 }
@@ -511,10 +545,10 @@ impl<W: Write> GdsnEncoder<W> {
     /// A product that renders validly (the caller checked it).
     pub(super) fn product(
         &mut self,
-        record: &Map<String, Value>,
+        record: &View<'_>,
         publication: &Publication,
     ) -> Result<(), FeedError> {
-        let levels = hierarchy(record);
+        let levels = hierarchy(record, &packaging(record));
         self.transaction(self.upsert, record, &levels, publication)
     }
 
@@ -524,18 +558,22 @@ impl<W: Write> GdsnEncoder<W> {
     /// never sent as it is).
     pub(super) fn delete(
         &mut self,
-        last: Option<&Map<String, Value>>,
+        last: Option<&View<'_>>,
         publication: &Publication,
     ) -> Result<(), FeedError> {
         let Some(record) = last else {
             return Ok(());
         };
-        let gpc_ok = gpc(record, publication).is_some_and(is_gpc);
-        let mut levels = hierarchy(record);
-        if !hierarchy_problems(record).is_empty() {
+        let gpc_ok = gpc(record, publication).is_some_and(|g| is_gpc(&g));
+        let packaging = packaging(record);
+        let mut levels = hierarchy(record, &packaging);
+        if !hierarchy_problems(record, &levels, &packaging).is_empty() {
             levels.truncate(1);
         }
-        let base_ok = levels[0].gtin.is_some_and(|g| Gtin::parse(g).is_ok());
+        let base_ok = levels[0]
+            .gtin
+            .as_deref()
+            .is_some_and(|g| Gtin::parse(g).is_ok());
         if !gpc_ok || !base_ok {
             return Ok(());
         }
@@ -546,7 +584,7 @@ impl<W: Write> GdsnEncoder<W> {
     /// what can still be named of it).
     pub(super) fn excluded(
         &mut self,
-        record: &Map<String, Value>,
+        record: &View<'_>,
         publication: &Publication,
     ) -> Result<(), FeedError> {
         match self.doc {
@@ -558,13 +596,14 @@ impl<W: Write> GdsnEncoder<W> {
     fn transaction(
         &mut self,
         command: Command,
-        record: &Map<String, Value>,
+        record: &View<'_>,
         levels: &[Level<'_>],
         publication: &Publication,
     ) -> Result<(), FeedError> {
         let Some(parties) = &self.parties else {
             return Ok(());
         };
+        let facts = Facts::of(record, publication);
         if let Some(p) = self.prologue.take() {
             self.w.write_all(p.as_bytes())?;
         }
@@ -601,7 +640,7 @@ impl<W: Write> GdsnEncoder<W> {
                  <catalogueItemStateCode>REGISTERED</catalogueItemStateCode>\n{pad}  </catalogueItemState>\n",
                 parties.receiver
             );
-            self.trade_item(&mut t, &pad, record, levels, i, parties, publication);
+            self.trade_item(&mut t, &pad, &facts, levels, i, parties);
             if i > 0 {
                 let count = levels[i].quantity / levels[i - 1].quantity.max(1);
                 let _ = write!(
@@ -629,20 +668,19 @@ impl<W: Write> GdsnEncoder<W> {
     }
 
     /// The `tradeItem` of `levels[i]`, its child being `levels[i - 1]`.
-    #[allow(clippy::too_many_arguments)]
     fn trade_item(
         &self,
         t: &mut String,
         pad: &str,
-        record: &Map<String, Value>,
+        facts: &Facts<'_>,
         levels: &[Level<'_>],
         i: usize,
         parties: &Parties,
-        publication: &Publication,
     ) {
         let level = &levels[i];
         let gtin = level
             .gtin
+            .as_deref()
             .and_then(|g| Gtin::parse(g).ok())
             .map(|g| g.as_str().to_owned())
             .unwrap_or_default();
@@ -650,7 +688,7 @@ impl<W: Write> GdsnEncoder<W> {
         let descriptor = self
             .profile
             .packing_unit_codes
-            .get(level.name)
+            .get(&*level.name)
             .map_or("BASE_UNIT_OR_EACH", String::as_str);
         let _ = write!(
             t,
@@ -664,13 +702,14 @@ impl<W: Write> GdsnEncoder<W> {
             i == 0,
             escape(descriptor, false),
             parties.sender,
-            escape(gpc(record, publication).unwrap_or_default(), false),
+            escape(&facts.gpc, false),
         );
         if i > 0 {
             let child = &levels[i - 1];
             let count = level.quantity / child.quantity.max(1);
             let child_gtin = child
                 .gtin
+                .as_deref()
                 .and_then(|g| Gtin::parse(g).ok())
                 .map(|g| g.as_str().to_owned())
                 .unwrap_or_default();
@@ -688,7 +727,7 @@ impl<W: Write> GdsnEncoder<W> {
             "{pad}    <targetMarket>\n{pad}      <targetMarketCountryCode>{}</targetMarketCountryCode>\n{pad}    </targetMarket>\n",
             parties.market
         );
-        let modules = self.modules(record, level, i == 0, &format!("{pad}        "));
+        let modules = self.modules(facts, level, i == 0, &format!("{pad}        "));
         if !modules.is_empty() {
             let _ = write!(
                 t,
@@ -705,17 +744,10 @@ impl<W: Write> GdsnEncoder<W> {
 
     /// The extension modules of one trade item: its description (every level), its price (the
     /// base unit) and its measurements (with UN/ECE Rec 20 unit codes, in the record's units).
-    fn modules(
-        &self,
-        record: &Map<String, Value>,
-        level: &Level<'_>,
-        base: bool,
-        pad: &str,
-    ) -> String {
+    fn modules(&self, facts: &Facts<'_>, level: &Level<'_>, base: bool, pad: &str) -> String {
         let mut m = String::new();
         let lang = escape(&self.lang, true);
-        let title = text(record, "title");
-        let brand = text(record, "brand").filter(|b| b.chars().count() <= BRAND_MAX_CHARS);
+        let (title, brand) = (&facts.title, &facts.brand);
         if title.is_some() || brand.is_some() {
             let _ = writeln!(m, "{pad}<trade_item_description:tradeItemDescriptionModule>\n{pad}  <tradeItemDescriptionInformation>");
             if let Some(title) = title {
@@ -734,12 +766,7 @@ impl<W: Write> GdsnEncoder<W> {
             }
             let _ = writeln!(m, "{pad}  </tradeItemDescriptionInformation>\n{pad}</trade_item_description:tradeItemDescriptionModule>");
         }
-        let price = record.get("price");
-        let amount = price.and_then(|p| p.get("amount")).and_then(Value::as_str);
-        let currency = price
-            .and_then(|p| p.get("currency"))
-            .and_then(Value::as_str);
-        if let (true, Some(amount), Some(currency)) = (base, amount, currency) {
+        if let (true, Some((amount, currency))) = (base, &facts.price) {
             let _ = writeln!(
                 m,
                 "{pad}<sales_information:salesInformationModule>\n{pad}  <tradeItemPriceInformation>\n{pad}    <cataloguePrice>\n{pad}      \
@@ -750,8 +777,8 @@ impl<W: Write> GdsnEncoder<W> {
             );
         }
         let mut measures = String::new();
-        if let Some(d) = level.dimensions {
-            let code = d.get("unit").and_then(Value::as_str).and_then(units::rec20);
+        if let Some(d) = &level.dimensions {
+            let code = d.str("unit").and_then(|u| units::rec20(&u));
             // GDSN's depth is our length (front to back); its order is depth, height, width.
             for (element, axis) in [
                 ("depth", "length"),
@@ -767,7 +794,7 @@ impl<W: Write> GdsnEncoder<W> {
                 }
             }
         }
-        let mass_code = level.mass_unit.and_then(units::rec20);
+        let mass_code = level.mass_unit.as_deref().and_then(units::rec20);
         if let (Some(code), true) = (mass_code, level.gross.is_some() || level.net.is_some()) {
             let _ = writeln!(measures, "{pad}    <tradeItemWeight>");
             for (element, value) in [("grossWeight", level.gross), ("netWeight", level.net)] {

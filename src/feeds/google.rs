@@ -2,43 +2,56 @@
 //! a projected record and the channel's settings, and two renderers of a profile's columns:
 //! RSS 2.0 with the `g:` namespace, and delimited text (TSV, or CSV for another network).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::io::Write;
-
-use serde_json::{Map, Value};
 
 use super::csv::guard;
 use super::profile::{Problem, Profile, Publication};
 use super::units;
+use super::view::View;
 use super::xml::escape;
 use super::FeedError;
 
 /// Namespace of Google's product attributes in RSS.
 pub const GOOGLE_NAMESPACE: &str = "http://base.google.com/ns/1.0";
 
-fn text<'r>(record: &'r Map<String, Value>, key: &str) -> Option<&'r str> {
-    record
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// The values a Google profile may put in its columns, by value name, each at most once: a
+/// handful, so a list searched in order beats a map.
+#[derive(Default)]
+pub(crate) struct Values<'a> {
+    values: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> Values<'a> {
+    /// Sets `key` to `value`, replacing an earlier value.
+    fn put(&mut self, key: &'a str, value: Cow<'a, str>) {
+        match self.values.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((key, value)),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_ref())
+    }
 }
 
 /// The values a Google profile may put in its columns, and the problems found on the way.
-/// Missing values are absent from the map; the columns decide whether that matters.
-pub(crate) fn values(
-    sku: &str,
-    record: &Map<String, Value>,
-    profile: &Profile,
+/// Missing values are absent; the columns decide whether that matters.
+pub(crate) fn values<'a>(
+    sku: &'a str,
+    record: &View<'a>,
+    profile: &'a Profile,
     publication: &Publication,
-) -> (BTreeMap<String, String>, Vec<Problem>) {
-    let mut out = BTreeMap::new();
+) -> (Values<'a>, Vec<Problem>) {
+    let mut out = Values::default();
     let mut problems = Vec::new();
-    let mut put = |key: &str, value: String| {
-        out.insert(key.to_owned(), value);
-    };
-    put("id", sku.to_owned());
+    out.put("id", Cow::Borrowed(sku));
     let limits = &profile.limits;
-    if let Some(title) = text(record, "title") {
+    if let Some(title) = record.text_of("title") {
         let chars = title.chars().count();
         match limits.title_max_chars {
             Some(max) if chars > max => problems.push(Problem::error(
@@ -47,9 +60,9 @@ pub(crate) fn values(
             )),
             _ => {}
         }
-        put("title", title.to_owned());
+        out.put("title", title);
     }
-    if let Some(description) = text(record, "description") {
+    if let Some(description) = record.text_of("description") {
         let chars = description.chars().count();
         match limits.description_max_chars {
             Some(max) if chars > max => problems.push(Problem::error(
@@ -58,81 +71,90 @@ pub(crate) fn values(
             )),
             _ => {}
         }
-        put("description", description.to_owned());
+        out.put("description", description);
     }
     // A missing `link_template` is reported once per product by `missing_settings`.
     if let Some(template) = publication.setting("link_template") {
-        put("link", template.replace("{sku}", sku));
+        out.put("link", Cow::Owned(template.replace("{sku}", sku)));
     }
-    if let Some(Value::Array(media)) = record.get("media") {
-        let main = media
+    if let Some(media) = record.array("media") {
+        let items: Vec<Option<View<'a>>> = media.iter().map(|m| m.object()).collect();
+        let main = items
             .iter()
-            .find(|m| m.get("role").and_then(Value::as_str) == Some("main"))
-            .or(media.first());
-        if let Some(url) = main.and_then(|m| m.get("url")).and_then(Value::as_str) {
-            put("image_link", url.to_owned());
+            .find(|m| matches!(m, Some(m) if m.str("role").as_deref() == Some("main")))
+            .or(items.first());
+        if let Some(url) = main.and_then(|m| m.as_ref()).and_then(|m| m.str("url")) {
+            out.put("image_link", url);
         }
     }
-    if let Some(brand) = text(record, "brand") {
-        put("brand", brand.to_owned());
+    if let Some(brand) = record.text_of("brand") {
+        out.put("brand", brand);
     }
-    if let Some(gtin) = text(record, "gtin") {
-        put("gtin", gtin.to_owned());
+    if let Some(gtin) = record.text_of("gtin") {
+        out.put("gtin", gtin);
     }
-    let availability = match text(record, "status") {
+    let availability = match record.text_of("status").as_deref() {
         Some("discontinued") => "out_of_stock",
         _ => "in_stock",
     };
-    put("availability", availability.to_owned());
+    out.put("availability", Cow::Borrowed(availability));
     if let Some(price) = record.get("price") {
-        let amount = price.get("amount").and_then(Value::as_str);
-        let currency = price.get("currency").and_then(Value::as_str);
+        let price = price.object();
+        let amount = price.as_ref().and_then(|p| p.str("amount"));
+        let currency = price.as_ref().and_then(|p| p.str("currency"));
         if let (Some(amount), Some(currency)) = (amount, currency) {
-            put("price", format!("{amount} {currency}"));
+            out.put("price", Cow::Owned(format!("{amount} {currency}")));
         }
     }
-    if let Some(category) = text(record, "category") {
-        put(
-            "product_type",
-            category.split('/').collect::<Vec<_>>().join(" > "),
-        );
+    if let Some(category) = record.text_of("category") {
+        let path = if category.contains('/') {
+            Cow::Owned(category.replace('/', " > "))
+        } else {
+            category
+        };
+        out.put("product_type", path);
     }
 
     let rules = &profile.units;
-    let mut length = |prefix: &str, dims: Option<&Value>| {
-        let Some(dims) = dims.filter(|d| d.is_object()) else {
+    let mut length = |names: [&'a str; 3], dims: Option<View<'a>>| {
+        let Some(dims) = dims else {
             return;
         };
-        let unit = dims.get("unit").and_then(Value::as_str).unwrap_or("mm");
+        let unit = dims.str("unit");
+        let unit = unit.as_deref().unwrap_or("mm");
         let to = units::target(unit, &rules.metric_length, &rules.imperial_length);
-        for axis in ["length", "width", "height"] {
-            let name = format!("{prefix}_{axis}");
+        for (axis, name) in ["length", "width", "height"].into_iter().zip(names) {
             let Some(v) = units::decimal(dims.get(axis)).and_then(|v| units::rescale(v, unit, to))
             else {
                 continue;
             };
             match limits.dimension_max() {
                 Some(max) if v > max => problems.push(Problem::error(
-                    &name,
+                    name,
                     format!("{} {to} is over the limit of {max} {to}", units::text(v)),
                 )),
                 _ => {}
             }
-            out.insert(name, format!("{} {to}", units::text(v)));
+            out.put(name, Cow::Owned(format!("{} {to}", units::text(v))));
         }
     };
-    length("product", record.get("dimensions"));
-    let each = record
-        .get("packaging")
-        .and_then(Value::as_array)
-        .and_then(|levels| {
-            levels
-                .iter()
-                .find(|l| l.get("level").and_then(Value::as_str) == Some("each"))
-        });
-    length("shipping", each.and_then(|l| l.get("dimensions")));
-    if let Some(weight) = record.get("weight").filter(|w| w.is_object()) {
-        let unit = weight.get("unit").and_then(Value::as_str).unwrap_or("g");
+    length(
+        ["product_length", "product_width", "product_height"],
+        record.object("dimensions"),
+    );
+    let each = record.array("packaging").and_then(|levels| {
+        levels
+            .iter()
+            .filter_map(|l| l.object())
+            .find(|l| l.str("level").as_deref() == Some("each"))
+    });
+    length(
+        ["shipping_length", "shipping_width", "shipping_height"],
+        each.and_then(|l| l.object("dimensions")),
+    );
+    if let Some(weight) = record.object("weight") {
+        let unit = weight.str("unit");
+        let unit = unit.as_deref().unwrap_or("g");
         let to = units::target(unit, &rules.metric_mass, &rules.imperial_mass);
         for (key, name) in [("net", "product_weight"), ("gross", "shipping_weight")] {
             let Some(v) = units::decimal(weight.get(key)).and_then(|v| units::rescale(v, unit, to))
@@ -146,14 +168,14 @@ pub(crate) fn values(
                 )),
                 _ => {}
             }
-            out.insert(name.to_owned(), format!("{} {to}", units::text(v)));
+            out.put(name, Cow::Owned(format!("{} {to}", units::text(v))));
         }
     }
     for (key, value) in &profile.constants {
-        out.insert(key.clone(), value.clone());
+        out.put(key, Cow::Borrowed(value));
     }
     for column in &profile.columns {
-        if out.contains_key(&column.value) {
+        if out.get(&column.value).is_some() {
             continue;
         }
         let what = match column.value.as_str() {
@@ -219,7 +241,7 @@ impl<W: Write> RssEncoder<W> {
         Ok(RssEncoder { w, profile })
     }
 
-    pub(super) fn item(&mut self, values: &BTreeMap<String, String>) -> Result<(), FeedError> {
+    pub(super) fn item(&mut self, values: &Values<'_>) -> Result<(), FeedError> {
         self.w.write_all(b"    <item>\n")?;
         for column in &self.profile.columns {
             if let Some(v) = values.get(&column.value) {
@@ -271,9 +293,9 @@ impl<W: Write> TabularEncoder<W> {
         Ok(TabularEncoder { w, profile })
     }
 
-    pub(super) fn row(&mut self, values: &BTreeMap<String, String>) -> Result<(), FeedError> {
+    pub(super) fn row(&mut self, values: &Values<'_>) -> Result<(), FeedError> {
         for column in &self.profile.columns {
-            let value = values.get(&column.value).map_or("", String::as_str);
+            let value = values.get(&column.value).unwrap_or("");
             self.w
                 .write_field(guard(value).as_bytes())
                 .map_err(csv_error)?;

@@ -175,6 +175,32 @@ impl Format {
         record: &Map<String, Value>,
         publication: &Publication,
     ) -> Vec<Problem> {
+        let text = record_text(record);
+        match view::View::parse(&text) {
+            Ok(record) => self.check_view(sku, &record, publication),
+            // A map always writes an object.
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// [`Format::check`] of a record as compact JSON text, as the store keeps it; an error
+    /// when the text is not a JSON object.
+    pub fn check_json(
+        &self,
+        sku: &str,
+        record: &str,
+        publication: &Publication,
+    ) -> io::Result<Vec<Problem>> {
+        let record = view::View::parse(record).map_err(invalid_record)?;
+        Ok(self.check_view(sku, &record, publication))
+    }
+
+    fn check_view(
+        &self,
+        sku: &str,
+        record: &view::View<'_>,
+        publication: &Publication,
+    ) -> Vec<Problem> {
         let Some(p) = self.profile() else {
             return Vec::new();
         };
@@ -188,6 +214,22 @@ impl Format {
         }
         problems
     }
+}
+
+/// A record given as a map, as the compact JSON text the store would keep: every renderer
+/// other than JSON reads records as text ([`view::View`]).
+fn record_text(record: &Map<String, Value>) -> String {
+    // Writing a map with string keys into a `String` cannot fail.
+    serde_json::to_string(record).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Runs `f` on a record given as a map, read as the renderers read stored records.
+fn with_view<T>(
+    record: &Map<String, Value>,
+    f: impl FnOnce(&view::View<'_>) -> Result<T, FeedError>,
+) -> Result<T, FeedError> {
+    let text = record_text(record);
+    f(&view::View::parse(&text).map_err(invalid_record)?)
 }
 
 pub use crate::delta::Field;
@@ -258,7 +300,7 @@ struct ProfileEncoder<W: Write> {
 impl<W: Write> ProfileEncoder<W> {
     /// A product that left the channel; `last` is the last record the channel published for
     /// it, when known (GDSN names the trade items it deletes by their GTINs).
-    fn delete(&mut self, sku: &str, last: Option<&Map<String, Value>>) -> Result<(), FeedError> {
+    fn delete(&mut self, sku: &str, last: Option<&view::View<'_>>) -> Result<(), FeedError> {
         match &mut self.renderer {
             ProfileRenderer::Bmecat(e) => e.delete(sku),
             ProfileRenderer::Gdsn(e) => e.delete(last, &self.publication),
@@ -273,10 +315,14 @@ impl<W: Write> ProfileEncoder<W> {
     }
 
     fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
-        let (sku, record) = match *change {
-            Change::Upsert { sku, record, .. } => (sku, record),
-            Change::Delete { sku } => return self.delete(sku, None),
-        };
+        match *change {
+            Change::Upsert { sku, record, .. } => with_view(record, |r| self.upsert(sku, r)),
+            Change::Delete { sku } => self.delete(sku, None),
+        }
+    }
+
+    /// An upsert (a product of the full feed) from its stored record, read in place.
+    fn upsert(&mut self, sku: &str, record: &view::View<'_>) -> Result<(), FeedError> {
         // Google's values and their problems come from one pass over the record; `None` when
         // the product cannot be rendered and is left out of the snapshot.
         let google = || {
@@ -285,7 +331,8 @@ impl<W: Write> ProfileEncoder<W> {
             problems.extend(profile::missing_settings(self.profile, &self.publication));
             (!profile::excludes(&problems)).then_some(values)
         };
-        let excluded = || profile::excludes(&self.format.check(sku, record, &self.publication));
+        let excluded =
+            || profile::excludes(&self.format.check_view(sku, record, &self.publication));
         match &mut self.renderer {
             ProfileRenderer::Rss(e) => google().map_or(Ok(()), |values| e.item(&values)),
             ProfileRenderer::Tabular(e) => google().map_or(Ok(()), |values| e.row(&values)),
@@ -378,7 +425,7 @@ impl<W: Write> Encoder<W> {
     fn upsert_json(&mut self, sku: &str, hash: &str, record: &str) -> Result<(), FeedError> {
         match self {
             Encoder::Json(e) => e.upsert_raw(sku, hash, record),
-            // CSV and XML read the record in place.
+            // The other formats read the record in place.
             Encoder::Xml(e) => e.upsert(
                 sku,
                 hash,
@@ -389,26 +436,20 @@ impl<W: Write> Encoder<W> {
                 hash,
                 &view::View::parse(record).map_err(invalid_record)?,
             ),
-            Encoder::Profile(_) => {
-                let record: Map<String, Value> =
-                    serde_json::from_str(record).map_err(invalid_record)?;
-                self.entry(&Change::Upsert {
-                    sku,
-                    hash,
-                    record: &record,
-                })
+            Encoder::Profile(e) => {
+                e.upsert(sku, &view::View::parse(record).map_err(invalid_record)?)
             }
         }
     }
 
     /// A delete with the last record the channel published for the product, as compact JSON
     /// text when the store still has it. Only formats that name deleted items by their content
-    /// (GDSN: by GTIN) parse it.
+    /// (GDSN: by GTIN) read it.
     fn delete_json(&mut self, sku: &str, last: Option<&str>) -> Result<(), FeedError> {
         match self {
             Encoder::Profile(e) if e.deletes_need_record() => {
-                let last: Option<Map<String, Value>> = last
-                    .map(serde_json::from_str)
+                let last = last
+                    .map(view::View::parse)
                     .transpose()
                     .map_err(invalid_record)?;
                 e.delete(sku, last.as_ref())

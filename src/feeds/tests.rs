@@ -93,10 +93,20 @@ fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds/samples")
 }
 
+/// Whether the golden files are being rewritten (`PARTNERFEED_BLESS=1`).
+fn blessing() -> bool {
+    std::env::var_os("PARTNERFEED_BLESS").is_some_and(|v| v == "1")
+}
+
 /// Compares `actual` with the golden file `name`, or rewrites it under `PARTNERFEED_BLESS=1`.
 fn golden(name: &str, actual: &[u8]) {
-    let path = samples().join(name);
-    if std::env::var_os("PARTNERFEED_BLESS").is_some_and(|v| v == "1") {
+    golden_at(&samples(), name, actual)
+}
+
+/// [`golden`] for a file of the directory `dir`.
+fn golden_at(dir: &Path, name: &str, actual: &[u8]) {
+    let path = dir.join(name);
+    if blessing() {
         std::fs::write(&path, actual).expect("write golden");
         return;
     }
@@ -106,11 +116,34 @@ fn golden(name: &str, actual: &[u8]) {
             path.display()
         )
     });
-    assert!(
-        expected == actual,
-        "{name} differs from its golden file (PARTNERFEED_BLESS=1 rewrites it)\n--- golden\n{}\n--- actual\n{}",
+    if expected == actual {
+        return;
+    }
+    // Long documents: the first line that differs, not the whole of both.
+    let (expected, actual) = (
         String::from_utf8_lossy(&expected),
         String::from_utf8_lossy(actual),
+    );
+    let (expected, actual) = if expected.len() + actual.len() > 16 * 1024 {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        let show = |doc: &str| {
+            let lines: Vec<&str> = doc.lines().skip(line.saturating_sub(3)).take(6).collect();
+            format!(
+                "(from line {}) {}",
+                line.saturating_sub(3) + 1,
+                lines.join("\n")
+            )
+        };
+        (show(&expected), show(&actual))
+    } else {
+        (expected.into_owned(), actual.into_owned())
+    };
+    panic!(
+        "{name} differs from its golden file (PARTNERFEED_BLESS=1 rewrites it)\n--- golden\n{expected}\n--- actual\n{actual}"
     );
 }
 
@@ -1250,4 +1283,218 @@ fn gdsn_empty_change_page_is_no_document() {
     .and_then(|w| w.finish("c", false))
     .expect("empty page");
     assert!(page.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo catalog in every format, byte for byte
+
+/// Products of the demo catalog per channel variant in the demo renderings.
+const DEMO_PRODUCTS: usize = 24;
+
+fn demo_goldens() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/render")
+}
+
+/// The channels the demo renderings use: the demo channels, and variants of them in imperial
+/// units and other locales, with fewer fields, and without the settings profiles need.
+fn demo_variants() -> Vec<(String, Value)> {
+    let mut variants = crate::demo::channels();
+    let eu = variants[1].1.clone();
+    let fr = variants[0].1.clone();
+    let mut us = eu.clone();
+    us["name"] = json!("US imperial <&> \"network\"");
+    us["locale"] = json!("en-US");
+    us["units"] = json!("imperial");
+    us["assortment"]["statuses"] = json!(["active", "discontinued", "draft"]);
+    variants.push(("us-imperial".to_owned(), us));
+    let mut de = fr;
+    de["name"] = json!("Deutsches Netz");
+    de["locale"] = json!("de-AT");
+    de["fields"] = json!(["title", "price", "weight"]);
+    de["settings"] = json!({});
+    variants.push(("de-bare".to_owned(), de));
+    let mut nl = eu;
+    nl["locale"] = json!("nl");
+    nl["fields"] = json!([
+        "gtin",
+        "title",
+        "brand",
+        "media",
+        "packaging",
+        "dimensions",
+        "price"
+    ]);
+    nl["settings"]["target_market"] = json!("52");
+    variants.push(("nl-partial".to_owned(), nl));
+    variants
+}
+
+/// What the renderings must survive besides the demo's clean records: missing members, nulls,
+/// numbers where strings are usual, escapes and control characters, limits exceeded, broken
+/// packaging hierarchies.
+fn demo_mutation(i: usize, record: &mut Map<String, Value>) {
+    match i % 12 {
+        1 => {
+            record.remove("price");
+        }
+        2 => {
+            record.remove("gtin");
+            record.insert(
+                "media".into(),
+                json!([{"url": "https://x.example/a?b=1&c=2"}]),
+            );
+        }
+        3 => {
+            let title = format!(
+                "{} <&> \"q\" \u{1}\r\n\t{}",
+                "é".repeat(100),
+                "x".repeat(60)
+            );
+            record.insert("title".into(), json!(title));
+            record.insert("description".into(), json!("d".repeat(6000)));
+        }
+        5 => {
+            if let Some(Value::Array(levels)) = record.get_mut("packaging") {
+                if let Some(Value::Object(case)) = levels.get_mut(1) {
+                    case.insert("quantity".into(), json!(7));
+                }
+            }
+        }
+        6 => {
+            record.insert(
+                "weight".into(),
+                json!({"net": 1.25, "gross": 3, "unit": "kg"}),
+            );
+            record.insert(
+                "dimensions".into(),
+                json!({"length": null, "width": "12.50", "height": 4, "unit": "cm"}),
+            );
+        }
+        7 => {
+            record.insert("brand".into(), json!("B".repeat(80)));
+            record.insert(
+                "attributes".into(),
+                json!({"gpc_category_code": "123", "nested": {"a": [1, "two"]}, "flag": false}),
+            );
+        }
+        9 => {
+            record.insert("status".into(), json!("discontinued"));
+            record.insert("packaging".into(), json!([]));
+            record.insert(
+                "price_tiers".into(),
+                json!([{"min_qty": 1}, {"amount": "1.00"}]),
+            );
+        }
+        10 => {
+            record.insert(
+                "weight".into(),
+                json!({"net": "99999999", "gross": "99999999", "unit": "g"}),
+            );
+            record.insert(
+                "dimensions".into(),
+                json!({"length": "99999", "width": "1", "height": "1", "unit": "mm"}),
+            );
+        }
+        11 => {
+            record.insert("title".into(), json!(""));
+            record.insert("brand".into(), Value::Null);
+            if let Some(Value::Array(levels)) = record.get_mut("packaging") {
+                levels.reverse();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The stored records of `def` (SKU, hash, canonical text), written to the golden directory
+/// when blessing and read from it otherwise: the renderings' input does not move with the
+/// projection.
+fn demo_records(code: &str, def: &crate::delta::ChannelDef) -> Vec<(String, String, String)> {
+    let path = demo_goldens().join(format!("{code}.records.tsv"));
+    if blessing() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let mut out = String::new();
+        for (i, value) in crate::demo::products(DEMO_PRODUCTS).enumerate() {
+            let product = crate::catalog::parse_product(&value, None).expect("demo product");
+            let sku = value["sku"].as_str().expect("sku");
+            let Some(mut record) = crate::delta::project(sku, &product, def, now) else {
+                continue;
+            };
+            demo_mutation(i, &mut record);
+            let text = crate::jcs::canonical_bytes(&Value::Object(record));
+            let hash = crate::jcs::sha256_hex_of(&text);
+            let text = String::from_utf8(text).expect("utf-8");
+            out.push_str(&format!("{sku}\t{hash}\t{text}\n"));
+        }
+        std::fs::create_dir_all(demo_goldens()).expect("golden dir");
+        std::fs::write(&path, out).expect("write records");
+    }
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; PARTNERFEED_BLESS=1 writes it", path.display()));
+    text.lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let mut next = || parts.next().expect("sku, hash and record").to_owned();
+            (next(), next(), next())
+        })
+        .collect()
+}
+
+/// Every format of every demo variant: the full feed, and change pages from the start and
+/// after seq 5 (upserts, deletes with and without the last record), rendered from the stored
+/// text as the feed endpoint does, against the golden files under `tests/golden/render/`.
+#[test]
+fn demo_catalog_renders_byte_for_byte_in_every_format() {
+    let dir = demo_goldens();
+    for (code, body) in demo_variants() {
+        let def = crate::delta::parse_channel(&body).expect("channel");
+        let fields: Vec<String> = match &def.fields {
+            Some(fields) => fields.iter().map(|f| f.as_str().to_owned()).collect(),
+            None => all_fields(),
+        };
+        let records = demo_records(&code, &def);
+        assert!(records.len() > DEMO_PRODUCTS / 2, "{code}: few records");
+        for format in Format::ALL.into_iter().chain(Format::profiles()) {
+            let publication = Publication::of(&def, 40, 40, "2026-06-01T12:00:00Z");
+            let mut feed =
+                FeedWriter::begin_with(Vec::new(), format, &code, "c-40", &fields, &publication)
+                    .expect("begin");
+            for (sku, hash, record) in &records {
+                feed.product_json(sku, hash, record).expect("product");
+            }
+            let doc = feed.finish().expect("finish");
+            golden_at(&dir, &format!("{code}.feed.{}", format.as_str()), &doc);
+            if !format.has_changes() {
+                continue;
+            }
+            for since in [0, 5] {
+                let publication = Publication::of(&def, since, 40, "2026-06-01T12:00:00Z");
+                let mut page = ChangesWriter::begin_with(
+                    Vec::new(),
+                    format,
+                    &code,
+                    "c-since",
+                    &fields,
+                    &publication,
+                )
+                .expect("begin");
+                for (i, (sku, hash, record)) in records.iter().enumerate() {
+                    match i % 6 {
+                        4 => page.delete_json(sku, Some(record)),
+                        5 if i % 4 == 3 => page.delete_json(sku, None),
+                        _ => page.upsert_json(sku, hash, record),
+                    }
+                    .expect("change");
+                }
+                let doc = page.finish("c-40", false).expect("finish");
+                golden_at(
+                    &dir,
+                    &format!("{code}.changes-{since}.{}", format.as_str()),
+                    &doc,
+                );
+            }
+        }
+    }
 }

@@ -6,13 +6,16 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
-/// A measure or amount written as a decimal string or a JSON number.
-pub(crate) fn decimal(value: Option<&Value>) -> Option<Decimal> {
-    match value? {
-        Value::String(s) => Decimal::from_str(s).ok(),
-        Value::Number(n) => Decimal::from_str(&n.to_string()).ok(),
+use super::view::{Kind, Node};
+
+/// A measure or amount written as a decimal string or a JSON number (the number as
+/// `serde_json` reads and writes it back).
+pub(crate) fn decimal(value: Option<Node<'_>>) -> Option<Decimal> {
+    let value = value?;
+    match value.kind() {
+        Kind::String => Decimal::from_str(&value.text()).ok(),
+        Kind::Number => Decimal::from_str(&value.number()?.to_string()).ok(),
         _ => None,
     }
 }

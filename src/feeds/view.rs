@@ -49,6 +49,31 @@ impl<'a> View<'a> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Node<'a>)> + '_ {
         self.members.iter().map(|(k, v)| (k.as_ref(), *v))
     }
+
+    /// The member `key` when it is a string (`Value::as_str`).
+    pub(crate) fn str(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.get(key).and_then(|v| v.str())
+    }
+
+    /// The member `key` when it is a non-empty string.
+    pub(crate) fn text_of(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.str(key).filter(|s| !s.is_empty())
+    }
+
+    /// The member `key` when it is an object.
+    pub(crate) fn object(&self, key: &str) -> Option<View<'a>> {
+        self.get(key).and_then(|v| v.object())
+    }
+
+    /// The member `key` when it is an array.
+    pub(crate) fn array(&self, key: &str) -> Option<Vec<Node<'a>>> {
+        self.get(key).and_then(|v| v.array())
+    }
+
+    /// The member `key` when it is a whole number that fits a `u64` (`Value::as_u64`).
+    pub(crate) fn u64(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|v| v.u64())
+    }
 }
 
 /// What a [`Node`] holds, from its first byte.
@@ -93,6 +118,28 @@ impl<'a> Node<'a> {
         serde_json::from_str::<String>(raw)
             .map(Cow::Owned)
             .unwrap_or(Cow::Borrowed(inner))
+    }
+
+    /// The content, when this is a string (`Value::as_str`).
+    pub(crate) fn str(&self) -> Option<Cow<'a, str>> {
+        (self.kind() == Kind::String).then(|| self.text())
+    }
+
+    /// The number, when this is a whole number that fits a `u64` (`Value::as_u64`: JSON text
+    /// with a fraction or an exponent is a float there, never a `u64`).
+    pub(crate) fn u64(&self) -> Option<u64> {
+        if self.kind() != Kind::Number {
+            return None;
+        }
+        self.0.get().parse().ok()
+    }
+
+    /// The number as `serde_json` reads it, when this is a number.
+    pub(crate) fn number(&self) -> Option<serde_json::Number> {
+        if self.kind() != Kind::Number {
+            return None;
+        }
+        serde_json::from_str(self.0.get()).ok()
     }
 
     /// The members, when this is an object.

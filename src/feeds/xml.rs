@@ -267,9 +267,7 @@ impl<W: Write> XmlEncoder<W> {
     pub(super) fn entry(&mut self, change: &Change<'_>) -> Result<(), FeedError> {
         match *change {
             Change::Upsert { sku, hash, record } => {
-                let text = serde_json::to_string(record).map_err(std::io::Error::from)?;
-                let record = View::parse(&text).map_err(std::io::Error::from)?;
-                self.upsert(sku, hash, &record)
+                super::with_view(record, |record| self.upsert(sku, hash, record))
             }
             Change::Delete { sku } => self.start("delete", &[("sku", Cow::Borrowed(sku))], true),
         }

@@ -124,14 +124,7 @@ pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
     );
     row(
         "serde_json: serialise a record Map",
-        measure(runs, n, || {
-            let mut w = Counter::default();
-            for s in &recs {
-                serde_json::to_writer(&mut w, &s.record)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(w.0)
-        })?,
+        measure(runs, n, || serde_writer(&recs))?,
     );
     row(
         "serde_json: parse a stored record into a Map",
@@ -147,34 +140,11 @@ pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
     );
     row(
         "csv::Writer: one row of the record's top-level fields",
-        measure(runs, n, || {
-            let mut w = csv::Writer::from_writer(Counter::default());
-            for s in &recs {
-                w.write_record(s.record.values().map(text_of))?;
-            }
-            Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?.0)
-        })?,
+        measure(runs, n, || csv_writer(&recs))?,
     );
     row(
         "quick-xml Writer: one element per top-level field",
-        measure(runs, n, || {
-            let mut w = quick_xml::Writer::new(Counter::default());
-            w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-            w.write_event(Event::Start(BytesStart::new("feed")))?;
-            for s in &recs {
-                let mut item = BytesStart::new("product");
-                item.push_attribute(("sku", s.sku.as_str()));
-                w.write_event(Event::Start(item))?;
-                for (k, v) in &s.record {
-                    w.write_event(Event::Start(BytesStart::new(k.as_str())))?;
-                    w.write_event(Event::Text(BytesText::new(&text_of(v))))?;
-                    w.write_event(Event::End(BytesEnd::new(k.as_str())))?;
-                }
-                w.write_event(Event::End(BytesEnd::new("product")))?;
-            }
-            w.write_event(Event::End(BytesEnd::new("feed")))?;
-            Ok(w.into_inner().0)
-        })?,
+        measure(runs, n, || quick_xml_writer(&recs))?,
     );
     let mut ndjson = Vec::new();
     for s in &recs {
@@ -193,34 +163,121 @@ pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
 
     // partnerfeed's own renderers on the same records, in memory: the feed path minus the
     // database and the socket.
+    let publication = Publication::of(&channel, 1, 1, "2026-12-05T00:00:00Z");
+    let render = |format: Format| {
+        let mut w = FeedWriter::begin_with(
+            Counter::default(),
+            format,
+            &code,
+            "cursor",
+            &fields,
+            &publication,
+        )?;
+        for s in &recs {
+            w.product_json(&s.sku, &s.hash, &s.stored)?;
+        }
+        Ok(w.finish()?.0)
+    };
     for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Xml]
         .into_iter()
         .chain(Format::profiles())
     {
-        let publication = Publication::of(&channel, 1, 1, "");
         row(
             &format!("partnerfeed renderer, format={}", format.as_str()),
-            measure(runs, n, || {
-                let mut w = FeedWriter::begin_with(
-                    Counter::default(),
-                    format,
-                    &code,
-                    "cursor",
-                    &fields,
-                    &publication,
-                )?;
-                for s in &recs {
-                    w.product_json(&s.sku, &s.hash, &s.stored)?;
-                }
-                Ok(w.finish()?.0)
-            })?,
+            measure(runs, n, || render(format))?,
+        );
+    }
+
+    // Each renderer against its matching serialiser, measured in turn within each run so
+    // that both see the same machine: the ratio of records/s, and for GDSN (which writes ~10
+    // KB per product, ten times what the serialiser writes) of MB/s.
+    type Reference<'r> = (&'static str, &'r dyn Fn() -> anyhow::Result<u64>);
+    let serde_ref = || serde_writer(&recs);
+    let csv_ref = || csv_writer(&recs);
+    let xml_ref = || quick_xml_writer(&recs);
+    let serde: Reference = ("serde_json serialise", &serde_ref);
+    let csv: Reference = ("csv::Writer", &csv_ref);
+    let xml: Reference = ("quick-xml Writer", &xml_ref);
+    let pairs = [
+        ("json", serde, false),
+        ("csv", csv, false),
+        ("xml", xml, false),
+        ("google-xml", xml, false),
+        ("google-tsv", csv, false),
+        ("bmecat", xml, false),
+        ("gdsn-cin", xml, true),
+    ];
+    for (name, (reference, reference_work), by_bytes) in pairs {
+        let format = Format::parse(name).context("a known format")?;
+        let mut ratios = Vec::new();
+        for _ in 0..runs {
+            let (ours, our_mbs) = measure(1, n, || render(format))?;
+            let (theirs, their_mbs) = measure(1, n, reference_work)?;
+            ratios.push(if by_bytes {
+                our_mbs[0] / their_mbs[0]
+            } else {
+                ours[0] / theirs[0]
+            });
+        }
+        let unit = if by_bytes {
+            "ratio of MB/s"
+        } else {
+            "ratio of records/s"
+        };
+        table.add(
+            "-",
+            &format!("renderer format={name} / {reference}"),
+            unit,
+            ratios,
         );
     }
     table.note(format!(
         "{n} records of the demo channel `{code}` (all fields), each built from a demo \
          product by the channel's projection; one thread, in memory, output counted and \
          discarded. The renderer rows are `FeedWriter::product_json` over the stored \
-         record text, as the feed endpoint calls it."
+         record text, as the feed endpoint calls it. The ratio rows measure a renderer and \
+         its matching serialiser one after the other in each run (quick-xml for the XML \
+         profiles, csv::Writer for CSV and TSV, serde_json for JSON); GDSN's ratio is of \
+         bytes, as it writes ten times the serialiser's bytes per record."
     ));
     Ok(())
+}
+
+/// serde_json writing each record map, one per line.
+fn serde_writer(recs: &[Sample]) -> anyhow::Result<u64> {
+    let mut w = Counter::default();
+    for s in recs {
+        serde_json::to_writer(&mut w, &s.record)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(w.0)
+}
+
+/// `csv::Writer` writing one row of each record's top-level fields.
+fn csv_writer(recs: &[Sample]) -> anyhow::Result<u64> {
+    let mut w = csv::Writer::from_writer(Counter::default());
+    for s in recs {
+        w.write_record(s.record.values().map(text_of))?;
+    }
+    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?.0)
+}
+
+/// quick-xml's `Writer` writing one element per top-level field of each record.
+fn quick_xml_writer(recs: &[Sample]) -> anyhow::Result<u64> {
+    let mut w = quick_xml::Writer::new(Counter::default());
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    w.write_event(Event::Start(BytesStart::new("feed")))?;
+    for s in recs {
+        let mut item = BytesStart::new("product");
+        item.push_attribute(("sku", s.sku.as_str()));
+        w.write_event(Event::Start(item))?;
+        for (k, v) in &s.record {
+            w.write_event(Event::Start(BytesStart::new(k.as_str())))?;
+            w.write_event(Event::Text(BytesText::new(&text_of(v))))?;
+            w.write_event(Event::End(BytesEnd::new(k.as_str())))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("product")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("feed")))?;
+    Ok(w.into_inner().0)
 }

@@ -309,6 +309,7 @@ pub(crate) fn bench_main(
     let mut http = Http::new(addr);
 
     if wants(ctx, "feed") {
+        feed_in_process(db, b, channel, live, runs, tables)?;
         let base_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(f64::NAN) / 1024.0;
         for gzip in [false, true] {
             if !ctx
@@ -395,6 +396,72 @@ pub(crate) fn bench_main(
         references::dump_diff(ctx, kind, addr, channel, catalog.count, tables)?;
     }
     drop(child);
+    Ok(())
+}
+
+/// Where a first download's time goes, in this process on the bench's database: reading the
+/// live records alone (the store's page query, in one snapshot, as the feed reads them), then
+/// reading and rendering the JSON feed into `io::sink` (no spool, no socket).
+fn feed_in_process(
+    db: &Db,
+    b: &str,
+    channel: &str,
+    live: u64,
+    runs: usize,
+    tables: &mut Tables,
+) -> anyhow::Result<()> {
+    use partnerfeed::feeds::Format;
+    use partnerfeed::service::pull;
+    use partnerfeed::store::{self, channel_records, channels};
+    let mut conn = db.read_conn()?;
+    let id = channels::get(&mut conn, channel)?
+        .context("the bench channel")?
+        .id;
+    let mut read = Vec::new();
+    let mut rendered = Vec::new();
+    for run in 0..runs {
+        log(format!("{b}: feed in process, run {}", run + 1));
+        let t0 = Instant::now();
+        let rows = store::snapshot(&mut conn, |c| -> anyhow::Result<u64> {
+            let (mut after, mut rows) = (String::new(), 0u64);
+            loop {
+                let page = channel_records::live_page(c, id, &after, 1000)?;
+                rows += page.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() == 1000 => after = last.sku.clone(),
+                    _ => return Ok(rows),
+                }
+            }
+        })?;
+        read.push(rows as f64 / t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        store::snapshot(&mut conn, |c| -> anyhow::Result<()> {
+            pull::write_feed(
+                c,
+                id,
+                Format::Json,
+                b"bench",
+                |_, _| {},
+                std::io::sink(),
+                |_| {},
+            )?;
+            Ok(())
+        })?;
+        rendered.push(live as f64 / t0.elapsed().as_secs_f64());
+    }
+    let t = tables.get("3-feed", "feed (GET /v1/channels/eu-marketplace/feed)");
+    t.add(
+        b,
+        "read the live records only (in process, 1,000 a page)",
+        "products/s",
+        read,
+    );
+    t.add(
+        b,
+        "json read and rendered into a counter (in process, no spool, no socket)",
+        "products/s",
+        rendered,
+    );
     Ok(())
 }
 
