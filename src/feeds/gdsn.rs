@@ -339,6 +339,19 @@ pub(crate) fn check(
     profile: &Profile,
     publication: &Publication,
 ) -> Vec<Problem> {
+    let packaging = packaging(record);
+    let levels = hierarchy(record, &packaging);
+    check_levels(record, profile, publication, &levels, &packaging)
+}
+
+/// [`check`] of a record whose hierarchy is already read.
+fn check_levels(
+    record: &View<'_>,
+    profile: &Profile,
+    publication: &Publication,
+    levels: &[Level<'_>],
+    packaging: &[Option<View<'_>>],
+) -> Vec<Problem> {
     let mut problems = setting_problems(publication);
     match gpc(record, publication) {
         None => problems.push(Problem::error(
@@ -376,9 +389,7 @@ pub(crate) fn check(
             format!("the brand is over {BRAND_MAX_CHARS} characters: brandName is left out"),
         ));
     }
-    let packaging = packaging(record);
-    let levels = hierarchy(record, &packaging);
-    problems.extend(hierarchy_problems(record, &levels, &packaging));
+    problems.extend(hierarchy_problems(record, levels, packaging));
     problems
 }
 
@@ -542,13 +553,21 @@ impl<W: Write> GdsnEncoder<W> {
         })
     }
 
-    /// A product that renders validly (the caller checked it).
-    pub(super) fn product(
+    /// An upsert: its transaction when nothing keeps the product out (`unrenderable`: the
+    /// channel lacks a setting the profile needs), else what [`GdsnEncoder::excluded`] writes.
+    /// The hierarchy is read once for the check and the transaction.
+    pub(super) fn upsert(
         &mut self,
         record: &View<'_>,
         publication: &Publication,
+        unrenderable: bool,
     ) -> Result<(), FeedError> {
-        let levels = hierarchy(record, &packaging(record));
+        let packaging = packaging(record);
+        let levels = hierarchy(record, &packaging);
+        let problems = check_levels(record, self.profile, publication, &levels, &packaging);
+        if unrenderable || super::profile::excludes(&problems) {
+            return self.excluded(record, publication);
+        }
         self.transaction(self.upsert, record, &levels, publication)
     }
 

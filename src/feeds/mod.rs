@@ -339,8 +339,11 @@ impl<W: Write> ProfileEncoder<W> {
             // In a change page it leaves the partner's copy: a delete keeps both in step.
             ProfileRenderer::Bmecat(e) if excluded() => e.excluded(sku),
             ProfileRenderer::Bmecat(e) => e.product(sku, record, &self.publication),
-            ProfileRenderer::Gdsn(e) if excluded() => e.excluded(record, &self.publication),
-            ProfileRenderer::Gdsn(e) => e.product(record, &self.publication),
+            ProfileRenderer::Gdsn(e) => {
+                let unrenderable =
+                    !profile::missing_settings(self.profile, &self.publication).is_empty();
+                e.upsert(record, &self.publication, unrenderable)
+            }
         }
     }
 
