@@ -8,46 +8,24 @@ use serde_json::{json, Value};
 
 use crate::channels::{fr_resellers, setup};
 use crate::helpers::{drill, Options, TestApp};
+use crate::vendor::Console;
 use partnerfeed::clock::Clock;
 use partnerfeed::jobs::snapshots as job;
 use partnerfeed::service::snapshots::INLINE;
 use partnerfeed::store::{self, snapshots as stored};
 
-/// A console session over plain HTTP (cookie only: these tests only read pages).
-struct Reader {
-    client: reqwest::Client,
-    cookie: String,
-}
+/// A signed-in console session (the vendor tests' client); `page` asserts a 200.
+struct Reader(Console);
 
 impl Reader {
     async fn sign_in(app: &TestApp, token: &str) -> Reader {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = client
-            .post(app.url("/sign-in"))
-            .header("origin", app.url(""))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        let cookie = r.headers()["set-cookie"].to_str().unwrap();
-        let cookie = cookie.split(';').next().unwrap().to_string();
-        Reader { client, cookie }
+        Reader(Console::sign_in(app, token).await)
     }
 
     async fn page(&self, app: &TestApp, path: &str) -> String {
-        let r = self
-            .client
-            .get(app.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.text().await.unwrap()
+        let (status, html) = self.0.get(app, path).await;
+        assert_eq!(status, 200, "{path}");
+        html
     }
 }
 
