@@ -245,6 +245,11 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
             worker.clone(),
             clock.clone(),
         ))));
+        actix_web::rt::spawn(jobs::snapshots::run(
+            db.clone(),
+            clock.clone(),
+            Default::default(),
+        ));
     }
     let job_worker = worker.clone();
     let state = web::Data::new(AppState {

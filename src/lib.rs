@@ -16,11 +16,11 @@
 //!   loader and the jobs: `edit` (a vendor edit), `pull` (what a channel publishes), `tokens`,
 //!   `access` (where subscriptions end), `subscriptions` (subscribing a webhook or a digest and
 //!   managing it), `inflight` (the sends a withdrawal cancels), `secrets` (the key outside the
-//!   database).
+//!   database), `snapshots` (a channel's figures for the console without a walk of a large one).
 //! - [`demo`]: the deterministic sample catalog (pure); `demo::load` stores it through `service`.
 //! - [`config`]: typed configuration.
-//! - [`jobs`]: background loops (delta generation, deliveries, digests) over one shared
-//!   `jobs::worker::Worker`.
+//! - [`jobs`]: background loops (delta generation, deliveries, digests, the console's channel
+//!   snapshots); deliveries and digests share one `jobs::worker::Worker`.
 //! - [`api`]: actix-web handlers, the only actix user; `ApiError` maps every failure once.
 //! - [`cli`]: the command-line commands other than `serve` (import, export, token, secret-key,
 //!   demo, migrate).

@@ -3,8 +3,6 @@
 //! latest changes; the resellers granted) and its readiness per profile (the feed report,
 //! grouped by reason, each product linking to its page).
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, Scope};
 use maud::html;
@@ -19,6 +17,7 @@ use super::{ConsoleError, Page};
 use crate::api::{self, ApiError, AppState};
 use crate::catalog::FieldError;
 use crate::feeds::Format;
+use crate::service::snapshots::{self, DigestFigures};
 use crate::service::tokens::Role;
 use crate::store::{self, channels::ChannelRow};
 
@@ -115,7 +114,7 @@ async fn list(state: web::Data<AppState>, session: Session, query: web::Query<No
 /// What a channel's page shows besides its definition.
 struct Facts {
     days: Vec<(String, i64)>,
-    live: i64,
+    live: Option<DigestFigures>,
     recent: Vec<store::channel_records::RecordRow>,
     granted: Vec<String>,
 }
@@ -133,13 +132,14 @@ async fn channel_page(
     let from = (today - chrono::Days::new(DAYS - 1))
         .format("%Y-%m-%d")
         .to_string();
+    let key = state.cursor_key.clone();
     let facts = state
         .db
         .read(move |conn| {
             store::snapshot(conn, |c| {
                 Ok::<_, ApiError>(Facts {
                     days: store::channel_records::days_since(c, id, &from)?,
-                    live: store::channel_records::count_live(c, id)?,
+                    live: snapshots::digest_figures(c, id, &key)?,
                     recent: store::channel_records::latest_changes(c, id, RECENT)?,
                     granted: store::resellers::granted(c, id)?,
                 })
@@ -160,7 +160,7 @@ async fn channel_page(
         h1 { "Channel " code { (row.code) } }
         p { (name_of(&row)) }
         dl {
-            dt { "Assortment" } dd { (facts.live) " live records" }
+            dt { "Assortment" } dd { (layout::live_count(&facts.live, " live records")) }
             dt { "Changes published" } dd { (row.last_seq) }
             dt { "Resellers granted" }
             dd { @if facts.granted.is_empty() { "none" }
@@ -287,43 +287,45 @@ async fn readiness(
         .filter(|f| f.profile().is_some())
         .ok_or_else(ConsoleError::not_found)?;
     let row = api::channels::visible_channel(&state, &session.caller, &code).await?;
-    let (id, key) = (row.id, state.cursor_key.clone());
-    let (_, checked, entries) = state
+    let id = row.id;
+    let figures = state
         .db
-        .read(move |conn| {
-            store::snapshot(conn, |c| {
-                crate::service::pull::feed_report(c, id, format, &key)
-            })
-        })
+        .read(move |conn| store::snapshot(conn, |c| snapshots::readiness_figures(c, id, format)))
         .await
         .map_err(ApiError::from)?;
-    // Reason -> (left out?, SKUs).
-    let mut reasons: BTreeMap<(bool, String, String), Vec<String>> = BTreeMap::new();
-    for e in &entries {
-        for p in &e.problems {
-            let error = p.severity == crate::feeds::profile::Severity::Error;
-            reasons
-                .entry((!error, p.field.clone(), p.message.clone()))
-                .or_default()
-                .push(e.sku.clone());
-        }
-    }
-    let excluded = entries.iter().filter(|e| e.excluded).count();
     let title = format!("Readiness of {} in {}", row.code, format.as_str());
     let frame = Frame::new(&title, Some(&session)).current("/console/channels");
+    let api_report = format!(
+        "GET /v1/channels/{}/feed/report?format={}",
+        row.code,
+        format.as_str()
+    );
     Ok(layout::html(layout::page(
         &frame,
         html! {
             p { a href=(href(&row.code)) { "Channel " (row.code) } }
             h1 { "Readiness of " code { (row.code) } " in " (format.as_str()) }
-            p class="summary" { (checked) " live products checked: " strong { (excluded) " left out" } ", "
-                (entries.len() - excluded) " published with warnings." }
-            @if reasons.is_empty() { p { "Every product is published without a problem." } }
-            @for ((warning, field, message), skus) in &reasons {
-                section class="reason" {
-                    h2 { @if *warning { "Warning" } @else { "Left out" } ": " code { (field) } " " (message)
-                        " (" (skus.len()) ")" }
-                    ul { @for sku in skus { li { a href=(product_href(sku)) { code { (sku) } } } } }
+            @match &figures {
+                None => p class="summary" {
+                    "This channel is large: its readiness is computed in the background and is "
+                    "not ready yet. Reload this page in a moment, or ask the API (" code { (api_report) } ")."
+                },
+                Some(f) => {
+                    @let r = &f.readiness;
+                    p class="summary" { (r.checked) " live products checked: " strong { (r.excluded) " left out" } ", "
+                        (r.warned) " published with warnings."
+                        (layout::as_of(f.seq, f.last_seq, f.freshness)) }
+                    @if r.reasons.is_empty() { p { "Every product is published without a problem." } }
+                    @for reason in &r.reasons {
+                        section class="reason" {
+                            h2 { @if reason.error { "Left out" } @else { "Warning" } ": " code { (reason.field) } " " (reason.message)
+                                " (" (reason.count) ")" }
+                            ul { @for sku in &reason.skus { li { a href=(product_href(sku)) { code { (sku) } } } } }
+                            @if reason.count > reason.skus.len() as u64 {
+                                p class="hint" { "The first " (reason.skus.len()) " are listed; " code { (api_report) } " lists them all." }
+                            }
+                        }
+                    }
                 }
             }
         },

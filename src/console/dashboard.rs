@@ -9,6 +9,7 @@ use super::layout::{self, Frame};
 use super::session::Session;
 use super::Page;
 use crate::api::{ApiError, AppState};
+use crate::service::snapshots::{self, DigestFigures};
 use crate::service::tokens::Role;
 use crate::store::{self, subscriptions::Health};
 
@@ -27,7 +28,8 @@ pub fn routes(scope: Scope) -> Scope {
 /// One channel's line.
 struct ChannelLine {
     code: String,
-    live: i64,
+    /// Its live count and how fresh it is (None: not computed yet).
+    live: Option<DigestFigures>,
     last_seq: i64,
     reevaluating: bool,
 }
@@ -91,6 +93,7 @@ async fn dashboard(
     session.caller.require(Role::Editor)?;
     let admin = session.caller.role >= Role::Admin;
     let now = state.clock.now().naive_utc();
+    let key = state.cursor_key.clone();
     let (products, (backlog, oldest), channels, troubled) = state
         .db
         .read(move |conn| {
@@ -99,7 +102,7 @@ async fn dashboard(
                 if admin {
                     for ch in store::channels::list(c, None)? {
                         channels.push(ChannelLine {
-                            live: store::channel_records::count_live(c, ch.id)?,
+                            live: snapshots::digest_figures(c, ch.id, &key)?,
                             code: ch.code,
                             last_seq: ch.last_seq,
                             reevaluating: ch.reeval_after.is_some(),
@@ -113,7 +116,7 @@ async fn dashboard(
                     Vec::new()
                 };
                 Ok::<_, ApiError>((
-                    store::products::count(c)?,
+                    snapshots::catalog_size(c)?,
                     store::outbox::backlog(c)?,
                     channels,
                     troubled,
@@ -153,7 +156,7 @@ async fn dashboard(
                             th scope="col" { "Changes published" } th scope="col" { "Generator" } } }
                         tbody { @for ch in &channels { tr {
                             td { a href=(format!("/console/channels/{}", ch.code)) { code { (ch.code) } } }
-                            td { (ch.live) }
+                            td { (layout::live_count(&ch.live, "")) }
                             td { (ch.last_seq) }
                             td { @if ch.reevaluating { "re-evaluating the catalog" }
                                  @else if backlog > 0 { (backlog) " changes to apply" }

@@ -9,6 +9,7 @@ use maud::{html, Markup, DOCTYPE};
 use super::assets;
 use super::session::Session;
 use crate::catalog::FieldError;
+use crate::service::snapshots::{DigestFigures, Freshness};
 use crate::service::tokens::Role;
 
 /// A 303 to `location` (after a form, or to the sign-in page).
@@ -317,6 +318,37 @@ pub fn field(
                     }
                 }
             }
+        }
+    }
+}
+
+/// A live count as the console shows it (`unit` after the number), then, when it comes from
+/// the background snapshot, the change it is as of and when it was computed.
+pub fn live_count(figures: &Option<DigestFigures>, unit: &str) -> Markup {
+    html! {
+        @match figures {
+            None => "not counted yet (a large channel: its figures are computed in the background)",
+            Some(f) => {
+                (f.live) (unit)
+                (as_of(f.seq, f.last_seq, f.freshness))
+            }
+        }
+    }
+}
+
+/// " (as of change N …, computed T)" for figures taken from a background snapshot; nothing
+/// for figures walked for this request.
+pub fn as_of(seq: i64, last_seq: i64, freshness: Freshness) -> Markup {
+    html! {
+        @match freshness {
+            Freshness::Live => {},
+            Freshness::Current { computed_at } => span class="as-of" {
+                " (as of change " (seq) ", the latest; computed " (computed_at.format("%Y-%m-%d %H:%M:%S UTC")) ")"
+            },
+            Freshness::Behind { computed_at } => span class="as-of" {
+                " (as of change " (seq) " of " (last_seq) ", computed " (computed_at.format("%Y-%m-%d %H:%M:%S UTC"))
+                "; being brought up to date)"
+            },
         }
     }
 }

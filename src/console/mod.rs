@@ -56,6 +56,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
         // The scope takes every path the API does not; what is not the console's (an unknown
         // API path) passes through untouched to the application's 404/405.
         let console = is_console_path(req.path());
+        let started = std::time::Instant::now();
         let refused = if !console || matches!(*req.method(), Method::GET | Method::HEAD) {
             None
         } else {
@@ -75,6 +76,7 @@ pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
             let mut response = response.await?;
             if console {
                 secure_headers(response.headers_mut());
+                server_timing(response.headers_mut(), started.elapsed());
             }
             Ok(response)
         }
@@ -105,6 +107,16 @@ fn secure_headers(headers: &mut header::HeaderMap) {
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::CACHE_CONTROL, "no-store");
+}
+
+/// `Server-Timing: app;dur=<ms>`: the time the server spent on the page (the console's pages
+/// are rendered whole before the first byte goes out), for the browser's developer tools and
+/// the bench's `ui` scenario.
+fn server_timing(headers: &mut header::HeaderMap, spent: std::time::Duration) {
+    let value = format!("app;dur={:.3}", spent.as_secs_f64() * 1000.0);
+    if let Ok(value) = header::HeaderValue::from_str(&value) {
+        headers.insert(header::HeaderName::from_static("server-timing"), value);
+    }
 }
 
 /// Why a console request failed: shown as an HTML page with the API's status and words.

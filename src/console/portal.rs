@@ -17,7 +17,9 @@ use super::session::{Posted, Session};
 use super::Page;
 use crate::api::{self, ApiError, AppState};
 use crate::feeds::Format;
+use crate::service::snapshots::{self, Freshness};
 use crate::service::subscriptions::{self as service_subs, Attempt, SubscriptionView};
+use crate::store;
 
 pub fn routes(scope: Scope) -> Scope {
     scope
@@ -55,11 +57,22 @@ fn with_status(mut response: HttpResponse, status: StatusCode) -> HttpResponse {
 // ------------------------------------------------------------------------------- channels
 
 async fn channels(state: web::Data<AppState>, session: Session, query: web::Query<Notice>) -> Page {
+    // The channels the caller may see (the API's rule); their figures without a walk of a
+    // large channel (service::snapshots), all read in one snapshot.
     let rows = api::channels::visible_channels(&state, &session.caller).await?;
-    let mut digests = Vec::with_capacity(rows.len());
-    for row in &rows {
-        digests.push(api::feeds::digest(&state, &session.caller, &row.code).await?);
-    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let key = state.cursor_key.clone();
+    let digests = state
+        .db
+        .read(move |conn| {
+            store::snapshot(conn, |c| {
+                ids.iter()
+                    .map(|&id| snapshots::digest_figures(c, id, &key))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .await
+        .map_err(ApiError::from)?;
     let formats: Vec<Format> = Format::ALL.into_iter().chain(Format::profiles()).collect();
     let frame = Frame::new("My channels", Some(&session))
         .current("/portal/channels")
@@ -81,10 +94,25 @@ async fn channels(state: web::Data<AppState>, session: Session, query: web::Quer
                 section aria-labelledby=(format!("ch-{}", row.code)) {
                     h2 id=(format!("ch-{}", row.code)) { "Channel " code { (row.code) } }
                     dl class="facts" {
-                        dt { "Records" } dd { (d.count) }
-                        dt { "Last change" } dd { (when(row.updated_at)) }
-                        dt { "Cursor" } dd { code { (d.cursor) } }
-                        dt { "Digest (SHA-256)" } dd { code { (d.digest) } }
+                        @match d {
+                            None => {
+                                dt { "Records" } dd { "not counted yet" }
+                                dt { "Last change" } dd { (when(row.updated_at)) }
+                                dt { "Cursor and digest" } dd {
+                                    "A large channel: they are computed in the background; reload in a moment, or ask "
+                                    code { "GET /v1/channels/" (row.code) "/digest" } "." }
+                            }
+                            Some(d) => {
+                                dt { "Records" } dd { (d.live) }
+                                dt { "Last change" } dd { (when(row.updated_at)) }
+                                dt { "Cursor" } dd { code { (d.cursor) } }
+                                dt { "Digest (SHA-256)" } dd { code { (d.digest) } }
+                                @if d.freshness != Freshness::Live {
+                                    dt { "As of" } dd { (layout::as_of(d.seq, d.last_seq, d.freshness))
+                                        " The digest is that of the records at this cursor: follow the changes from it, then compare." }
+                                }
+                            }
+                        }
                     }
                     h3 { "Download the full feed" }
                     ul class="actions" {

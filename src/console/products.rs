@@ -411,6 +411,92 @@ struct ChannelView {
     profiles: Vec<(&'static str, Vec<crate::feeds::profile::Problem>)>,
 }
 
+/// History entries shown on a product's page (the API's history has them all).
+const HISTORY: i64 = 50;
+
+/// One changed field of a history entry: its value before and after (None: absent).
+struct FieldChange {
+    field: String,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
+/// The changed fields of an entry with their values, or None where the values were not kept
+/// (the entry predates them, or it is a creation: the first version has nothing to diff).
+fn field_changes(h: &store::products::HistoryRow) -> Option<Vec<FieldChange>> {
+    let changes: serde_json::Map<String, Value> =
+        serde_json::from_str(h.changes.as_deref()?).ok()?;
+    Some(
+        changes
+            .into_iter()
+            .map(|(field, change)| FieldChange {
+                field,
+                before: change.get("before").cloned(),
+                after: change.get("after").cloned(),
+            })
+            .collect(),
+    )
+}
+
+/// A field's value as text: a string as it is, anything else as compact JSON.
+fn value_text(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The history, newest first: per entry, each changed field's old and new value.
+fn history_table(history: &[store::products::HistoryRow]) -> maud::Markup {
+    let shown = &history[..history.len().min(HISTORY as usize)];
+    html! {
+        table class="history" {
+            caption class="visually-hidden" { "Changes, newest first" }
+            thead { tr { th scope="col" { "When" } th scope="col" { "By" } th scope="col" { "Change" } th scope="col" { "Hash before → after" } } }
+            tbody {
+                @for h in shown {
+                    @let fields: Vec<String> = serde_json::from_str(&h.fields).unwrap_or_default();
+                    tr {
+                        td { (h.at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { (h.by_name) }
+                        td {
+                            @match (field_changes(h), &h.hash_before, &h.hash_after) {
+                                (_, None, _) => {
+                                    "Created with " @for (i, f) in fields.iter().enumerate() { @if i > 0 { ", " } code { (f) } }
+                                }
+                                (Some(changes), _, after) => {
+                                    @if after.is_none() { "Deleted. " }
+                                    dl class="diff" {
+                                        @for c in &changes {
+                                            dt { code { (c.field) } }
+                                            dd {
+                                                span class="visually-hidden" { "before: " }
+                                                del class="before" { (value_text(&c.before)) }
+                                                " → "
+                                                span class="visually-hidden" { "after: " }
+                                                ins class="after" { (value_text(&c.after)) }
+                                            }
+                                        }
+                                    }
+                                }
+                                (None, _, _) => {
+                                    @for (i, f) in fields.iter().enumerate() { @if i > 0 { ", " } code { (f) } }
+                                    " " span class="hint" { "(values not kept: recorded before the history kept them)" }
+                                }
+                            }
+                        }
+                        td { code { (short(h.hash_before.as_deref())) } " → " code { (short(h.hash_after.as_deref())) } }
+                    }
+                }
+            }
+        }
+        @if history.len() > shown.len() {
+            p class="hint" { "The latest " (HISTORY) " changes are shown; " code { "GET /v1/products/{sku}/history" } " has them all." }
+        }
+    }
+}
+
 async fn product_page(
     state: &AppState,
     session: &Session,
@@ -425,7 +511,7 @@ async fn product_page(
         .db
         .read(move |conn| {
             store::snapshot(conn, |c| {
-                let history = store::products::history(c, &sku)?;
+                let history = store::products::latest_history(c, &sku, HISTORY + 1)?;
                 let mut channels = Vec::new();
                 let all = if admin {
                     store::channels::list(c, None)?
@@ -500,22 +586,8 @@ async fn product_page(
         }
         section aria-labelledby="history" {
             h2 id="history" { "History" }
-            p class="hint" { "The history keeps, per change, who made it, when, the top-level fields that changed and the content hashes before and after (not the earlier bodies)." }
-            table {
-                caption class="visually-hidden" { "Changes, newest first" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "By" } th scope="col" { "Fields changed" } th scope="col" { "Hash before → after" } } }
-                tbody {
-                    @for h in history.iter().rev() {
-                        @let fields: Vec<String> = serde_json::from_str(&h.fields).unwrap_or_default();
-                        tr {
-                            td { (h.at.format("%Y-%m-%d %H:%M:%S")) }
-                            td { (h.by_name) }
-                            td { @for (i, f) in fields.iter().enumerate() { @if i > 0 { ", " } code { (f) } } }
-                            td { code { (short(h.hash_before.as_deref())) } " → " code { (short(h.hash_after.as_deref())) } }
-                        }
-                    }
-                }
-            }
+            p class="hint" { "Each change: who made it, when, and each changed top-level field's value before and after; newest first." }
+            (history_table(&history))
         }
         section aria-labelledby="body" {
             h2 id="body" { "Canonical body" }

@@ -6,4 +6,5 @@
 pub mod deliveries;
 pub mod delta;
 pub mod digests;
+pub mod snapshots;
 pub mod worker;

@@ -11,6 +11,7 @@ use crate::catalog::{self, search, Product, ValidationErrors};
 use crate::jcs;
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, NewHistory, NewProduct, ProductRow};
+use crate::store::snapshots;
 use crate::store::{DbConnection, StoreError};
 
 /// What an upsert did.
@@ -88,8 +89,9 @@ pub fn put_products(
 
     let mut results: Vec<Stored> = Vec::with_capacity(items.len());
     let mut bodies: Vec<PendingWrite> = Vec::with_capacity(items.len());
-    // Per item, the history's `fields`: the JSON array of the changed top-level keys.
-    let mut changed: Vec<String> = Vec::with_capacity(items.len());
+    // Per item, the history's `fields` (the JSON array of the changed top-level keys) and
+    // `changes` (their values before and after).
+    let mut changed: Vec<(String, Option<String>)> = Vec::with_capacity(items.len());
     for product in items {
         // Stored in canonical form: one serialisation gives both the body and its hash. It is
         // written straight from the product (the same bytes as `jcs` of `to_json`).
@@ -122,14 +124,16 @@ pub fn put_products(
             }
             None => (PutStatus::Created, None),
         };
-        let fields = match (&status, &before) {
-            (PutStatus::Unchanged, _) => String::new(),
-            (_, Some((_, _, old))) => fields_json(&catalog::changed_fields(
-                Some(old),
-                Some(&product.to_json()),
-            )),
-            // Creation lists every key of the new body.
-            (_, None) => fields_json(&product.json_keys()),
+        let (fields, values) = match (&status, &before) {
+            (PutStatus::Unchanged, _) => (String::new(), None),
+            (_, Some((_, _, old))) => {
+                let new = product.to_json();
+                let names = catalog::changed_fields(Some(old), Some(&new));
+                let values = changes_json(&names, Some(old), Some(&new));
+                (fields_json(&names), Some(values))
+            }
+            // Creation lists every key of the new body (the first version: nothing to diff).
+            (_, None) => (fields_json(&product.json_keys()), None),
         };
         let version = before.as_ref().map_or(1, |(_, v, _)| v + 1);
         if status != PutStatus::Unchanged {
@@ -141,14 +145,15 @@ pub fn put_products(
             next,
             hash_before: before.map(|(h, _, _)| h),
         });
-        changed.push(fields);
+        changed.push((fields, values));
         results.push(Stored { status, hash, body });
     }
 
     let mut inserts = Vec::new();
     let mut history = Vec::with_capacity(items.len());
     let mut events = Vec::with_capacity(items.len());
-    for (((product, pending), stored), fields) in
+    let mut created: i64 = 0;
+    for (((product, pending), stored), (fields, values)) in
         items.iter().zip(&bodies).zip(&results).zip(changed)
     {
         if pending.status == PutStatus::Unchanged {
@@ -164,6 +169,7 @@ pub fn put_products(
             updated_at: at,
         };
         if pending.status == PutStatus::Created && pending.version == 1 {
+            created += 1;
             inserts.push(row);
         } else {
             // Inserts of this batch go first, so an update of a SKU created earlier in the
@@ -178,6 +184,7 @@ pub fn put_products(
             fields,
             hash_before: pending.hash_before.as_deref(),
             hash_after: Some(&stored.hash),
+            changes: values,
         });
         events.push(NewOutboxEvent {
             sku: product.sku.as_str(),
@@ -187,6 +194,7 @@ pub fn put_products(
         });
     }
     products::insert(conn, &inserts)?;
+    snapshots::add_catalog_size(conn, created)?;
     // The console's search words of every changed SKU, as of its last version in the batch.
     let words: Vec<(&str, Vec<String>)> = latest
         .iter()
@@ -203,6 +211,26 @@ pub fn put_products(
     products::insert_history(conn, &history)?;
     outbox::insert(conn, &events)?;
     Ok(results)
+}
+
+/// The history's `changes` column: for each of `fields`, its value in `before` and in `after`
+/// (`{"field": {"before": v, "after": v}}`, a side left out where the field is absent).
+fn changes_json(fields: &[String], before: Option<&Value>, after: Option<&Value>) -> String {
+    let side = |body: Option<&Value>, field: &str| body.and_then(|b| b.get(field)).cloned();
+    let changes: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| {
+            let mut change = serde_json::Map::new();
+            if let Some(v) = side(before, f) {
+                change.insert("before".into(), v);
+            }
+            if let Some(v) = side(after, f) {
+                change.insert("after".into(), v);
+            }
+            (f.clone(), Value::Object(change))
+        })
+        .collect();
+    Value::Object(changes).to_string()
 }
 
 /// The history's `fields` column: the JSON array of the changed top-level keys.
@@ -265,8 +293,10 @@ pub fn delete_product(
     let before = parse_body(&row)?;
     let at = naive(now);
     products::delete(conn, sku)?;
+    snapshots::add_catalog_size(conn, -1)?;
     products::set_search_words(conn, &[(sku, Vec::new())])?;
     let fields = catalog::changed_fields(Some(&before), None);
+    let changes = changes_json(&fields, Some(&before), None);
     products::insert_history(
         conn,
         &[NewHistory {
@@ -276,6 +306,7 @@ pub fn delete_product(
             fields: serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into()),
             hash_before: Some(&row.hash),
             hash_after: None,
+            changes: Some(changes),
         }],
     )?;
     outbox::insert(

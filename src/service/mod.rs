@@ -11,11 +11,14 @@
 //! - [`subscriptions`]: webhook and e-mail digest subscriptions: subscribing, reading,
 //!   pausing, re-pointing, replaying, rotating the secret, test events, deleting.
 //! - [`secrets`]: the key outside the database and the secrets it encrypts inside it.
+//! - [`snapshots`]: a channel's live count, digest and readiness as the console shows them
+//!   (walked when small, else the background snapshot of `jobs::snapshots`, as of its seq).
 
 pub mod access;
 pub mod edit;
 pub mod inflight;
 pub mod pull;
 pub mod secrets;
+pub mod snapshots;
 pub mod subscriptions;
 pub mod tokens;

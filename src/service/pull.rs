@@ -230,13 +230,21 @@ pub fn write_changes<W: Write>(
     Ok(out.finish(&page.next, page.has_more)?)
 }
 
-/// The channel digest and the cursor it is consistent with. Call inside a snapshot.
+/// The channel digest and the cursor it is consistent with. Call inside a snapshot. The
+/// background snapshot (`jobs::snapshots`) is served when it is of the channel's current seq
+/// (the live records are then exactly those it walked); otherwise the live records are walked.
 pub fn digest(
     conn: &mut DbConnection,
     channel_id: i64,
     key: &[u8],
 ) -> Result<(String, u64, String), PullError> {
     let channel = reread(conn, channel_id)?;
+    if let Some(s) = crate::store::snapshots::get(conn, channel.id)? {
+        if s.seq == channel.last_seq {
+            let count = u64::try_from(s.live).unwrap_or_default();
+            return Ok((cursor(&channel, s.seq, key), count, s.digest));
+        }
+    }
     let mut digest = ChannelDigest::new();
     for_each_live(conn, channel.id, |row| {
         digest.push(&row.sku, row.hash.as_deref().unwrap_or_default());

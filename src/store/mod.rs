@@ -10,6 +10,7 @@ pub mod products;
 pub mod resellers;
 pub mod schema;
 pub mod sessions;
+pub mod snapshots;
 pub mod subscriptions;
 pub mod tokens;
 

@@ -41,6 +41,8 @@ pub struct HistoryRow {
     pub fields: String,
     pub hash_before: Option<String>,
     pub hash_after: Option<String>,
+    /// Per changed field, its value before and after (JSON); None where not kept.
+    pub changes: Option<String>,
 }
 
 // `treat_none_as_null`: the columns have no default, so NULL is what `DEFAULT` gave; without it
@@ -56,6 +58,8 @@ pub struct NewHistory<'a> {
     pub hash_before: Option<&'a str>,
     #[diesel(treat_none_as_null = true)]
     pub hash_after: Option<&'a str>,
+    #[diesel(treat_none_as_null = true)]
+    pub changes: Option<String>,
 }
 
 /// Rows are inserted in chunks that stay under SQLite's bound-parameter limit.
@@ -220,7 +224,7 @@ pub fn with_prefix(
 }
 
 pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory<'_>]) -> StoreResult<()> {
-    insert_batched!(conn, product_history::table, rows, 6);
+    insert_batched!(conn, product_history::table, rows, 7);
     Ok(())
 }
 
@@ -228,6 +232,20 @@ pub fn history(conn: &mut DbConnection, sku: &str) -> StoreResult<Vec<HistoryRow
     Ok(product_history::table
         .filter(product_history::sku.eq(sku))
         .order(product_history::id.asc())
+        .select(HistoryRow::as_select())
+        .load(conn)?)
+}
+
+/// The latest `limit` history entries of `sku`, newest first (index on (sku, id)).
+pub fn latest_history(
+    conn: &mut DbConnection,
+    sku: &str,
+    limit: i64,
+) -> StoreResult<Vec<HistoryRow>> {
+    Ok(product_history::table
+        .filter(product_history::sku.eq(sku))
+        .order(product_history::id.desc())
+        .limit(limit)
         .select(HistoryRow::as_select())
         .load(conn)?)
 }

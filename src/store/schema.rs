@@ -36,6 +36,7 @@ diesel::table! {
         fields -> Text,
         hash_before -> Nullable<Text>,
         hash_after -> Nullable<Text>,
+        changes -> Nullable<Text>,
     }
 }
 

@@ -700,3 +700,43 @@ async fn a_digest_is_created_from_the_portal_form_and_its_problems_sit_at_their_
     assert_eq!(list["subscriptions"][0]["every"], "hourly");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_products_history_shows_each_changed_fields_old_and_new_value_as_text() {
+    let app = TestApp::spawn().await;
+    let mut drill = crate::helpers::drill("DRL-1");
+    drill["brand"] = json!("Acme");
+    assert_eq!(app.put_product(&drill).await.status(), 201);
+    let browser = Browser::start().await;
+    browser.sign_in(&app.address, &app.admin_token).await;
+    browser.goto(&app.url("/console/products/DRL-1")).await;
+    let form = "form[action=\"/console/products/DRL-1\"] button[type=submit]";
+    // Two edits of the brand through the form, the second one markup.
+    browser.fill("#f-brand", "Bosch").await;
+    browser.click(form).await;
+    assert_eq!(browser.path().await, "/console/products/DRL-1?notice=saved");
+    browser.fill("#f-brand", XSS).await;
+    browser.click(form).await;
+    assert_eq!(browser.path().await, "/console/products/DRL-1?notice=saved");
+
+    // Newest first: each entry names the field, its value before and after.
+    let row = |n: usize, part: &str| {
+        format!("section[aria-labelledby=history] tbody tr:nth-child({n}) {part}")
+    };
+    assert_eq!(browser.text(&row(1, "dt")).await, "brand");
+    assert_eq!(browser.text(&row(1, "del")).await, "Bosch");
+    assert_eq!(browser.text(&row(1, "ins")).await, XSS);
+    assert_eq!(browser.text(&row(2, "dt")).await, "brand");
+    assert_eq!(browser.text(&row(2, "del")).await, "Acme");
+    assert_eq!(browser.text(&row(2, "ins")).await, "Bosch");
+    let created = browser.text(&row(3, "td:nth-child(3)")).await;
+    assert!(created.starts_with("Created with"), "{created}");
+    // What the vendor typed is text: no image, no script ran.
+    let images = browser
+        .run("return document.querySelectorAll('main img').length;")
+        .await;
+    assert_eq!(images, 0);
+    assert_eq!(browser.alert().await, None);
+    drop(browser);
+    app.stop().await;
+}

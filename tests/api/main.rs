@@ -18,6 +18,7 @@ mod products;
 mod profiles;
 mod schemas;
 mod security;
+mod snapshots;
 mod tour;
 mod vendor;
 mod webhooks;

@@ -214,3 +214,36 @@ fn products_stored_before_the_search_index_are_indexed_by_the_migration() {
     assert_eq!(find(conn, &["04006381333931"]), ["PLATE-1"]);
     assert!(find(conn, &["green"]).is_empty());
 }
+
+#[test]
+fn the_catalog_size_and_old_history_entries_are_migrated_in_place() {
+    use diesel::RunQueryDsl;
+    let test_db = crate::helpers::TestDb::new();
+    let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
+    let mut conn = db.write_conn().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    migrate_below(conn, "20261206000400");
+    let at = "'2026-01-01 00:00:00'";
+    for sku in ["MUG-1", "MUG-2", "MUG-3"] {
+        let body = format!(r#"{{"sku":"{sku}","status":"active","title":{{"en":"Mug"}}}}"#);
+        diesel::sql_query(format!(
+            "INSERT INTO products (sku, body, hash, version, created_at, updated_at) \
+             VALUES ('{sku}', '{body}', 'h2', 2, {at}, {at})"
+        ))
+        .execute(conn)
+        .unwrap();
+    }
+    diesel::sql_query(format!(
+        "INSERT INTO product_history (sku, at, by_name, fields, hash_before, hash_after) \
+         VALUES ('MUG-1', {at}, 'admin', '[\"title\"]', 'h1', 'h2')"
+    ))
+    .execute(conn)
+    .unwrap();
+    store::run_migrations(conn).unwrap();
+    // The size counts the products already there; the old entry keeps no values.
+    assert_eq!(store::snapshots::catalog_size(conn).unwrap(), 3);
+    let history = store::products::history(conn, "MUG-1").unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].fields, "[\"title\"]");
+    assert_eq!(history[0].changes, None);
+}

@@ -8,14 +8,14 @@ use crate::channels::{fr_resellers, setup};
 use crate::helpers::{drill, TestApp};
 
 /// A signed-in console session over plain HTTP: its cookie and CSRF token.
-struct Console {
+pub(crate) struct Console {
     client: reqwest::Client,
     cookie: String,
     csrf: String,
 }
 
 impl Console {
-    async fn sign_in(app: &TestApp, token: &str) -> Console {
+    pub(crate) async fn sign_in(app: &TestApp, token: &str) -> Console {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -53,7 +53,7 @@ impl Console {
     }
 
     /// `GET path`: status and body.
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
         let r = self
             .client
             .get(app.url(path))

@@ -37,6 +37,7 @@ mod limits;
 mod references;
 mod scenarios;
 mod stats;
+mod ui;
 mod webhooks;
 
 use harness::*;
@@ -44,7 +45,7 @@ use http::*;
 use scenarios::*;
 use stats::*;
 
-const ALL_SCENARIOS: [&str; 10] = [
+const ALL_SCENARIOS: [&str; 11] = [
     "limits",
     "put-latency",
     "import",
@@ -55,6 +56,7 @@ const ALL_SCENARIOS: [&str; 10] = [
     "copy",
     "dump-diff",
     "webhooks",
+    "ui",
 ];
 
 #[derive(Parser, Debug)]
@@ -73,7 +75,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scenarios to run (default: all): limits, put-latency, import, feed, delta,
-    /// changes-page, http-load, copy (PostgreSQL only), dump-diff, webhooks.
+    /// changes-page, http-load, copy (PostgreSQL only), dump-diff, webhooks, ui.
     #[arg(long, num_args = 1..)]
     scenario: Vec<String>,
     /// Base PostgreSQL URL (loopback only); bench databases `pf_bench_*` are created beside it.
@@ -332,7 +334,13 @@ fn main() -> anyhow::Result<()> {
     }
     let mut result = Ok(());
     for kind in kinds {
-        if let Err(e) = bench_backend(&ctx, kind, &catalog, &mut tables) {
+        let ran = bench_backend(&ctx, kind, &catalog, &mut tables).and_then(|()| {
+            if wants(&ctx, "ui") {
+                ui::bench(&ctx, kind, &catalog, &mut tables)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = ran {
             result = Err(e.context(format!("backend {}", kind.name())));
             break;
         }
