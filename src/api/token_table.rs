@@ -162,13 +162,13 @@ impl TokenTable {
             return None;
         }
         let head = table.channels.get(code)?;
-        let may = match who.role {
-            Role::Admin => true,
-            Role::Reseller => who
-                .reseller
-                .and_then(|r| table.grants.get(r))
+        let may = match who.channel_scope() {
+            Ok(None) => true,
+            Ok(Some(reseller)) => table
+                .grants
+                .get(reseller)
                 .is_some_and(|ids| ids.contains(&head.id)),
-            Role::Editor => false,
+            Err(_) => false,
         };
         may.then(|| head.clone())
     }

@@ -162,6 +162,19 @@ pub struct Who<'a> {
     pub reseller: Option<&'a str>,
 }
 
+impl<'a> Who<'a> {
+    /// Which channels `self` may read: `Ok(None)` every one (an admin), `Ok(Some(code))` those
+    /// reseller `code` has a grant on, or why none.
+    pub fn channel_scope(&self) -> Result<Option<&'a str>, ChannelDenied> {
+        use crate::service::tokens::Role;
+        match self.role {
+            Role::Admin => Ok(None),
+            Role::Reseller => self.reseller.map(Some).ok_or(ChannelDenied::NotFound),
+            Role::Editor => Err(ChannelDenied::Forbidden),
+        }
+    }
+}
+
 /// Why a channel is not shown to the one who asks.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelDenied {
@@ -181,12 +194,7 @@ pub async fn visible_channel(
     who: Who<'_>,
     code: &str,
 ) -> Result<channels::ChannelRow, ChannelDenied> {
-    use crate::service::tokens::Role;
-    let reseller = match who.role {
-        Role::Admin => None,
-        Role::Reseller => Some(who.reseller.ok_or(ChannelDenied::NotFound)?.to_string()),
-        Role::Editor => return Err(ChannelDenied::Forbidden),
-    };
+    let reseller = who.channel_scope()?.map(str::to_string);
     let code = code.to_string();
     let row = db
         .read(move |conn| -> Result<_, store::StoreError> {
