@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use actix_web::body::SizedStream;
 use flate2::write::GzEncoder;
@@ -150,9 +151,29 @@ struct Head {
     no_content: bool,
 }
 
+/// The head of a streamed response, held until its body starts to leave the renderer.
+struct PendingHead {
+    head: Option<Head>,
+    tx: Option<oneshot::Sender<Result<Head, ApiError>>>,
+}
+
+impl PendingHead {
+    /// Sends the head held, once; a renderer that never gave one drops the sender, which the
+    /// handler reports as a renderer that stopped early.
+    fn release(pending: &Mutex<PendingHead>) {
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.head.is_some() {
+            if let (Some(tx), Some(head)) = (p.tx.take(), p.head.take()) {
+                let _ = tx.send(Ok(head));
+            }
+        }
+    }
+}
+
 /// Runs `render` on a blocking thread inside a read snapshot. It must call its `head`
-/// callback before writing; the headers go out then, and the body streams behind them. An
-/// error before the head becomes the response; a later one truncates the body. The body goes
+/// callback before writing; the headers go out with the body's first chunk (or when a body
+/// smaller than a chunk is complete), and the rest streams behind them. An error before the
+/// headers go out becomes the response; a later one truncates the body. The body goes
 /// through a spool (`stream`): the snapshot and its pooled connection end when the rendering
 /// does, however slowly the client reads.
 async fn stream_response<F>(
@@ -165,36 +186,53 @@ where
         + Send
         + 'static,
 {
-    let (writer, body) = stream::channel(&state.spool_dir);
+    let (mut writer, body) = stream::channel(&state.spool_dir);
     let abort = writer.abort_handle();
     let (head_tx, head_rx) = oneshot::channel::<Result<Head, ApiError>>();
+    // The head waits until the first chunk of the body leaves the renderer, or until the
+    // renderer ends: a page that fits in one chunk is whole before anything is sent, so a
+    // failure while rendering it (the database going away) is a problem response, not a cut
+    // connection.
+    let pending = Arc::new(Mutex::new(PendingHead {
+        head: None,
+        tx: Some(head_tx),
+    }));
+    {
+        let pending = pending.clone();
+        writer.on_first_send(move || PendingHead::release(&pending));
+    }
     let db = state.db.clone();
     tokio::task::spawn_blocking(move || {
-        let mut head_tx = Some(head_tx);
         let result = db
             .read_conn()
             .map_err(PullError::from)
             .and_then(|mut conn| {
                 store::snapshot(&mut conn, |c| {
                     let mut send_head = |head: Head| {
-                        if let Some(tx) = head_tx.take() {
-                            let _ = tx.send(Ok(head));
+                        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                        if p.tx.is_some() && p.head.is_none() {
+                            p.head = Some(head);
                         }
                     };
                     render(c, &mut send_head, writer)
                 })
             });
-        if let Err(e) = result {
-            match head_tx.take() {
-                Some(tx) => {
-                    let _ = tx.send(Err(e.into()));
+        let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+        match (result, pending.tx.take()) {
+            (Ok(()), Some(tx)) => {
+                if let Some(head) = pending.head.take() {
+                    let _ = tx.send(Ok(head));
                 }
-                // The client went away, or the database failed mid-body: the client must see
-                // a cut transfer, never a body that ends cleanly but short.
-                None => {
-                    tracing::debug!(error = %e, "feed stream ended early");
-                    abort.fail(e.to_string());
-                }
+            }
+            (Ok(()), None) => {}
+            (Err(e), Some(tx)) => {
+                let _ = tx.send(Err(e.into()));
+            }
+            // The client went away, or the database failed mid-body: the client must see a cut
+            // transfer, never a body that ends cleanly but short.
+            (Err(e), None) => {
+                tracing::debug!(error = %e, "feed stream ended early");
+                abort.fail(e.to_string());
             }
         }
     });

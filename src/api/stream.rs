@@ -95,6 +95,9 @@ impl Spool {
 pub struct BodyWriter {
     spool: Arc<Spool>,
     buf: Vec<u8>,
+    /// Called once, just before the first bytes reach the spool from `write` or `flush` (not
+    /// from the drop at the end): the moment the response's head must go out.
+    first_send: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// A spool in `dir` (created on demand): its writer, and the body that follows it.
@@ -115,6 +118,7 @@ pub fn channel(dir: &Path) -> (BodyWriter, Body) {
         BodyWriter {
             spool: spool.clone(),
             buf: Vec::with_capacity(CHUNK),
+            first_send: None,
         },
         Body { spool, pos: 0 },
     )
@@ -139,7 +143,24 @@ pub fn file(file: File) -> io::Result<(Body, u64)> {
 }
 
 impl BodyWriter {
+    /// Runs `hook` just before the first bytes are handed on while the body is being written.
+    /// A body that fits in one chunk reaches the spool only when the writer is dropped, after
+    /// the producer knows whether it succeeded, and `hook` is not run then.
+    pub fn on_first_send(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.first_send = Some(Box::new(hook));
+    }
+
     fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(hook) = self.first_send.take() {
+            hook();
+        }
+        self.send_quietly()
+    }
+
+    fn send_quietly(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -199,7 +220,7 @@ impl Write for BodyWriter {
 
 impl Drop for BodyWriter {
     fn drop(&mut self) {
-        let _ = self.send();
+        let _ = self.send_quietly();
         self.spool.release();
     }
 }
