@@ -2,9 +2,11 @@
 //!
 //! Each step, in its own transaction:
 //! - price windows: products whose projection changes by itself now get an outbox event;
-//! - outbox: claims catalog events, locks every channel (in id order), re-projects each changed
-//!   product for each channel and gives a new seq only where the record's hash changed or the
-//!   product entered or left the assortment; the events are deleted in the same transaction;
+//! - outbox: claims catalog events (the interactive lane first, then the bulk lane of large
+//!   batches and imports; fewer at once the more channels there are, so that a step stays
+//!   short), locks every channel (in id order), re-projects each changed product for each
+//!   channel and gives a new seq only where the record's hash changed or the product entered or
+//!   left the assortment; the events are deleted in the same transaction;
 //! - re-evaluation: after a channel definition changes, walks the catalog by SKU in pages;
 //! - retention: purges tombstones older than the retention and remembers the highest purged seq.
 //!
@@ -30,8 +32,13 @@ use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, ProductRow};
 use crate::store::{self, Db, DbConnection, StoreError, StoreResult};
 
-/// Outbox events (and products of a re-evaluation page) handled per transaction.
+/// Products of a re-evaluation page (one channel) handled per transaction, and the most
+/// outbox events claimed at once.
 const BATCH: i64 = 500;
+/// (channel, product) pairs an outbox step projects at most: with many channels a step takes
+/// fewer events, so that it ends (and the interactive lane is served again) within about a
+/// quarter of a second however many channels there are.
+const PAIRS_PER_STEP: i64 = 5_000;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -167,6 +174,7 @@ fn enqueue_due_prices(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResul
                 hash: Some(&row.hash),
                 by_name: "clock",
                 at: now.naive_utc(),
+                bulk: false,
             }],
         )?;
     }
@@ -184,9 +192,15 @@ fn parse_product(row: &ProductRow) -> StoreResult<Product> {
     })
 }
 
+/// Events an outbox step claims with `channels` channels.
+fn events_per_step(channels: usize) -> i64 {
+    (PAIRS_PER_STEP / channels.max(1) as i64).clamp(1, BATCH)
+}
+
 /// Applies one batch of outbox events to every channel.
 fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usize, usize)> {
-    let events = outbox::claim(conn, BATCH)?;
+    let limit = events_per_step(channels::count(conn)?);
+    let events = outbox::claim(conn, limit)?;
     if events.is_empty() {
         return Ok((0, 0));
     }

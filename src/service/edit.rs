@@ -69,6 +69,10 @@ pub fn if_match_holds(if_match: &str, current: Option<&str>) -> bool {
         .any(|tag| tag == "*" || tag.trim_matches('"') == current)
 }
 
+/// Batches of this many products or more go to the outbox's bulk lane: the generator serves
+/// single edits and small batches first, so they never wait behind a catalog-wide change.
+pub const BULK_FROM: usize = 100;
+
 /// Stores a batch of valid products in the caller's transaction. Each result corresponds to the
 /// product at the same index. The SKUs may repeat; later items see earlier ones.
 pub fn put_products(
@@ -78,6 +82,7 @@ pub fn put_products(
     now: DateTime<Utc>,
 ) -> Result<Vec<Stored>, StoreError> {
     let at = naive(now);
+    let bulk = items.len() >= BULK_FROM;
     let skus: Vec<&str> = items.iter().map(|p| p.sku.as_str()).collect();
     products::lock_skus(conn, &skus)?;
     let current: HashMap<String, (String, i64, String)> = products::get_many(conn, &skus)?
@@ -191,6 +196,7 @@ pub fn put_products(
             hash: Some(&stored.hash),
             by_name: by,
             at,
+            bulk,
         });
     }
     products::insert(conn, &inserts)?;
@@ -316,6 +322,7 @@ pub fn delete_product(
             hash: None,
             by_name: by,
             at,
+            bulk: false,
         }],
     )?;
     Ok(())

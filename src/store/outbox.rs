@@ -18,6 +18,8 @@ pub struct NewOutboxEvent<'a> {
     pub hash: Option<&'a str>,
     pub by_name: &'a str,
     pub at: NaiveDateTime,
+    /// Part of a large batch or an import: served after the interactive lane.
+    pub bulk: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -28,6 +30,7 @@ pub struct OutboxEvent {
     pub hash: Option<String>,
     pub by_name: String,
     pub at: NaiveDateTime,
+    pub bulk: bool,
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewOutboxEvent<'_>]) -> StoreResult<()> {
@@ -44,20 +47,31 @@ pub fn pending(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEve
         .load(conn)?)
 }
 
-/// Takes up to `limit` unprocessed events for this transaction. On PostgreSQL rows another
-/// instance holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer.
+/// Takes up to `limit` unprocessed events for this transaction, oldest first, from the
+/// interactive lane while it has any and from the bulk lane otherwise. On PostgreSQL rows
+/// another instance holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer.
+///
+/// Serving the lanes out of order is safe: an event only says that a product changed, and the
+/// generator projects the product as it is when it handles the event.
 pub fn claim(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
-    let query = catalog_outbox::table
-        .order(catalog_outbox::id.asc())
-        .limit(limit);
-    Ok(match conn {
-        DbConnection::Postgres(c) => query
-            .select(OutboxEvent::as_select())
-            .for_update()
-            .skip_locked()
-            .load(c)?,
-        DbConnection::Sqlite(c) => query.select(OutboxEvent::as_select()).load(c)?,
-    })
+    for bulk in [false, true] {
+        let query = catalog_outbox::table
+            .filter(catalog_outbox::bulk.eq(bulk))
+            .order(catalog_outbox::id.asc())
+            .limit(limit);
+        let events = match conn {
+            DbConnection::Postgres(c) => query
+                .select(OutboxEvent::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)?,
+            DbConnection::Sqlite(c) => query.select(OutboxEvent::as_select()).load(c)?,
+        };
+        if !events.is_empty() {
+            return Ok(events);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Marks events processed by deleting them, in the transaction that applied them.

@@ -47,6 +47,7 @@ diesel::table! {
         hash -> Nullable<Text>,
         by_name -> Text,
         at -> Timestamp,
+        bulk -> Bool,
     }
 }
 

@@ -371,3 +371,65 @@ async fn concurrent_creations_of_one_sku_do_not_fail() {
     }
     app.stop().await;
 }
+
+/// The SKUs of the channel's changes since its start, in seq order.
+async fn changed_skus(app: &TestApp, token: &str, channel: &str) -> Vec<String> {
+    let mut replica = Replica::from_start();
+    let mut skus = Vec::new();
+    loop {
+        let url = format!(
+            "/v1/channels/{channel}/changes?since={}&limit=1000",
+            replica.cursor
+        );
+        let response = app.get(&url, token).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        for change in page["changes"].as_array().unwrap() {
+            skus.push(change["sku"].as_str().unwrap().to_string());
+        }
+        replica.cursor = page["next"].as_str().unwrap().to_string();
+        if page["has_more"] != true {
+            return skus;
+        }
+    }
+}
+
+/// A large batch goes to the outbox's bulk lane: a single edit made after it is published by
+/// the generator's next step, ahead of the batch, and the batch follows whole.
+#[actix_web::test]
+async fn a_single_edit_is_published_ahead_of_a_large_batch_queued_before_it() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let token = setup(&app, "everything", &everything(), "shop-l").await;
+    app.drain().await;
+    let size = partnerfeed::service::edit::BULK_FROM + 20;
+    let mut body = String::new();
+    for i in 0..size {
+        body.push_str(&crate::helpers::drill(&format!("B-{i:04}")).to_string());
+        body.push('\n');
+    }
+    let r = app.batch("application/x-ndjson", body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = app.put_product(&crate::helpers::drill("SINGLE")).await;
+    assert_eq!(r.status(), 201);
+
+    let (db, now) = (app.db.clone(), partnerfeed::clock::Clock::now(&*app.clock));
+    let step =
+        actix_web::rt::task::spawn_blocking(move || partnerfeed::jobs::delta::run_once(&db, now))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(step.events, 1, "one step serves the interactive lane alone");
+    assert_eq!(changed_skus(&app, &token, "everything").await, ["SINGLE"]);
+
+    app.drain().await;
+    let skus = changed_skus(&app, &token, "everything").await;
+    assert_eq!(skus.len(), size + 1);
+    assert_eq!(skus[0], "SINGLE");
+    let batch: BTreeSet<&str> = skus[1..].iter().map(String::as_str).collect();
+    assert_eq!(batch.len(), size, "every product of the batch, once");
+    app.stop().await;
+}

@@ -1,0 +1,2 @@
+DROP INDEX catalog_outbox_lane;
+ALTER TABLE catalog_outbox DROP COLUMN bulk;
