@@ -31,6 +31,7 @@ use partnerfeed::store::Db;
 use partnerfeed::{app, demo, jobs};
 use serde_json::{json, Value};
 
+mod bulk;
 mod harness;
 mod http;
 mod limits;
@@ -45,12 +46,13 @@ use http::*;
 use scenarios::*;
 use stats::*;
 
-const ALL_SCENARIOS: [&str; 11] = [
+const ALL_SCENARIOS: [&str; 12] = [
     "limits",
     "put-latency",
     "import",
     "feed",
     "delta",
+    "bulk",
     "changes-page",
     "http-load",
     "copy",
@@ -75,7 +77,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scenarios to run (default: all): limits, put-latency, import, feed, delta,
-    /// changes-page, http-load, copy (PostgreSQL only), dump-diff, webhooks, ui.
+    /// bulk, changes-page, http-load, copy (PostgreSQL only), dump-diff, webhooks, ui.
     #[arg(long, num_args = 1..)]
     scenario: Vec<String>,
     /// Base PostgreSQL URL (loopback only); bench databases `pf_bench_*` are created beside it.
@@ -93,6 +95,15 @@ struct Args {
     /// Channel counts of the delta scenario, comma-separated and rising (default: 10,100).
     #[arg(long, value_delimiter = ',', default_values_t = [10usize, 100])]
     delta_channels: Vec<usize>,
+    /// Catalog size of the bulk scenario (default: --scale).
+    #[arg(long)]
+    bulk_size: Option<usize>,
+    /// Channel counts of the bulk scenario, comma-separated and rising (default: 10,100).
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize, 100])]
+    bulk_channels: Vec<usize>,
+    /// Percentages of the catalog the bulk scenario changes (default: 1,10,100).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 100])]
+    bulk_percents: Vec<usize>,
     /// Products sent through the batch endpoint per run (default: min(scale, 100,000)).
     #[arg(long)]
     batch_products: Option<usize>,

@@ -340,7 +340,7 @@ pub fn copy(
 }
 
 /// Streams `path` of the server into `file`; returns its bytes and ETag.
-fn download(
+pub(crate) fn download(
     http: &mut Http,
     token: &str,
     path: &str,
@@ -364,7 +364,7 @@ fn sku_of(line: &str) -> anyhow::Result<&str> {
 }
 
 /// The SKUs whose lines differ between two SKU-ordered NDJSON dumps (a merge join).
-fn diff_dumps(old: &Path, new: &Path) -> anyhow::Result<BTreeSet<String>> {
+pub(crate) fn diff_dumps(old: &Path, new: &Path) -> anyhow::Result<BTreeSet<String>> {
     let mut a = BufReader::with_capacity(1 << 20, File::open(old)?).lines();
     let mut b = BufReader::with_capacity(1 << 20, File::open(new)?).lines();
     let mut changed = BTreeSet::new();
@@ -405,7 +405,7 @@ fn diff_dumps(old: &Path, new: &Path) -> anyhow::Result<BTreeSet<String>> {
 }
 
 /// Follows change pages from `since` to the end; returns the changed SKUs and the new cursor.
-fn changes_since(
+pub(crate) fn changes_since(
     http: &mut Http,
     token: &str,
     channel: &str,

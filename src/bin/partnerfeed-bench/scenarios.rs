@@ -112,6 +112,9 @@ pub(crate) fn bench_backend(
     if wants(ctx, "delta") {
         bench_delta(ctx, kind, tables)?;
     }
+    if wants(ctx, "bulk") {
+        crate::bulk::bench(ctx, kind, tables)?;
+    }
     if wants(ctx, "webhooks") {
         webhooks::bench(ctx, kind, tables)?;
     }
