@@ -80,13 +80,18 @@ pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     let (events, changes) = store::transaction(&mut conn, |c| apply_outbox(c, now))?;
     work.events += events;
     work.changes += changes;
-    let pending: Vec<i64> = channels::list(&mut conn, None)?
-        .into_iter()
-        .filter(|c| c.reeval_after.is_some())
-        .map(|c| c.id)
-        .collect();
-    for id in pending {
-        let (evaluated, changes) = store::transaction(&mut conn, |c| reevaluate_page(c, id, now))?;
+    // Channels being re-evaluated, grouped by where they are in the catalog (in id order, the
+    // order locks are taken in).
+    let mut groups: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for channel in channels::list(&mut conn, None)? {
+        if let Some(after) = channel.reeval_after {
+            groups.entry(after).or_default().push(channel.id);
+        }
+    }
+    for mut ids in groups.into_values() {
+        ids.sort_unstable();
+        let (evaluated, changes) =
+            store::transaction(&mut conn, |c| reevaluate_page(c, &ids, now))?;
         work.evaluated += evaluated;
         work.changes += changes;
     }
@@ -214,61 +219,138 @@ fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usi
         .iter()
         .map(|row| Ok((row.sku.clone(), parse_product(row)?)))
         .collect::<StoreResult<_>>()?;
-    let mut changes = 0;
-    for channel in &locked {
-        let def = pull::definition(channel)?;
-        let products: Vec<(&str, Option<&Product>)> =
-            skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
-        changes += publish(conn, channel, &def, &products, now)?;
-    }
+    let products: Vec<(&str, Option<&Product>)> =
+        skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
+    let changes = publish_all(conn, &locked, &products, now)?;
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     outbox::remove(conn, &ids)?;
     Ok((events.len(), changes))
 }
 
-/// Compares the projections of `products` (None = deleted) with the channel's stored state and
-/// writes the differences with the channel's next sequence numbers. Returns how many changed.
-fn publish(
+/// A projection in its stored form: the record's SHA-256 and its canonical text.
+type Projected = Option<(String, String)>;
+
+/// (channel, product) pairs a projection thread gets at least.
+const PAIRS_PER_THREAD: usize = 1_000;
+
+/// Each of `products` projected for each channel of `defs` (`None`: deleted, or outside the
+/// channel), channel after channel: `defs.len()` runs of `products.len()`. The projection is
+/// pure, so with enough pairs it runs on every core.
+fn project_all(
+    defs: &[ChannelDef],
+    products: &[(&str, Option<&Product>)],
+    now: DateTime<Utc>,
+) -> Vec<Projected> {
+    let n = products.len();
+    let total = defs.len() * n;
+    let project = |i: usize| -> Projected {
+        let (sku, product) = products[i % n];
+        let record = product.and_then(|p| delta::project(sku, p, &defs[i / n], now))?;
+        // The record is stored in its canonical form: the bytes partners hash.
+        let canonical = jcs::canonical_bytes(&Value::Object(record));
+        let hash = jcs::sha256_hex_of(&canonical);
+        // RFC 8785 output is UTF-8; the bytes move into the string without a copy.
+        let text = String::from_utf8(canonical)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Some((hash, text))
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = cores.min(total / PAIRS_PER_THREAD).max(1);
+    if threads == 1 {
+        return (0..total).map(project).collect();
+    }
+    let per = total.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let project = &project;
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t * per..((t + 1) * per).min(total))
+                        .map(project)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Projects `products` for every channel of `locked` and publishes the differences; returns
+/// how many records changed.
+fn publish_all(
     conn: &mut DbConnection,
-    channel: &ChannelRow,
-    def: &ChannelDef,
+    locked: &[ChannelRow],
     products: &[(&str, Option<&Product>)],
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
+    if products.is_empty() {
+        return Ok(0);
+    }
+    let defs: Vec<ChannelDef> = locked
+        .iter()
+        .map(pull::definition)
+        .collect::<Result<_, _>>()?;
+    let projected = project_all(&defs, products, now);
+    let mut changes = 0;
+    for (channel, run) in locked.iter().zip(projected.chunks(products.len())) {
+        changes += publish(conn, channel, products, run, now)?;
+    }
+    Ok(changes)
+}
+
+/// Compares the projections of `products` (`projected`, in the same order) with the channel's
+/// stored state and writes the differences with the channel's next sequence numbers. Returns
+/// how many changed.
+fn publish(
+    conn: &mut DbConnection,
+    channel: &ChannelRow,
+    products: &[(&str, Option<&Product>)],
+    projected: &[Projected],
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
     let skus: Vec<&str> = products.iter().map(|(sku, _)| *sku).collect();
-    let stored: HashMap<String, RecordRow> = channel_records::get_many(conn, channel.id, &skus)?
+    // Hashes only: records are read back just for the products that leave the channel.
+    let stored: HashMap<String, Option<String>> = channel_records::hashes(conn, channel.id, &skus)?
         .into_iter()
-        .map(|r| (r.sku.clone(), r))
         .collect();
     // The channel row is locked; re-read its counter in case this transaction already moved it.
     let mut seq = channels::get_by_id(conn, channel.id)?.map_or(channel.last_seq, |c| c.last_seq);
-    let mut projected = Vec::new();
-    for (sku, product) in products {
-        let record = product.and_then(|p| delta::project(sku, p, def, now));
-        // The record is stored in its canonical form: the bytes partners hash.
-        let new = record.map(|r| {
-            let canonical = jcs::canonical_bytes(&Value::Object(r));
-            let hash = jcs::sha256_hex_of(&canonical);
-            (hash, String::from_utf8_lossy(&canonical).into_owned())
-        });
-        let old_hash = stored.get(*sku).and_then(|r| r.hash.as_deref());
-        let changed = match (&new, old_hash) {
+    let mut changed = Vec::new();
+    for (sku, new) in skus.iter().zip(projected) {
+        let old_hash = stored.get(*sku).and_then(Option::as_deref);
+        let differs = match (new, old_hash) {
             (Some((hash, _)), Some(old)) => hash != old,
             (Some(_), None) => true,
             // Left the assortment or deleted: a tombstone, once.
             (None, Some(_)) => true,
             (None, None) => false,
         };
-        if changed {
+        if differs {
             seq += 1;
-            projected.push((*sku, seq, new));
+            changed.push((*sku, seq, new));
         }
     }
-    if projected.is_empty() {
+    if changed.is_empty() {
         return Ok(0);
     }
     let at = now.naive_utc();
-    let rows: Vec<NewRecord<'_>> = projected
+    let leaving: Vec<&str> = changed
+        .iter()
+        .filter(|(_, _, new)| new.is_none())
+        .map(|(sku, _, _)| *sku)
+        .collect();
+    let last_records: HashMap<String, RecordRow> = if leaving.is_empty() {
+        HashMap::new()
+    } else {
+        channel_records::get_many(conn, channel.id, &leaving)?
+            .into_iter()
+            .map(|r| (r.sku.clone(), r))
+            .collect()
+    };
+    let rows: Vec<NewRecord<'_>> = changed
         .iter()
         .map(|(sku, seq, new)| NewRecord {
             channel_id: channel.id,
@@ -279,7 +361,7 @@ fn publish(
             // formats that name deleted items by content (GDSN, by GTIN) need it.
             record: match new {
                 Some((_, r)) => Some(r.as_str()),
-                None => stored.get(*sku).and_then(|r| r.record.as_deref()),
+                None => last_records.get(*sku).and_then(|r| r.record.as_deref()),
             },
             deleted_at: if new.is_none() { Some(at) } else { None },
         })
@@ -291,36 +373,49 @@ fn publish(
     Ok(rows.len())
 }
 
-/// One page of a channel's re-evaluation after its definition changed.
+/// One page of the re-evaluation of the channels `ids`, which were at the same place in it
+/// when the step began: channels created or redefined together share the reading and parsing
+/// of each page of the catalog. A page is smaller the more channels share it, so that a step
+/// stays short. Returns the (channel, product) pairs evaluated and the changes.
 fn reevaluate_page(
     conn: &mut DbConnection,
-    channel_id: i64,
+    ids: &[i64],
     now: DateTime<Utc>,
 ) -> StoreResult<(usize, usize)> {
-    let Some(channel) = channels::lock(conn, channel_id)? else {
-        return Ok((0, 0));
-    };
-    let Some(after) = channel.reeval_after.clone() else {
-        return Ok((0, 0));
-    };
-    let def = pull::definition(&channel)?;
-    let rows = products::list(conn, Some(&after), BATCH)?;
-    let parsed: Vec<(String, Product)> = rows
-        .iter()
-        .map(|r| Ok((r.sku.clone(), parse_product(r)?)))
-        .collect::<StoreResult<_>>()?;
-    let products: Vec<(&str, Option<&Product>)> = parsed
-        .iter()
-        .map(|(sku, p)| (sku.as_str(), Some(p)))
-        .collect();
-    let changes = publish(conn, &channel, &def, &products, now)?;
-    if (rows.len() as i64) < BATCH {
-        channels::set_reeval(conn, channel.id, None, Some(&channel.definition_hash))?;
-    } else {
-        let last = rows.last().map(|r| r.sku.as_str());
-        channels::set_reeval(conn, channel.id, last, channel.evaluated_hash.as_deref())?;
+    // Locked, the channels are where they are now: another instance may have moved some on
+    // since the step began, so they are grouped again by where they stand.
+    let mut groups: std::collections::BTreeMap<String, Vec<ChannelRow>> = Default::default();
+    for &id in ids {
+        if let Some(channel) = channels::lock(conn, id)? {
+            if let Some(after) = channel.reeval_after.clone() {
+                groups.entry(after).or_default().push(channel);
+            }
+        }
     }
-    Ok((rows.len(), changes))
+    let (mut evaluated, mut changes) = (0, 0);
+    for (after, group) in groups {
+        let page = events_per_step(group.len());
+        let rows = products::list(conn, Some(&after), page)?;
+        let parsed: Vec<(String, Product)> = rows
+            .iter()
+            .map(|r| Ok((r.sku.clone(), parse_product(r)?)))
+            .collect::<StoreResult<_>>()?;
+        let products: Vec<(&str, Option<&Product>)> = parsed
+            .iter()
+            .map(|(sku, p)| (sku.as_str(), Some(p)))
+            .collect();
+        changes += publish_all(conn, &group, &products, now)?;
+        for channel in &group {
+            if (rows.len() as i64) < page {
+                channels::set_reeval(conn, channel.id, None, Some(&channel.definition_hash))?;
+            } else {
+                let last = rows.last().map(|r| r.sku.as_str());
+                channels::set_reeval(conn, channel.id, last, channel.evaluated_hash.as_deref())?;
+            }
+        }
+        evaluated += rows.len() * group.len();
+    }
+    Ok((evaluated, changes))
 }
 
 /// Purges tombstones deleted before `before`.

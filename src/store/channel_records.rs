@@ -53,10 +53,35 @@ pub fn get_many(
     Ok(rows)
 }
 
-/// Writes new states (insert or replace on (channel, SKU)). PostgreSQL takes them in
-/// multi-row statements; SQLite, which has no multi-row upsert in diesel, one prepared
-/// statement per row.
+/// The stored hash of each of `skus` that the channel has a row for (`None`: a tombstone),
+/// without the records: what the generator compares a new projection with.
+pub fn hashes(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    skus: &[&str],
+) -> StoreResult<Vec<(String, Option<String>)>> {
+    let mut rows = Vec::with_capacity(skus.len());
+    for chunk in skus.chunks(500) {
+        rows.extend(
+            channel_records::table
+                .filter(channel_records::channel_id.eq(channel_id))
+                .filter(channel_records::sku.eq_any(chunk))
+                .select((channel_records::sku, channel_records::hash))
+                .load::<(String, Option<String>)>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Rows of the upsert statement on SQLite: 6 parameters a row, well under SQLite's limit of
+/// 32,766 a statement.
+const SQLITE_UPSERT_ROWS: usize = 200;
+
+/// Writes new states (insert or replace on (channel, SKU)), in multi-row statements. Diesel
+/// has no multi-row upsert for SQLite, so there the statement is written out with its
+/// parameters bound.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
     macro_rules! upsert {
         ($c:expr, $values:expr) => {
             diesel::insert_into(channel_records::table)
@@ -79,8 +104,35 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
             }
         }
         DbConnection::Sqlite(c) => {
-            for row in rows {
-                upsert!(c, row)?;
+            for chunk in rows.chunks(SQLITE_UPSERT_ROWS) {
+                let mut sql = String::with_capacity(160 + chunk.len() * 20);
+                sql.push_str(
+                    "INSERT INTO channel_records (channel_id, sku, seq, hash, record, deleted_at) \
+                     VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    sql.push_str(if i == 0 {
+                        "(?, ?, ?, ?, ?, ?)"
+                    } else {
+                        ", (?, ?, ?, ?, ?, ?)"
+                    });
+                }
+                sql.push_str(
+                    " ON CONFLICT (channel_id, sku) DO UPDATE SET seq = excluded.seq, \
+                     hash = excluded.hash, record = excluded.record, \
+                     deleted_at = excluded.deleted_at",
+                );
+                let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+                for row in chunk {
+                    query = query
+                        .bind::<BigInt, _>(row.channel_id)
+                        .bind::<Text, _>(row.sku)
+                        .bind::<BigInt, _>(row.seq)
+                        .bind::<Nullable<Text>, _>(row.hash)
+                        .bind::<Nullable<Text>, _>(row.record)
+                        .bind::<Nullable<Timestamp>, _>(row.deleted_at);
+                }
+                query.execute(c)?;
             }
         }
     }
