@@ -306,7 +306,7 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
                     service.call(req)
                 })
                 .wrap(middleware::Compress::default())
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<RequestSpan>::new())
                 .into_utoipa_app()
                 .configure(api::configure)
                 .into_app()
@@ -407,4 +407,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("partnerfeed stopped");
     Ok(())
+}
+
+/// The root span of each request, as `tracing_actix_web`'s default builds it (method, route,
+/// status, request id), but only when its level is enabled: the default looks the route's
+/// pattern up in the resource map for every request even when nothing records the span, a
+/// regex walk over the routes that cost about a fifth of a 304's time.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        if tracing::enabled!(tracing::Level::INFO) {
+            tracing_actix_web::root_span!(level = tracing::Level::INFO, request)
+        } else {
+            tracing::Span::none()
+        }
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }
