@@ -76,8 +76,14 @@ impl Work {
 pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
     let mut work = Work::default();
-    store::transaction(&mut conn, |c| enqueue_due_prices(c, now))?;
-    let (events, changes) = store::transaction(&mut conn, |c| apply_outbox(c, now))?;
+    // Products and the outbox only: nothing the in-memory views trust.
+    store::transaction_counted_if(&mut conn, |c| enqueue_due_prices(c, now), |_| false)?;
+    // A step moves a channel's last seq only when it publishes a change.
+    let (events, changes) = store::transaction_counted_if(
+        &mut conn,
+        |c| apply_outbox(c, now),
+        |(_, changes)| *changes > 0,
+    )?;
     work.events += events;
     work.changes += changes;
     // Channels being re-evaluated, grouped by where they are in the catalog (in id order, the
@@ -90,8 +96,11 @@ pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
     }
     for mut ids in groups.into_values() {
         ids.sort_unstable();
-        let (evaluated, changes) =
-            store::transaction(&mut conn, |c| reevaluate_page(c, &ids, now))?;
+        let (evaluated, changes) = store::transaction_counted_if(
+            &mut conn,
+            |c| reevaluate_page(c, &ids, now),
+            |(_, changes)| *changes > 0,
+        )?;
         work.evaluated += evaluated;
         work.changes += changes;
     }

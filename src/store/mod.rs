@@ -351,6 +351,19 @@ where
     E: From<StoreError>,
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
+    transaction_counted_if(conn, f, |_| true)
+}
+
+/// [`transaction`] for background work that usually changes nothing the in-memory views trust
+/// (tokens, grants, and channels' codes, last seqs and definitions; see [`commits`]): it is
+/// counted only when it fails or when `counts` says its result changed some of that. An idle
+/// generator step then leaves the views trusted, so 304s keep being answered from memory.
+pub fn transaction_counted_if<T, E, F, C>(conn: &mut DbConnection, f: F, counts: C) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    C: FnOnce(&T) -> bool,
+{
     let begun = match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
@@ -359,7 +372,9 @@ where
     };
     begun.map_err(|e| E::from(StoreError::Query(e)))?;
     let result = finish(conn, f);
-    note_commit();
+    if result.as_ref().map_or(true, counts) {
+        note_commit();
+    }
     result
 }
 

@@ -60,22 +60,27 @@ pub fn add_catalog_size(conn: &mut DbConnection, delta: i64) -> StoreResult<()> 
 /// (`DELETE … RETURNING`), so a difference committed meanwhile is never lost.
 pub fn fold_catalog_size(conn: &mut DbConnection) -> StoreResult<()> {
     use catalog_size_changes as t;
-    super::transaction(conn, |conn| {
-        let ids: Vec<i64> = t::table.select(t::id).order(t::id.asc()).load(conn)?;
-        if ids.len() < 2 {
-            return Ok(());
-        }
-        let last = ids[ids.len() - 1];
-        let deltas: Vec<i64> =
-            crate::with_conn!(conn, |c| diesel::delete(t::table.filter(t::id.le(last)))
-                .returning(t::delta)
-                .get_results(c))?;
-        let total: i64 = deltas.iter().sum();
-        diesel::insert_into(t::table)
-            .values(t::delta.eq(total))
-            .execute(conn)?;
-        Ok(())
-    })
+    // The catalog's size only: nothing the in-memory views trust.
+    super::transaction_counted_if(
+        conn,
+        |conn| {
+            let ids: Vec<i64> = t::table.select(t::id).order(t::id.asc()).load(conn)?;
+            if ids.len() < 2 {
+                return Ok(());
+            }
+            let last = ids[ids.len() - 1];
+            let deltas: Vec<i64> =
+                crate::with_conn!(conn, |c| diesel::delete(t::table.filter(t::id.le(last)))
+                    .returning(t::delta)
+                    .get_results(c))?;
+            let total: i64 = deltas.iter().sum();
+            diesel::insert_into(t::table)
+                .values(t::delta.eq(total))
+                .execute(conn)?;
+            Ok(())
+        },
+        |_| false,
+    )
 }
 
 // --------------------------------------------------------------------- channel snapshots
