@@ -217,22 +217,21 @@ where
                     render(c, &mut send_head, writer)
                 })
             });
-        let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
-        match (result, pending.tx.take()) {
-            (Ok(()), Some(tx)) => {
-                if let Some(head) = pending.head.take() {
-                    let _ = tx.send(Ok(head));
+        match result {
+            Ok(()) => PendingHead::release(&pending),
+            Err(e) => {
+                let tx = pending.lock().unwrap_or_else(|e| e.into_inner()).tx.take();
+                match tx {
+                    Some(tx) => {
+                        let _ = tx.send(Err(e.into()));
+                    }
+                    // The client went away, or the database failed mid-body: the client must
+                    // see a cut transfer, never a body that ends cleanly but short.
+                    None => {
+                        tracing::debug!(error = %e, "feed stream ended early");
+                        abort.fail(e.to_string());
+                    }
                 }
-            }
-            (Ok(()), None) => {}
-            (Err(e), Some(tx)) => {
-                let _ = tx.send(Err(e.into()));
-            }
-            // The client went away, or the database failed mid-body: the client must see a cut
-            // transfer, never a body that ends cleanly but short.
-            (Err(e), None) => {
-                tracing::debug!(error = %e, "feed stream ended early");
-                abort.fail(e.to_string());
             }
         }
     });

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use crate::references::{changes_since, diff_dumps};
+use crate::references::{changes_since, diff_dumps, sku_of};
 use crate::{
     auth, bench_channel, edited, expect_ok, import_into, log, ndjson_of, percentile, post_batch,
     put_channel, write_catalog, BenchDb, Ctx, Http, Kind, Server, Tables,
@@ -60,10 +60,8 @@ fn dump(
     let text = std::fs::read_to_string(file)?;
     let skus = text
         .lines()
-        .filter_map(|l| l.strip_prefix("{\"sku\":\""))
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_string)
-        .collect();
+        .map(|l| sku_of(l).map(str::to_string))
+        .collect::<anyhow::Result<_>>()?;
     Ok((cursor, skus))
 }
 

@@ -357,7 +357,7 @@ pub(crate) fn download(
 }
 
 /// SKU of an NDJSON feed line (`{"sku":"...","hash":...`).
-fn sku_of(line: &str) -> anyhow::Result<&str> {
+pub(crate) fn sku_of(line: &str) -> anyhow::Result<&str> {
     line.strip_prefix("{\"sku\":\"")
         .and_then(|rest| rest.split('"').next())
         .with_context(|| format!("unexpected feed line: {}", &line[..line.len().min(80)]))
