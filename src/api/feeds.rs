@@ -170,15 +170,25 @@ impl PendingHead {
     }
 }
 
+/// When the headers of a streamed response go out.
+#[derive(Clone, Copy)]
+enum HeadGoes {
+    /// With the body's first chunk, or when a body smaller than a chunk is complete: a feed,
+    /// whose size has no bound.
+    WithFirstChunk,
+    /// When the body is complete: a change page, bounded by its `limit`, is never cut.
+    WhenComplete,
+}
+
 /// Runs `render` on a blocking thread inside a read snapshot. It must call its `head`
-/// callback before writing; the headers go out with the body's first chunk (or when a body
-/// smaller than a chunk is complete), and the rest streams behind them. An error before the
-/// headers go out becomes the response; a later one truncates the body. The body goes
-/// through a spool (`stream`): the snapshot and its pooled connection end when the rendering
-/// does, however slowly the client reads.
+/// callback before writing; the headers go out as `goes` says, and the rest streams behind
+/// them. An error before the headers go out becomes the response; a later one truncates the
+/// body. The body goes through a spool (`stream`): the snapshot and its pooled connection end
+/// when the rendering does, however slowly the client reads.
 async fn stream_response<F>(
     state: &AppState,
     content_type: &'static str,
+    goes: HeadGoes,
     render: F,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -189,15 +199,15 @@ where
     let (mut writer, body) = stream::channel(&state.spool_dir);
     let abort = writer.abort_handle();
     let (head_tx, head_rx) = oneshot::channel::<Result<Head, ApiError>>();
-    // The head waits until the first chunk of the body leaves the renderer, or until the
-    // renderer ends: a page that fits in one chunk is whole before anything is sent, so a
-    // failure while rendering it (the database going away) is a problem response, not a cut
-    // connection.
+    // The head waits until the first chunk of the body leaves the renderer (a feed), or until
+    // the renderer ends (a change page, or a feed that fits in one chunk): a body whole before
+    // anything is sent turns a failure while rendering it (the database going away) into a
+    // problem response, not a cut connection.
     let pending = Arc::new(Mutex::new(PendingHead {
         head: None,
         tx: Some(head_tx),
     }));
-    {
+    if let HeadGoes::WithFirstChunk = goes {
         let pending = pending.clone();
         writer.on_first_send(move || PendingHead::release(&pending));
     }
@@ -321,6 +331,7 @@ pub async fn feed(
     let mut response = stream_response(
         state,
         format.content_type(),
+        HeadGoes::WithFirstChunk,
         move |conn, send_head, writer| {
             let mut rendered_etag = String::new();
             let head = |channel: &ChannelRow, cursor: &str| {
@@ -470,6 +481,7 @@ pub async fn channel_changes(
     let response = stream_response(
         &state,
         format.content_type(),
+        HeadGoes::WhenComplete,
         move |conn, send_head, writer| {
             let head = |channel: &ChannelRow, page: &PageHead| {
                 let etag = strong_etag(&[

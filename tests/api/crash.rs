@@ -1109,6 +1109,8 @@ async fn postgres_away_answers_503_fast_and_everything_recovers_by_itself() {
     let mut snapshots = Vec::new();
     for f in followers {
         let (tally, replica) = f.await.unwrap();
+        // A change page is rendered whole before its headers go out: complete or a 503.
+        assert_eq!(tally.interrupted, 0, "a change page was cut: {tally:?}");
         tallies.push(tally);
         snapshots.push(Snapshot {
             what: "follower through the outage",
