@@ -341,6 +341,22 @@ impl Db {
         })
         .await
     }
+
+    /// [`Db::write`] for background work that never changes what the in-memory views trust
+    /// (see [`transaction_counted_if`]): it leaves them trusted unless it fails.
+    pub async fn write_uncounted<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let (pool, away) = (self.write.clone(), self.away.clone());
+        blocking(move || {
+            let mut pooled = checkout(&pool, &away)?;
+            transaction_counted_if(&mut pooled, f, |_| false)
+        })
+        .await
+    }
 }
 
 /// Runs `f` in a write transaction on `conn`, committed only when `f` succeeds. On SQLite the
