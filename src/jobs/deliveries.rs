@@ -6,7 +6,9 @@
 //! after the outcome commits.
 //!
 //! Right before the bytes leave, one statement ([`subs::begin_send`]) checks again that the
-//! subscription has not ended and its reseller still holds the grant on the channel; the send
+//! subscription has not ended and its reseller still holds the grant on the channel, and
+//! freezes a new batch (a retried or resumed batch is checked to be still the frozen one); the
+//! send
 //! then runs under a cancellation ([`crate::service::inflight`]) that a withdrawal on this instance
 //! triggers before it commits, and that a poll of the subscription triggers for withdrawals
 //! committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
@@ -81,22 +83,26 @@ impl Worker {
             let Some(sub) = claimed else {
                 return Ok(delivered);
             };
-            let step = self.step(id, sub).await;
             // Claim again only when more changes are known to wait; otherwise the loop's next
             // look (woken because this delivered) finds whatever came meanwhile.
-            if !matches!(step, Ok(Some(true))) {
-                let (sid, owner) = (id.to_string(), self.owner.clone());
-                self.writes
-                    .write(move |c| subs::release(c, &sid, &owner))
-                    .await?;
-                return step.map(|s| delivered || s.is_some());
+            match self.step(id, sub).await {
+                Ok(Some(true)) => delivered = true,
+                // Delivered, and the claim given up with the outcome.
+                Ok(Some(false)) => return Ok(true),
+                step => {
+                    let (sid, owner) = (id.to_string(), self.owner.clone());
+                    self.writes
+                        .write(move |c| subs::release(c, &sid, &owner))
+                        .await?;
+                    return step.map(|s| delivered || s.is_some());
+                }
             }
-            delivered = true;
         }
     }
 
     /// One attempt under a claim: `Some(more)` when the batch was delivered, `more` being
-    /// whether changes after it were already known to wait.
+    /// whether changes after it were already known to wait; when they were not, the claim was
+    /// given up with the outcome.
     async fn step(&self, id: &str, sub: Subscription) -> Result<Option<bool>, StoreError> {
         if !sub.row.enabled {
             return Ok(None);
@@ -105,20 +111,23 @@ impl Worker {
         if sub.row.next_attempt_at.is_some_and(|t| t > now) {
             return Ok(None);
         }
-        let batch = match (
+        let (batch, start) = match (
             &sub.row.batch_id,
             sub.row.batch_from,
             sub.row.batch_to,
             &sub.row.batch_body,
         ) {
-            (Some(bid), Some(from), Some(to), Some(body)) => Batch {
-                id: bid.clone(),
-                from,
-                to,
-                body: body.clone(),
-                // Resumed: what follows it is not known.
-                more: true,
-            },
+            (Some(bid), Some(from), Some(to), Some(body)) => (
+                Batch {
+                    id: bid.clone(),
+                    from,
+                    to,
+                    body: body.clone(),
+                    // Resumed: what follows it is not known.
+                    more: true,
+                },
+                subs::Start::Frozen(bid.clone()),
+            ),
             _ => match self.build(&sub).await? {
                 Built::Nothing => return Ok(None),
                 Built::Expired(reason) => {
@@ -137,22 +146,18 @@ impl Worker {
                         body,
                         more,
                     };
-                    let (sid, owner, b) = (id.to_string(), self.owner.clone(), batch.clone());
-                    let frozen = self
-                        .writes
-                        .write(move |c| subs::freeze(c, &sid, &owner, &b.id, b.from, b.to, &b.body))
-                        .await?;
-                    if !frozen {
-                        return Ok(None);
-                    }
-                    batch
+                    // Frozen by the statement that starts its send.
+                    let start = subs::Start::Freeze {
+                        batch_id: batch.id.clone(),
+                        from: batch.from,
+                        to: batch.to,
+                        body: batch.body.clone(),
+                    };
+                    (batch, start)
                 }
             },
         };
-        let Some(response) = self
-            .guarded(id, Some(&batch.id), self.send(&sub, &batch))
-            .await?
-        else {
+        let Some(response) = self.guarded(id, start, self.send(&sub, &batch)).await? else {
             return Ok(None);
         };
         let delivered = self.record(&sub, &batch, response).await?;
@@ -364,7 +369,8 @@ impl Worker {
         Ok(attempt)
     }
 
-    /// Logs the attempt and applies its outcome; true when delivered.
+    /// Logs the attempt and applies its outcome; true when delivered. A delivered batch with no
+    /// more changes known after it gives the claim up in the same statement.
     async fn record(
         &self,
         sub: &Subscription,
@@ -398,19 +404,20 @@ impl Worker {
             outcome = %delivery::describe(&response),
             "webhook attempt"
         );
-        let (sid, owner, bid, to, n) = (
+        let (sid, owner, bid, to, n, release) = (
             sub.row.id.clone(),
             self.owner.clone(),
             batch.id.clone(),
             batch.to,
             next.clone(),
+            !batch.more,
         );
         let applied = self
             .writes
             .write(move |c| -> Result<bool, StoreError> {
                 subs::log_attempt(c, &attempt)?;
                 match &n {
-                    Next::Advance => subs::delivered(c, &sid, &owner, &bid, to),
+                    Next::Advance => subs::delivered(c, &sid, &owner, &bid, to, release),
                     Next::Retry { after, .. } => {
                         let at = now + chrono::Duration::from_std(*after).unwrap_or_default();
                         subs::failed(c, &sid, &owner, &bid, at)

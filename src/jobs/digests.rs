@@ -181,7 +181,10 @@ impl Digester {
             },
         );
         let started = std::time::Instant::now();
-        let Some(sent) = d.guarded(id, None, d.mailer.send(&mail)).await? else {
+        let Some(sent) = d
+            .guarded(id, subs::Start::Digest, d.mailer.send(&mail))
+            .await?
+        else {
             // Ended (or no longer allowed) before or while it was being sent: nothing recorded.
             return Ok(());
         };

@@ -175,25 +175,21 @@ impl Worker {
         })
     }
 
-    /// Runs `send` for subscription `id` if the statement that starts it ([`subs::begin_send`],
-    /// with the frozen `batch_id` of a webhook) still allows it, cancelled as soon as the
-    /// subscription ends: `None` when it was not started or was cancelled.
+    /// Runs `send` for subscription `id` if the statement that starts it ([`subs::begin_send`]
+    /// of `start`) still allows it, cancelled as soon as the subscription ends: `None` when it
+    /// was not started or was cancelled.
     pub async fn guarded<T>(
         &self,
         id: &str,
-        batch_id: Option<&str>,
+        start: subs::Start,
         send: impl std::future::Future<Output = T>,
     ) -> Result<Option<T>, StoreError> {
         // Registered before the check: a withdrawal committing after it cancels this send.
         let mut guard = self.inflight.start(id);
-        let (sid, owner, bid) = (
-            id.to_string(),
-            self.owner.clone(),
-            batch_id.map(str::to_string),
-        );
+        let (sid, owner) = (id.to_string(), self.owner.clone());
         let allowed = self
             .writes
-            .write(move |c| subs::begin_send(c, &sid, &owner, bid.as_deref()))
+            .write(move |c| subs::begin_send(c, &sid, &owner, &start))
             .await?;
         if !allowed {
             return Ok(None);

@@ -617,28 +617,16 @@ pub fn due(conn: &mut DbConnection, at: NaiveDateTime, limit: i64) -> StoreResul
         .load(conn)?)
 }
 
-/// The owner of a subscription (it never changes).
-fn reseller_of(conn: &mut DbConnection, id: &str) -> StoreResult<Option<String>> {
-    Ok(subscriptions::table
-        .find(id)
-        .select(subscriptions::reseller_code)
-        .first(conn)
-        .optional()?)
-}
-
-/// The channel ids `reseller` holds a grant on, as a subquery.
-fn granted(
-    reseller: &str,
-) -> diesel::dsl::Select<
-    diesel::dsl::Filter<
-        reseller_channels::table,
-        diesel::dsl::Eq<reseller_channels::reseller_code, &str>,
-    >,
-    reseller_channels::channel_id,
-> {
-    reseller_channels::table
-        .filter(reseller_channels::reseller_code.eq(reseller))
-        .select(reseller_channels::channel_id)
+/// The subscription's reseller holds a grant on its channel: a subquery correlated with the
+/// subscription's row, so that a claim or a send check is one statement.
+macro_rules! grant_held {
+    () => {
+        diesel::dsl::exists(
+            reseller_channels::table
+                .filter(reseller_channels::reseller_code.eq(subscriptions::reseller_code))
+                .filter(reseller_channels::channel_id.eq(subscriptions::channel_id)),
+        )
+    };
 }
 
 /// Takes (or extends) the claim on a subscription until `until`, if it is enabled, not ended,
@@ -651,15 +639,12 @@ pub fn claim(
     at: NaiveDateTime,
     until: NaiveDateTime,
 ) -> StoreResult<bool> {
-    let Some(reseller) = reseller_of(conn, id)? else {
-        return Ok(false);
-    };
     let n = diesel::update(
         subscriptions::table
             .find(id)
             .filter(subscriptions::enabled.eq(true))
             .filter(subscriptions::ended_reason.is_null())
-            .filter(subscriptions::channel_id.eq_any(granted(&reseller)))
+            .filter(grant_held!())
             .filter(
                 subscriptions::lease_until
                     .is_null()
@@ -688,36 +673,6 @@ pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> StoreResult<()
     ))
     .execute(conn)?;
     Ok(())
-}
-
-/// Freezes a new batch, if the claim is still ours and no batch is frozen.
-pub fn freeze(
-    conn: &mut DbConnection,
-    id: &str,
-    owner: &str,
-    batch_id: &str,
-    from: i64,
-    to: i64,
-    body: &str,
-) -> StoreResult<bool> {
-    let n = diesel::update(
-        subscriptions::table
-            .find(id)
-            .filter(subscriptions::lease_owner.eq(owner))
-            .filter(subscriptions::ended_reason.is_null())
-            .filter(subscriptions::batch_id.is_null())
-            .filter(subscriptions::cursor_seq.eq(from)),
-    )
-    .set((
-        subscriptions::batch_id.eq(Some(batch_id)),
-        subscriptions::batch_from.eq(Some(from)),
-        subscriptions::batch_to.eq(Some(to)),
-        subscriptions::batch_body.eq(Some(body)),
-        subscriptions::batch_attempts.eq(0),
-        subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
 }
 
 /// One logged attempt.
@@ -763,38 +718,71 @@ pub fn attempts(
     Ok(query.load(conn)?)
 }
 
+/// What a send starts ([`begin_send`]).
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A digest: its address must be confirmed.
+    Digest,
+    /// A webhook's batch frozen earlier (being retried or resumed), by its id.
+    Frozen(String),
+    /// A webhook's new batch after its cursor `from`, frozen by the statement that starts its
+    /// send, if no batch is frozen and the cursor has not moved.
+    Freeze {
+        batch_id: String,
+        from: i64,
+        to: i64,
+        body: String,
+    },
+}
+
 /// The statement that starts a send, run right before the bytes leave: true when `owner` still
-/// holds the claim, `batch_id` (a webhook's frozen batch; `None` for a digest) is still the
+/// holds the claim, the batch of `start` is (or, newly frozen, becomes) the subscription's
 /// batch, the subscription is enabled and not ended, a digest's address is confirmed, and the
-/// owner holds the grant on the channel. An `UPDATE` (of nothing), so that on PostgreSQL it
-/// waits for the row lock of a withdrawal in progress and then sees it committed; on SQLite it
-/// is a write, serialised with every withdrawal.
+/// owner holds the grant on the channel. An `UPDATE`, so that on PostgreSQL it waits for the
+/// row lock of a withdrawal in progress and then sees it committed; on SQLite it is a write,
+/// serialised with every withdrawal.
 pub fn begin_send(
     conn: &mut DbConnection,
     id: &str,
     owner: &str,
-    batch_id: Option<&str>,
+    start: &Start,
 ) -> StoreResult<bool> {
-    let Some(reseller) = reseller_of(conn, id)? else {
-        return Ok(false);
-    };
     let target = subscriptions::table
         .filter(subscriptions::id.eq(id))
         .filter(subscriptions::lease_owner.eq(owner))
         .filter(subscriptions::enabled.eq(true))
         .filter(subscriptions::ended_reason.is_null())
-        .filter(subscriptions::channel_id.eq_any(granted(&reseller)));
+        .filter(grant_held!());
     let touch = subscriptions::lease_owner.eq(Some(owner));
-    // A webhook sends its frozen batch; a digest (no batch) needs a confirmed address.
-    let n = match batch_id {
-        Some(batch_id) => diesel::update(
+    let n = match start {
+        Start::Frozen(batch_id) => diesel::update(
             target
                 .filter(subscriptions::kind.eq(WEBHOOK))
                 .filter(subscriptions::batch_id.eq(batch_id)),
         )
         .set(touch)
         .execute(conn)?,
-        None => diesel::update(
+        Start::Freeze {
+            batch_id,
+            from,
+            to,
+            body,
+        } => diesel::update(
+            target
+                .filter(subscriptions::kind.eq(WEBHOOK))
+                .filter(subscriptions::batch_id.is_null())
+                .filter(subscriptions::cursor_seq.eq(from)),
+        )
+        .set((
+            subscriptions::batch_id.eq(Some(batch_id)),
+            subscriptions::batch_from.eq(Some(from)),
+            subscriptions::batch_to.eq(Some(to)),
+            subscriptions::batch_body.eq(Some(body)),
+            subscriptions::batch_attempts.eq(0),
+            subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?,
+        Start::Digest => diesel::update(
             target
                 .filter(subscriptions::kind.eq(EMAIL))
                 .filter(subscriptions::email_confirmed.eq(true)),
@@ -818,20 +806,61 @@ fn holds(conn: &mut DbConnection, id: &str, owner: &str, batch_id: &str) -> Stor
     Ok(n == 1)
 }
 
-/// The batch was delivered: the cursor moves to its end, the batch is dropped. False when the
-/// claim or the batch changed meanwhile (nothing written then).
+/// The batch was delivered: the cursor moves to its end, the batch is dropped, and with
+/// `release` the claim is given up. False when the claim or the batch changed meanwhile, or
+/// the subscription ended (nothing written then). Two statements: the first checks and
+/// writes at once, the second clears the lag mark when the cursor reached the channel's head.
 pub fn delivered(
     conn: &mut DbConnection,
     id: &str,
     owner: &str,
     batch_id: &str,
     to: i64,
+    release: bool,
 ) -> StoreResult<bool> {
-    if !holds(conn, id, owner, batch_id)? {
+    let held = subscriptions::table
+        .find(id)
+        .filter(subscriptions::ended_reason.is_null())
+        .filter(subscriptions::lease_owner.eq(owner))
+        .filter(subscriptions::batch_id.eq(batch_id));
+    let moved = (
+        subscriptions::cursor_seq.eq(to),
+        subscriptions::failures.eq(0),
+        subscriptions::updated_at.eq(now()),
+        subscriptions::batch_id.eq(None::<String>),
+        subscriptions::batch_from.eq(None::<i64>),
+        subscriptions::batch_to.eq(None::<i64>),
+        subscriptions::batch_body.eq(None::<String>),
+        subscriptions::batch_attempts.eq(0),
+        subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
+    );
+    let n = if release {
+        diesel::update(held)
+            .set((
+                moved,
+                subscriptions::lease_until.eq(None::<NaiveDateTime>),
+                subscriptions::lease_owner.eq(None::<String>),
+            ))
+            .execute(conn)?
+    } else {
+        diesel::update(held).set(moved).execute(conn)?
+    };
+    if n != 1 {
         return Ok(false);
     }
-    advance(conn, id, to)?;
-    drop_batch(conn, id)?;
+    // Caught up: no change of the channel (or no channel) after the new cursor.
+    diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::behind_since.is_not_null())
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                channels::table
+                    .filter(channels::id.eq(subscriptions::channel_id))
+                    .filter(channels::last_seq.gt(subscriptions::cursor_seq)),
+            ))),
+    )
+    .set(subscriptions::behind_since.eq(None::<NaiveDateTime>))
+    .execute(conn)?;
     Ok(true)
 }
 
