@@ -72,7 +72,7 @@ impl Worker {
             // The claim, and the subscription as it stands under it.
             let claimed = self
                 .writes
-                .write(move |c| {
+                .write_relaxed(move |c| {
                     if subs::claim(c, &sid, &owner, now, until)? {
                         subs::get(c, &sid, None)
                     } else {
@@ -92,7 +92,7 @@ impl Worker {
                 step => {
                     let (sid, owner) = (id.to_string(), self.owner.clone());
                     self.writes
-                        .write(move |c| subs::release(c, &sid, &owner))
+                        .write_relaxed(move |c| subs::release(c, &sid, &owner))
                         .await?;
                     return step.map(|s| delivered || s.is_some());
                 }
@@ -412,9 +412,11 @@ impl Worker {
             next.clone(),
             !batch.more,
         );
+        // An outcome lost in a crash of the database sends the same batch again, with the
+        // same id: receivers deduplicate on it.
         let applied = self
             .writes
-            .write(move |c| -> Result<bool, StoreError> {
+            .write_relaxed(move |c| -> Result<bool, StoreError> {
                 subs::log_attempt(c, &attempt)?;
                 match &n {
                     Next::Advance => subs::delivered(c, &sid, &owner, &bid, to, release),

@@ -24,10 +24,13 @@ trait Job: Send {
     fn run(&mut self, conn: &mut DbConnection) -> bool;
     /// Hands the kept answer to the caller, or `failed` when its transaction did not commit.
     fn finish(self: Box<Self>, failed: Option<String>);
+    /// Whether its commit must be durable before it is answered (see [`GroupWriter::write_relaxed`]).
+    fn durable(&self) -> bool;
 }
 
 struct Op<T, F> {
     f: F,
+    durable: bool,
     answer: Option<StoreResult<T>>,
     tx: oneshot::Sender<StoreResult<T>>,
 }
@@ -51,6 +54,10 @@ where
             (None, None) => Err(StoreError::Unavailable("the operation did not run".into())),
         };
         let _ = self.tx.send(answer);
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 }
 
@@ -90,11 +97,34 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
+        self.queue_op(f, true).await
+    }
+
+    /// [`GroupWriter::write`] for an operation whose loss in a crash of the database itself
+    /// costs only repeated work (a claim, which every send checks again durably; an attempt's
+    /// outcome, after which the same frozen batch is sent again with the same id). On
+    /// PostgreSQL a group of only such operations commits without waiting for its WAL to reach
+    /// the disk (`synchronous_commit = off`); any later durable commit makes it durable too.
+    /// A crash of partnerfeed loses nothing committed.
+    pub async fn write_relaxed<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.queue_op(f, false).await
+    }
+
+    async fn queue_op<T, F>(&self, f: F, durable: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             queue.jobs.push(Box::new(Op {
                 f,
+                durable,
                 answer: None,
                 tx,
             }));
@@ -155,7 +185,9 @@ fn commit(db: &Db, mut jobs: Vec<Box<dyn Job>>) {
         }
     };
     if jobs.len() > 1 {
+        let durable = jobs.iter().any(|j| j.durable());
         let together = transaction(&mut conn, |c| -> StoreResult<()> {
+            relax_unless(c, durable)?;
             for job in jobs.iter_mut() {
                 if !job.run(c) {
                     return Err(StoreError::Unavailable("an operation failed".into()));
@@ -173,6 +205,7 @@ fn commit(db: &Db, mut jobs: Vec<Box<dyn Job>>) {
     for mut job in jobs {
         let mut ran = false;
         let alone = transaction(&mut conn, |c| -> StoreResult<()> {
+            relax_unless(c, job.durable())?;
             ran = job.run(c);
             if ran {
                 Ok(())
@@ -187,4 +220,14 @@ fn commit(db: &Db, mut jobs: Vec<Box<dyn Job>>) {
             Err(e) => job.finish(Some(e.to_string())),
         }
     }
+}
+
+/// Lets the transaction on `c` commit without waiting for the disk unless it must be
+/// `durable` (PostgreSQL; SQLite's commits are as its `synchronous` setting makes them).
+fn relax_unless(c: &mut DbConnection, durable: bool) -> StoreResult<()> {
+    if let (false, DbConnection::Postgres(pg)) = (durable, c) {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(pg)?;
+    }
+    Ok(())
 }
