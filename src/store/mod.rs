@@ -334,12 +334,7 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
-        let (pool, away) = (self.write.clone(), self.away.clone());
-        blocking(move || {
-            let mut pooled = checkout(&pool, &away)?;
-            transaction(&mut pooled, f)
-        })
-        .await
+        self.write_counted(f, true).await
     }
 
     /// [`Db::write`] for background work that never changes what the in-memory views trust
@@ -350,10 +345,19 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
+        self.write_counted(f, false).await
+    }
+
+    async fn write_counted<T, E, F>(&self, f: F, counted: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
         let (pool, away) = (self.write.clone(), self.away.clone());
         blocking(move || {
             let mut pooled = checkout(&pool, &away)?;
-            transaction_counted_if(&mut pooled, f, |_| false)
+            transaction_counted_if(&mut pooled, f, |_| counted)
         })
         .await
     }

@@ -475,16 +475,23 @@ pub fn set_format(conn: &mut DbConnection, id: &str, format: &str) -> StoreResul
     drop_batch(conn, id)
 }
 
-fn drop_batch(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
-    diesel::update(subscriptions::table.find(id))
-        .set((
+/// The changes that drop a subscription's frozen batch.
+macro_rules! no_batch {
+    () => {
+        (
             subscriptions::batch_id.eq(None::<String>),
             subscriptions::batch_from.eq(None::<i64>),
             subscriptions::batch_to.eq(None::<i64>),
             subscriptions::batch_body.eq(None::<String>),
             subscriptions::batch_attempts.eq(0),
             subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
-        ))
+        )
+    };
+}
+
+fn drop_batch(conn: &mut DbConnection, id: &str) -> StoreResult<()> {
+    diesel::update(subscriptions::table.find(id))
+        .set(no_batch!())
         .execute(conn)?;
     Ok(())
 }
@@ -827,12 +834,7 @@ pub fn delivered(
         subscriptions::cursor_seq.eq(to),
         subscriptions::failures.eq(0),
         subscriptions::updated_at.eq(now()),
-        subscriptions::batch_id.eq(None::<String>),
-        subscriptions::batch_from.eq(None::<i64>),
-        subscriptions::batch_to.eq(None::<i64>),
-        subscriptions::batch_body.eq(None::<String>),
-        subscriptions::batch_attempts.eq(0),
-        subscriptions::next_attempt_at.eq(None::<NaiveDateTime>),
+        no_batch!(),
     );
     let n = if release {
         diesel::update(held)
