@@ -813,10 +813,10 @@ fn holds(conn: &mut DbConnection, id: &str, owner: &str, batch_id: &str) -> Stor
     Ok(n == 1)
 }
 
-/// The batch was delivered: the cursor moves to its end, the batch is dropped, and with
-/// `release` the claim is given up. False when the claim or the batch changed meanwhile, or
-/// the subscription ended (nothing written then). Two statements: the first checks and
-/// writes at once, the second clears the lag mark when the cursor reached the channel's head.
+/// The batch was delivered: the cursor moves to its end, the batch is dropped, the lag mark
+/// is cleared when the cursor reached the channel's head, and with `release` the claim is
+/// given up. False when the claim or the batch changed meanwhile, or the subscription ended
+/// (nothing written then). One statement, which checks and writes at once.
 pub fn delivered(
     conn: &mut DbConnection,
     id: &str,
@@ -830,10 +830,20 @@ pub fn delivered(
         .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::lease_owner.eq(owner))
         .filter(subscriptions::batch_id.eq(batch_id));
+    // The lag mark stays only while the channel has changes after the new cursor.
+    let behind = diesel::dsl::case_when(
+        diesel::dsl::exists(
+            channels::table
+                .filter(channels::id.eq(subscriptions::channel_id))
+                .filter(channels::last_seq.gt(to)),
+        ),
+        subscriptions::behind_since,
+    );
     let moved = (
         subscriptions::cursor_seq.eq(to),
         subscriptions::failures.eq(0),
         subscriptions::updated_at.eq(now()),
+        subscriptions::behind_since.eq(behind),
         no_batch!(),
     );
     let n = if release {
@@ -847,23 +857,7 @@ pub fn delivered(
     } else {
         diesel::update(held).set(moved).execute(conn)?
     };
-    if n != 1 {
-        return Ok(false);
-    }
-    // Caught up: no change of the channel (or no channel) after the new cursor.
-    diesel::update(
-        subscriptions::table
-            .find(id)
-            .filter(subscriptions::behind_since.is_not_null())
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                channels::table
-                    .filter(channels::id.eq(subscriptions::channel_id))
-                    .filter(channels::last_seq.gt(subscriptions::cursor_seq)),
-            ))),
-    )
-    .set(subscriptions::behind_since.eq(None::<NaiveDateTime>))
-    .execute(conn)?;
-    Ok(true)
+    Ok(n == 1)
 }
 
 /// Moves the cursor forward to `to` after a delivery; the lag mark is cleared when that is the
