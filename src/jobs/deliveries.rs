@@ -7,11 +7,10 @@
 //!
 //! Right before the bytes leave, one statement ([`subs::begin_send`]) checks again that the
 //! subscription has not ended and its reseller still holds the grant on the channel, and
-//! freezes a new batch (a retried or resumed batch is checked to be still the frozen one); the
-//! send
-//! then runs under a cancellation ([`crate::service::inflight`]) that a withdrawal on this instance
-//! triggers before it commits, and that a poll of the subscription triggers for withdrawals
-//! committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
+//! freezes a new batch (a retried or resumed batch is checked to be still the frozen one). The
+//! send then runs under a cancellation ([`crate::service::inflight`]) that a withdrawal on this
+//! instance triggers before it commits, and that a poll of the subscription triggers for
+//! withdrawals committed elsewhere. A cancelled send is dropped and its outcome advances nothing.
 //!
 //! Subscriptions are served concurrently, each by its own task; a slow endpoint delays only its
 //! own subscription. The lease (longer than the 15 s request timeout) keeps a second instance
