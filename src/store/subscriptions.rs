@@ -813,6 +813,26 @@ fn holds(conn: &mut DbConnection, id: &str, owner: &str, batch_id: &str) -> Stor
     Ok(n == 1)
 }
 
+/// The changes that move the cursor forward to `to` after a delivery: failures reset, and the
+/// lag mark cleared unless the channel has changes after `to` (or kept while it has).
+macro_rules! advanced {
+    ($to:expr) => {
+        (
+            subscriptions::cursor_seq.eq($to),
+            subscriptions::failures.eq(0),
+            subscriptions::updated_at.eq(now()),
+            subscriptions::behind_since.eq(diesel::dsl::case_when(
+                diesel::dsl::exists(
+                    channels::table
+                        .filter(channels::id.eq(subscriptions::channel_id))
+                        .filter(channels::last_seq.gt($to)),
+                ),
+                subscriptions::behind_since,
+            )),
+        )
+    };
+}
+
 /// The batch was delivered: the cursor moves to its end, the batch is dropped, the lag mark
 /// is cleared when the cursor reached the channel's head, and with `release` the claim is
 /// given up. False when the claim or the batch changed meanwhile, or the subscription ended
@@ -830,22 +850,7 @@ pub fn delivered(
         .filter(subscriptions::ended_reason.is_null())
         .filter(subscriptions::lease_owner.eq(owner))
         .filter(subscriptions::batch_id.eq(batch_id));
-    // The lag mark stays only while the channel has changes after the new cursor.
-    let behind = diesel::dsl::case_when(
-        diesel::dsl::exists(
-            channels::table
-                .filter(channels::id.eq(subscriptions::channel_id))
-                .filter(channels::last_seq.gt(to)),
-        ),
-        subscriptions::behind_since,
-    );
-    let moved = (
-        subscriptions::cursor_seq.eq(to),
-        subscriptions::failures.eq(0),
-        subscriptions::updated_at.eq(now()),
-        subscriptions::behind_since.eq(behind),
-        no_batch!(),
-    );
+    let moved = (advanced!(to), no_batch!());
     let n = if release {
         diesel::update(held)
             .set((
@@ -860,28 +865,11 @@ pub fn delivered(
     Ok(n == 1)
 }
 
-/// Moves the cursor forward to `to` after a delivery; the lag mark is cleared when that is the
-/// channel's head.
+/// Moves the cursor forward to `to` after a delivery (`advanced!`).
 fn advance(conn: &mut DbConnection, id: &str, to: i64) -> StoreResult<()> {
-    let head: Option<i64> = subscriptions::table
-        .inner_join(channels::table)
-        .filter(subscriptions::id.eq(id))
-        .select(channels::last_seq)
-        .first(conn)
-        .optional()?;
-    let caught_up = head.is_none_or(|h| to >= h);
     diesel::update(subscriptions::table.find(id))
-        .set((
-            subscriptions::cursor_seq.eq(to),
-            subscriptions::failures.eq(0),
-            subscriptions::updated_at.eq(now()),
-        ))
+        .set(advanced!(to))
         .execute(conn)?;
-    if caught_up {
-        diesel::update(subscriptions::table.find(id))
-            .set(subscriptions::behind_since.eq(None::<NaiveDateTime>))
-            .execute(conn)?;
-    }
     Ok(())
 }
 
