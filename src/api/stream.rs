@@ -1,35 +1,49 @@
 //! Response bodies produced by blocking code (a database read snapshot rendering a feed or a
-//! change page) go through a spool, so the producer never waits on the client: it writes at
-//! its own pace, the first [`MEMORY`] bytes into memory and the rest into an unlinked
-//! temporary file under the data directory, then releases its database connection. The
-//! client follows the spool as it grows and reads it at its own pace; the file disappears with
-//! the response. Memory per response stays under [`MEMORY`] plus one [`CHUNK`].
+//! change page) go through a spool, so that a slow client never holds the producer: the
+//! producer writes at its own pace into a window of at most [`MEMORY`] bytes in memory that
+//! the client drains chunk by chunk (no copy on the way). When the window is full, a producer
+//! whose response head has gone out waits for the client, at most [`WAIT`] in all for one
+//! body; then, or at once for a producer whose head has not gone out, the rest goes to an
+//! unlinked temporary file under the data directory, which the client reads once it has
+//! drained the window. So a client that keeps up gets the body from memory, and a slow one
+//! costs the producer at most [`WAIT`] before it finishes and releases its database connection.
+//! The file disappears with the response; once the client has caught up with it, it is
+//! written again from its start. Memory per response stays under [`MEMORY`] plus one
+//! [`CHUNK`].
 //!
 //! A producer that fails after the head went out leaves a body that ends with an error, so
 //! the client sees a cut transfer, never a short body that ends cleanly.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
 /// Bytes gathered before they are appended to the spool, and the most handed to the socket
 /// at once.
 const CHUNK: usize = 64 * 1024;
-/// Bytes of a body kept in memory before the spool goes to a file.
+/// Bytes of a body kept in memory, unread, before the spool goes to a file.
 pub const MEMORY: usize = 256 * 1024;
+/// The longest a producer waits, in all for one body, for the client to make room in memory.
+pub const WAIT: Duration = Duration::from_millis(100);
 
 struct State {
-    /// The first bytes of the body.
-    memory: Vec<u8>,
-    /// The rest, from offset `memory.len()` of the body, once it outgrew memory.
+    /// Chunks not yet read, in order; all of them come before the file's unread bytes.
+    memory: VecDeque<Bytes>,
+    /// Bytes in `memory`.
+    queued: usize,
+    /// Where the body went once memory was full.
     file: Option<File>,
-    /// Bytes in the spool.
-    len: u64,
+    /// The file's unread bytes are `file_read..file_len`; both go back to 0 once the client
+    /// has read up to the end.
+    file_read: u64,
+    file_len: u64,
     /// Writers and abort handles alive: the body ends once none is left.
     producers: usize,
     failed: Option<String>,
@@ -38,8 +52,35 @@ struct State {
     waker: Option<Waker>,
 }
 
+impl State {
+    fn new(producers: usize) -> State {
+        State {
+            memory: VecDeque::new(),
+            queued: 0,
+            file: None,
+            file_read: 0,
+            file_len: 0,
+            producers,
+            failed: None,
+            reader_gone: false,
+            waker: None,
+        }
+    }
+
+    fn spilling(&self) -> bool {
+        self.file_read < self.file_len
+    }
+}
+
+/// Whether `buf` goes into memory: there is room for it, or nothing else is there.
+fn fits(state: &State, buf: &[u8]) -> bool {
+    state.queued == 0 || state.queued + buf.len() <= MEMORY
+}
+
 struct Spool {
     state: Mutex<State>,
+    /// Signalled when the client took a chunk from memory, or went away.
+    room: Condvar,
     dir: PathBuf,
 }
 
@@ -54,26 +95,43 @@ impl Spool {
         }
     }
 
-    fn append(&self, data: &[u8]) -> io::Result<()> {
+    /// Appends `buf` (left empty): into memory when there is room, after waiting for room at
+    /// most `*wait` (what is left of it is written back), else into the file.
+    fn append(&self, buf: &mut Vec<u8>, wait: &mut Duration) -> io::Result<()> {
         let mut state = self.lock();
-        if state.reader_gone {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "client went away",
-            ));
+        loop {
+            if state.reader_gone {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "client went away",
+                ));
+            }
+            if state.spilling() || wait.is_zero() || fits(&state, buf) {
+                break;
+            }
+            let started = Instant::now();
+            state = self
+                .room
+                .wait_timeout(state, *wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            *wait = wait.saturating_sub(started.elapsed());
         }
-        if state.file.is_none() && state.memory.len() + data.len() <= MEMORY {
-            state.memory.extend_from_slice(data);
+        if !state.spilling() && fits(&state, buf) {
+            state.queued += buf.len();
+            let chunk = std::mem::replace(buf, Vec::with_capacity(CHUNK));
+            state.memory.push_back(Bytes::from(chunk));
         } else {
             if state.file.is_none() {
                 state.file = Some(tempfile::tempfile_in(&self.dir)?);
             }
-            let offset = state.len - state.memory.len() as u64;
+            let at = state.file_len;
             if let Some(file) = &state.file {
-                file.write_all_at(data, offset)?;
+                file.write_all_at(buf, at)?;
             }
+            state.file_len += buf.len() as u64;
+            buf.clear();
         }
-        state.len += data.len() as u64;
         Self::wake(&mut state);
         Ok(())
     }
@@ -95,6 +153,8 @@ impl Spool {
 pub struct BodyWriter {
     spool: Arc<Spool>,
     buf: Vec<u8>,
+    /// How long this writer may still wait for the client: nothing until the head went out.
+    wait: Duration,
     /// Called once, just before the first bytes reach the spool from `write` or `flush` (not
     /// from the drop at the end): the moment the response's head must go out.
     first_send: Option<Box<dyn FnOnce() + Send>>,
@@ -103,43 +163,33 @@ pub struct BodyWriter {
 /// A spool in `dir` (created on demand): its writer, and the body that follows it.
 pub fn channel(dir: &Path) -> (BodyWriter, Body) {
     let spool = Arc::new(Spool {
-        state: Mutex::new(State {
-            memory: Vec::new(),
-            file: None,
-            len: 0,
-            producers: 1,
-            failed: None,
-            reader_gone: false,
-            waker: None,
-        }),
+        state: Mutex::new(State::new(1)),
+        room: Condvar::new(),
         dir: dir.to_path_buf(),
     });
     (
         BodyWriter {
             spool: spool.clone(),
             buf: Vec::with_capacity(CHUNK),
+            wait: Duration::ZERO,
             first_send: None,
         },
-        Body { spool, pos: 0 },
+        Body { spool },
     )
 }
 
 /// A complete file as a body (a kept rendering); read at the client's pace, no thread held.
 pub fn file(file: File) -> io::Result<(Body, u64)> {
     let len = file.metadata()?.len();
+    let mut state = State::new(0);
+    state.file = Some(file);
+    state.file_len = len;
     let spool = Arc::new(Spool {
-        state: Mutex::new(State {
-            memory: Vec::new(),
-            file: Some(file),
-            len,
-            producers: 0,
-            failed: None,
-            reader_gone: false,
-            waker: None,
-        }),
+        state: Mutex::new(state),
+        room: Condvar::new(),
         dir: PathBuf::new(),
     });
-    Ok((Body { spool, pos: 0 }, len))
+    Ok((Body { spool }, len))
 }
 
 impl BodyWriter {
@@ -156,6 +206,8 @@ impl BodyWriter {
         }
         if let Some(hook) = self.first_send.take() {
             hook();
+            // The client can read from now on.
+            self.wait = WAIT;
         }
         self.send_quietly()
     }
@@ -164,7 +216,7 @@ impl BodyWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.spool.append(&self.buf);
+        let result = self.spool.append(&mut self.buf, &mut self.wait);
         self.buf.clear();
         result
     }
@@ -228,7 +280,6 @@ impl Drop for BodyWriter {
 /// The reading end: a stream of chunks for `HttpResponse::streaming`.
 pub struct Body {
     spool: Arc<Spool>,
-    pos: u64,
 }
 
 impl futures_util::Stream for Body {
@@ -240,28 +291,29 @@ impl futures_util::Stream for Body {
     ) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let mut state = this.spool.lock();
-        if this.pos < state.len {
-            let in_memory = state.memory.len() as u64;
-            let chunk = if this.pos < in_memory {
-                let start = this.pos as usize;
-                let end = state.memory.len().min(start + CHUNK);
-                Bytes::copy_from_slice(&state.memory[start..end])
-            } else {
-                let n = (state.len - this.pos).min(CHUNK as u64) as usize;
-                let mut buf = vec![0; n];
-                // A read of at most one chunk from a file just written (in the page cache).
-                let read = match &state.file {
-                    Some(file) => file.read_exact_at(&mut buf, this.pos - in_memory),
-                    None => Err(io::Error::other("the spool lost its file")),
-                };
-                if let Err(e) = read {
-                    state.len = this.pos;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Bytes::from(buf)
-            };
-            this.pos += chunk.len() as u64;
+        if let Some(chunk) = state.memory.pop_front() {
+            state.queued -= chunk.len();
+            this.spool.room.notify_one();
             return Poll::Ready(Some(Ok(chunk)));
+        }
+        if state.spilling() {
+            let n = (state.file_len - state.file_read).min(CHUNK as u64) as usize;
+            let mut buf = vec![0; n];
+            // A read of at most one chunk from a file just written (in the page cache).
+            let read = match &state.file {
+                Some(file) => file.read_exact_at(&mut buf, state.file_read),
+                None => Err(io::Error::other("the spool lost its file")),
+            };
+            if let Err(e) = read {
+                state.reader_gone = true;
+                return Poll::Ready(Some(Err(e)));
+            }
+            state.file_read += n as u64;
+            if !state.spilling() {
+                // Caught up: the file is written again from its start.
+                (state.file_read, state.file_len) = (0, 0);
+            }
+            return Poll::Ready(Some(Ok(Bytes::from(buf))));
         }
         if let Some(error) = state.failed.take() {
             // Nothing follows an error: the producers stop at their next write.
@@ -279,6 +331,7 @@ impl futures_util::Stream for Body {
 impl Drop for Body {
     fn drop(&mut self) {
         self.spool.lock().reader_gone = true;
+        self.spool.room.notify_all();
     }
 }
 
@@ -354,6 +407,70 @@ mod tests {
             0,
             "the spool file is never visible in the directory"
         );
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_head_went_out_waits_a_bounded_time_then_spools_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, body) = channel(dir.path());
+        let (hook_tx, hook_rx) = std::sync::mpsc::channel();
+        writer.on_first_send(move || hook_tx.send(()).unwrap());
+        let expected: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let data = expected.clone();
+        // Nobody reads: once its wait is used up, the writer must still finish.
+        tokio::task::spawn_blocking(move || {
+            for piece in data.chunks(1000) {
+                writer.write_all(piece).unwrap();
+            }
+            assert!(writer.wait.is_zero(), "the whole wait was used up");
+        })
+        .await
+        .unwrap();
+        hook_rx.recv().unwrap();
+        let (bytes, cut) = collect(body).await;
+        assert!(!cut);
+        assert!(bytes == expected);
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_catches_up_with_the_file_gets_every_byte_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, body) = channel(dir.path());
+        let expected: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+        let data = expected.clone();
+        // A writer that never waits, in bursts larger than memory, against a reader that
+        // keeps catching up: the body alternates between memory and a reused file.
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let writing = tokio::task::spawn_blocking(move || {
+            for burst in data.chunks(MEMORY * 3) {
+                go_rx.recv().unwrap();
+                for piece in burst.chunks(777) {
+                    writer.write_all(piece).unwrap();
+                }
+                writer.flush().unwrap();
+                done_tx.send(()).unwrap();
+            }
+        });
+        let mut body = std::pin::pin!(body);
+        let mut bytes = Vec::new();
+        let mut file_seen = false;
+        for _ in 0..expected.len().div_ceil(MEMORY * 3) {
+            go_tx.send(()).unwrap();
+            done_rx.recv().await.unwrap();
+            file_seen |= body.spool.lock().spilling();
+            // Read exactly what was written so far: the reader catches up.
+            let target = bytes.len() + (expected.len() - bytes.len()).min(MEMORY * 3);
+            while bytes.len() < target {
+                bytes.extend_from_slice(&body.next().await.unwrap().unwrap());
+            }
+            assert!(!body.spool.lock().spilling());
+        }
+        drop(go_tx);
+        writing.await.unwrap();
+        assert!(body.next().await.is_none());
+        assert!(file_seen, "bursts larger than memory went to the file");
+        assert!(bytes == expected);
     }
 
     #[tokio::test]

@@ -122,6 +122,54 @@ pub fn run(runs: usize, table: &mut Table) -> anyhow::Result<()> {
             Ok(bytes)
         })?,
     );
+    // The generator's work on one (channel, product) pair, apart from the database: parsing
+    // the stored product, projecting it, and the record's canonical bytes and hash.
+    let bodies: Vec<String> = products.iter().map(Value::to_string).collect();
+    row(
+        "generator: parse and validate a stored product",
+        measure(runs, bodies.len(), || {
+            let mut bytes = 0;
+            for body in &bodies {
+                let value: Value = serde_json::from_str(body)?;
+                let p = parse_product(&value, None).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                bytes += body.len() as u64;
+                std::hint::black_box(p);
+            }
+            Ok(bytes)
+        })?,
+    );
+    let parsed: Vec<(String, partnerfeed::catalog::Product)> = products
+        .iter()
+        .map(|v| {
+            let p = parse_product(v, None).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            Ok((v["sku"].as_str().context("sku")?.to_string(), p))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let now = Utc::now();
+    row(
+        "generator: project a product for the channel (a record Map)",
+        measure(runs, parsed.len(), || {
+            let mut bytes = 0;
+            for (sku, p) in &parsed {
+                let r = delta::project(sku, p, &channel, now);
+                bytes += r.as_ref().map_or(0, |r| r.len() as u64);
+                std::hint::black_box(r);
+            }
+            Ok(bytes)
+        })?,
+    );
+    row(
+        "generator: JCS + SHA-256 of a projected record",
+        measure(runs, n, || {
+            let mut bytes = 0;
+            for s in &recs {
+                let c = jcs::canonical_bytes(&Value::Object(s.record.clone()));
+                bytes += c.len() as u64;
+                std::hint::black_box(jcs::sha256_hex_of(&c));
+            }
+            Ok(bytes)
+        })?,
+    );
     row(
         "serde_json: serialise a record Map",
         measure(runs, n, || serde_writer(&recs))?,
