@@ -1,5 +1,8 @@
 //! RFC 8785 (JCS) canonical JSON, and the SHA-256 hashes taken over it.
 
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -50,16 +53,24 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// serde_json escapes exactly what RFC 8785 asks: `"`, `\` and the C0 controls (as `\b`,
-/// `\f`, `\n`, `\r`, `\t` or lowercase `\u00xx`); everything else is written as UTF-8.
-fn write_string(s: &str, out: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+/// Appends a JSON string as RFC 8785 writes it, which is what serde_json writes: `"`, `\\` and
+/// the C0 controls escaped (as `\\b`, `\\f`, `\\n`, `\\r`, `\\t` or lowercase `\\u00xx`), everything
+/// else as UTF-8.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// ECMAScript Number-to-String: integers up to 2^53 as digits, everything else through the
 /// shortest round-trip form that ECMAScript prints (`1e+21`, `1e-7`, `-0` as `0`).
-fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
+pub fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
     if let Some(u) = n.as_u64().filter(|u| *u <= MAX_SAFE_INTEGER) {
         out.extend_from_slice(u.to_string().as_bytes());
     } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER) {
@@ -82,6 +93,99 @@ pub fn sha256_hex(value: &Value) -> String {
 /// Lowercase hex SHA-256 of bytes already in canonical form.
 pub fn sha256_hex_of(canonical: &[u8]) -> String {
     hex::encode(Sha256::digest(canonical))
+}
+
+/// The members of a map in RFC 8785 order (UTF-16 code units of the names). UTF-8 byte order
+/// is the same unless a name has a character at or above U+E000 (lead byte 0xEE or more).
+pub fn sorted_members<V>(map: &BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut members: Vec<(&String, &V)> = map.iter().collect();
+    if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    members
+}
+
+/// A JSON object written straight into canonical bytes: `{` on open, `,` between members, `}`
+/// on close. Members must come in RFC 8785 order (fixed ASCII names in byte order; map keys
+/// through [`sorted_members`]).
+pub struct Obj<'a> {
+    pub out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub fn open(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    /// A member's name; its value follows, written into `out`.
+    pub fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_string(name, self.out);
+        self.out.push(b':');
+    }
+
+    pub fn str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        write_string(value, self.out);
+    }
+
+    /// A string member when there is a value, nothing otherwise.
+    pub fn str_opt(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.str(name, value);
+        }
+    }
+
+    /// A decimal as a JSON string (`Decimal`'s `Display`, as `to_string` gives).
+    pub fn decimal(&mut self, name: &str, value: Decimal) {
+        use std::io::Write as _;
+        self.key(name);
+        self.out.push(b'"');
+        // Writing to a Vec cannot fail; a decimal's text needs no escaping.
+        let _ = write!(self.out, "{value}");
+        self.out.push(b'"');
+    }
+
+    pub fn uint(&mut self, name: &str, value: u32) {
+        use std::io::Write as _;
+        self.key(name);
+        let _ = write!(self.out, "{value}");
+    }
+
+    pub fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON array written straight into canonical bytes.
+pub struct Arr<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Arr<'a> {
+    pub fn open(out: &'a mut Vec<u8>) -> Arr<'a> {
+        out.push(b'[');
+        Arr { out, first: true }
+    }
+
+    /// Where the next item is written.
+    pub fn item(&mut self) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out
+    }
+
+    pub fn close(self) {
+        self.out.push(b']');
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::{Dimensions, Gtin, Price, Weight};
+use crate::jcs::{self, Obj};
 
 /// A product key: `[A-Za-z0-9._-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,6 +82,21 @@ pub enum AttrValue {
 }
 
 impl AttrValue {
+    /// Appends the RFC 8785 form of a map of attributes to `out`.
+    pub fn write_map(attributes: &BTreeMap<String, AttrValue>, out: &mut Vec<u8>) {
+        let mut a = Obj::open(out);
+        for (name, value) in jcs::sorted_members(attributes) {
+            a.key(name);
+            match value {
+                AttrValue::Text(s) => jcs::write_string(s, a.out),
+                AttrValue::Number(n) => jcs::write_number(n, a.out),
+                AttrValue::Bool(true) => a.out.extend_from_slice(b"true"),
+                AttrValue::Bool(false) => a.out.extend_from_slice(b"false"),
+            }
+        }
+        a.close();
+    }
+
     pub fn to_json(&self) -> Value {
         match self {
             AttrValue::Text(s) => Value::String(s.clone()),
@@ -237,19 +253,7 @@ impl Product {
         let mut o = Obj::open(out);
         if !self.attributes.is_empty() {
             o.key("attributes");
-            let mut a = Obj::open(o.out);
-            for (name, value) in sorted_members(&self.attributes) {
-                a.key(name);
-                match value {
-                    AttrValue::Text(s) => write_json_str(a.out, s),
-                    AttrValue::Number(n) => {
-                        crate::jcs::write_canonical(&Value::Number(n.clone()), a.out)
-                    }
-                    AttrValue::Bool(true) => a.out.extend_from_slice(b"true"),
-                    AttrValue::Bool(false) => a.out.extend_from_slice(b"false"),
-                }
-            }
-            a.close();
+            AttrValue::write_map(&self.attributes, o.out);
         }
         if let Some(b) = &self.brand {
             o.str("brand", b);
@@ -350,79 +354,9 @@ impl Product {
     }
 }
 
-/// A JSON object being written: `{` on open, `,` between members, `}` on close.
-struct Obj<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-}
-
-impl<'a> Obj<'a> {
-    fn open(out: &'a mut Vec<u8>) -> Obj<'a> {
-        out.push(b'{');
-        Obj { out, first: true }
-    }
-
-    fn key(&mut self, name: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        write_json_str(self.out, name);
-        self.out.push(b':');
-    }
-
-    fn str(&mut self, name: &str, value: &str) {
-        self.key(name);
-        write_json_str(self.out, value);
-    }
-
-    /// A decimal as a JSON string (`Decimal`'s `Display`, as `to_string` gives).
-    fn decimal(&mut self, name: &str, value: Decimal) {
-        use std::io::Write as _;
-        self.key(name);
-        self.out.push(b'"');
-        // Writing to a Vec cannot fail; a decimal's text needs no escaping.
-        let _ = write!(self.out, "{value}");
-        self.out.push(b'"');
-    }
-
-    fn uint(&mut self, name: &str, value: u32) {
-        use std::io::Write as _;
-        self.key(name);
-        let _ = write!(self.out, "{value}");
-    }
-
-    fn close(self) {
-        self.out.push(b'}');
-    }
-}
-
-/// A JSON string as serde_json (and so `jcs`) writes it: `"`, `\` and C0 controls escaped.
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
-}
-
-/// The members of a map in RFC 8785 order (UTF-16 code units of the names). UTF-8 byte order
-/// is the same unless a name has a character at or above U+E000 (lead byte 0xEE or more).
-fn sorted_members<V>(map: &BTreeMap<String, V>) -> Vec<(&String, &V)> {
-    let mut members: Vec<(&String, &V)> = map.iter().collect();
-    if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
-        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    }
-    members
-}
-
 fn write_locale_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
     let mut o = Obj::open(out);
-    for (k, v) in sorted_members(map) {
+    for (k, v) in jcs::sorted_members(map) {
         o.str(k, v);
     }
     o.close();

@@ -10,5 +10,6 @@ pub use channel::{parse_channel, Assortment, ChannelDef, Field, Units, PROJECTIO
 pub use cursor::{Cursor, CursorError};
 pub use digest::ChannelDigest;
 pub use projection::{
-    next_price_change, next_projection_change, project, project_view, record_hash, ProductView,
+    next_price_change, next_projection_change, project, project_view, record_hash, write_canonical,
+    ProductView,
 };

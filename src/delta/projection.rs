@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::channel::{status_str, ChannelDef, Field, Units};
 use crate::catalog::{
     AttrValue, Dimensions, Gtin, Media, PackagingLevel, PackagingLevelKind, Price, Product, Status,
     Weight,
 };
+use crate::jcs::{Arr, Obj};
 
 /// Millimetres in an inch (exact by definition).
 const MM_PER_INCH: Decimal = Decimal::from_parts(254, 0, 0, false, 1);
@@ -69,114 +70,126 @@ pub fn project(
     project_view(sku, &ProductView::from(product), channel, now)
 }
 
-/// [`project`] over a [`ProductView`].
+/// [`project`] over a [`ProductView`]: the record [`write_canonical`] writes, as a map.
 pub fn project_view(
     sku: &str,
     p: &ProductView<'_>,
     channel: &ChannelDef,
     now: DateTime<Utc>,
 ) -> Option<Map<String, Value>> {
-    if !in_assortment(sku, p, channel) {
+    let mut out = Vec::with_capacity(1024);
+    if !write_canonical(sku, p, channel, now, &mut out) {
         return None;
     }
-    let mut r = Map::new();
-    r.insert("sku".into(), json!(sku));
-    let carries = |f: Field| channel.carries(f);
-    if carries(Field::Gtin) {
-        if let Some(gtin) = p.gtin {
-            r.insert("gtin".into(), json!(gtin));
-        }
+    // The writer writes JSON text; a map of it cannot fail to parse.
+    serde_json::from_slice(&out).ok()
+}
+
+/// Appends the record `channel` publishes for `sku` at `now` to `out` in its RFC 8785
+/// canonical form (the bytes partners hash), straight from the typed product: members in
+/// sorted order, no map built. Returns `false` (and writes nothing) when the product is outside
+/// the channel's assortment.
+pub fn write_canonical(
+    sku: &str,
+    p: &ProductView<'_>,
+    channel: &ChannelDef,
+    now: DateTime<Utc>,
+    out: &mut Vec<u8>,
+) -> bool {
+    if !in_assortment(sku, p, channel) {
+        return false;
     }
-    if carries(Field::Status) {
-        r.insert("status".into(), json!(status_str(p.status)));
+    let carries = |f: Field| channel.carries(f);
+    let units = channel.units;
+    // Members in the order RFC 8785 sorts them (all names are ASCII, so byte order).
+    let mut r = Obj::open(out);
+    if carries(Field::Attributes) && !p.attributes.is_empty() {
+        r.key("attributes");
+        AttrValue::write_map(p.attributes, r.out);
     }
     if carries(Field::Brand) {
-        if let Some(brand) = p.brand {
-            r.insert("brand".into(), json!(brand));
-        }
+        r.str_opt("brand", p.brand);
     }
     if carries(Field::Category) {
-        if let Some(category) = p.category {
-            r.insert("category".into(), json!(category));
-        }
-    }
-    if carries(Field::Title) {
-        if let Some(title) = localized(p.title, &channel.locale) {
-            r.insert("title".into(), json!(title));
-        }
+        r.str_opt("category", p.category);
     }
     if carries(Field::Description) {
-        if let Some(description) = localized(p.description, &channel.locale) {
-            r.insert("description".into(), json!(description));
+        r.str_opt("description", localized(p.description, &channel.locale));
+    }
+    if carries(Field::Dimensions) {
+        if let Some(d) = p.dimensions {
+            r.key("dimensions");
+            dimensions(d, units, r.out);
         }
     }
-    if carries(Field::Attributes) && !p.attributes.is_empty() {
-        let attrs: Map<String, Value> = p
-            .attributes
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    AttrValue::Text(s) => Value::String(s.clone()),
-                    AttrValue::Number(n) => Value::Number(n.clone()),
-                    AttrValue::Bool(b) => Value::Bool(*b),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        r.insert("attributes".into(), Value::Object(attrs));
+    if carries(Field::Gtin) {
+        r.str_opt("gtin", p.gtin);
     }
     if carries(Field::Media) && !p.media.is_empty() {
-        let media: Vec<Value> = p
-            .media
-            .iter()
-            .map(|m| json!({"url": m.url, "role": m.role}))
-            .collect();
-        r.insert("media".into(), Value::Array(media));
+        r.key("media");
+        let mut items = Arr::open(r.out);
+        for m in p.media {
+            let mut o = Obj::open(items.item());
+            o.str("role", &m.role);
+            o.str("url", &m.url);
+            o.close();
+        }
+        items.close();
+    }
+    if carries(Field::Packaging) && !p.packaging.is_empty() {
+        r.key("packaging");
+        let mut levels = Arr::open(r.out);
+        for l in p.packaging {
+            packaging(l, units, levels.item());
+        }
+        levels.close();
     }
     if carries(Field::Price) {
         let tiers = price_tiers(p.prices, channel, now);
         if let Some((min_qty, amount)) = tiers.first() {
-            let currency = channel.currency.0.code();
-            r.insert(
-                "price".into(),
-                json!({"amount": amount, "currency": currency, "min_qty": min_qty}),
-            );
-            let tiers: Vec<Value> = tiers
-                .iter()
-                .map(|(min_qty, amount)| json!({"min_qty": min_qty, "amount": amount}))
-                .collect();
-            r.insert("price_tiers".into(), Value::Array(tiers));
+            r.key("price");
+            let mut price = Obj::open(r.out);
+            price.str("amount", amount);
+            price.str("currency", channel.currency.0.code());
+            price.uint("min_qty", *min_qty);
+            price.close();
+            r.key("price_tiers");
+            let mut items = Arr::open(r.out);
+            for (min_qty, amount) in &tiers {
+                let mut tier = Obj::open(items.item());
+                tier.str("amount", amount);
+                tier.uint("min_qty", *min_qty);
+                tier.close();
+            }
+            items.close();
         }
     }
-    if carries(Field::Dimensions) {
-        if let Some(d) = p.dimensions {
-            r.insert("dimensions".into(), dimensions_json(d, channel.units));
-        }
+    r.str("sku", sku);
+    if carries(Field::Status) {
+        r.str("status", status_str(p.status));
+    }
+    if carries(Field::Title) {
+        r.str_opt("title", localized(p.title, &channel.locale));
     }
     if carries(Field::Weight) {
-        if let Some(w) = p.weight {
-            let mut obj = Map::new();
-            if let Some(net) = w.net_g {
-                obj.insert("net".into(), json!(mass(net, channel.units)));
-            }
+        if let Some(w) = p
+            .weight
+            .filter(|w| w.net_g.is_some() || w.gross_g.is_some())
+        {
+            r.key("weight");
+            let mut o = Obj::open(r.out);
             if let Some(gross) = w.gross_g {
-                obj.insert("gross".into(), json!(mass(gross, channel.units)));
+                o.str("gross", &mass(gross, units));
             }
-            if !obj.is_empty() {
-                obj.insert("unit".into(), json!(mass_unit(channel.units)));
-                r.insert("weight".into(), Value::Object(obj));
+            if let Some(net) = w.net_g {
+                o.str("net", &mass(net, units));
             }
+            o.str("unit", mass_unit(units));
+            o.close();
         }
     }
-    if carries(Field::Packaging) && !p.packaging.is_empty() {
-        let levels: Vec<Value> = p
-            .packaging
-            .iter()
-            .map(|l| packaging_json(l, channel.units))
-            .collect();
-        r.insert("packaging".into(), Value::Array(levels));
-    }
-    Some(r)
+    r.close();
+    true
 }
 
 /// Lowercase hex SHA-256 of the record's RFC 8785 canonical JSON.
@@ -359,13 +372,13 @@ fn mass_unit(units: Units) -> &'static str {
     }
 }
 
-fn dimensions_json(d: &Dimensions, units: Units) -> Value {
-    json!({
-        "length": length(d.length_mm, units),
-        "width": length(d.width_mm, units),
-        "height": length(d.height_mm, units),
-        "unit": length_unit(units),
-    })
+fn dimensions(d: &Dimensions, units: Units, out: &mut Vec<u8>) {
+    let mut o = Obj::open(out);
+    o.str("height", &length(d.height_mm, units));
+    o.str("length", &length(d.length_mm, units));
+    o.str("unit", length_unit(units));
+    o.str("width", &length(d.width_mm, units));
+    o.close();
 }
 
 fn level_str(level: PackagingLevelKind) -> &'static str {
@@ -377,26 +390,28 @@ fn level_str(level: PackagingLevelKind) -> &'static str {
     }
 }
 
-fn packaging_json(l: &PackagingLevel, units: Units) -> Value {
-    let mut obj = Map::new();
-    obj.insert("level".into(), json!(level_str(l.level)));
-    obj.insert("quantity".into(), json!(l.quantity));
-    if let Some(gtin) = &l.gtin {
-        obj.insert("gtin".into(), json!(gtin.as_str()));
-    }
-    if let Some(kind) = &l.kind {
-        obj.insert("type".into(), json!(kind));
-    }
+fn packaging(l: &PackagingLevel, units: Units, out: &mut Vec<u8>) {
+    let mut o = Obj::open(out);
     if let Some(d) = &l.dimensions {
-        obj.insert("dimensions".into(), dimensions_json(d, units));
+        o.key("dimensions");
+        dimensions(d, units, o.out);
     }
     if let Some(g) = l.gross_weight_g {
-        obj.insert(
-            "gross_weight".into(),
-            json!({"value": mass(g, units), "unit": mass_unit(units)}),
-        );
+        o.key("gross_weight");
+        let mut w = Obj::open(o.out);
+        w.str("unit", mass_unit(units));
+        w.str("value", &mass(g, units));
+        w.close();
     }
-    Value::Object(obj)
+    if let Some(gtin) = &l.gtin {
+        o.str("gtin", gtin.as_str());
+    }
+    o.str("level", level_str(l.level));
+    o.uint("quantity", l.quantity);
+    if let Some(kind) = &l.kind {
+        o.str("type", kind);
+    }
+    o.close();
 }
 
 #[cfg(test)]
@@ -405,6 +420,7 @@ mod tests {
     use crate::catalog::Currency;
     use crate::delta::channel::parse_channel;
     use chrono::TimeZone;
+    use serde_json::json;
 
     /// An owned product without its sku (which cannot be built outside `catalog`).
     struct Fixture {
@@ -650,7 +666,8 @@ mod tests {
         let c = channel(json!({"fields": ["title", "price"]}));
         let record = project_drill(&drill(), &c).expect("in assortment");
         let keys: Vec<&str> = record.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["sku", "title", "price", "price_tiers"]);
+        // In the record's canonical order.
+        assert_eq!(keys, ["price", "price_tiers", "sku", "title"]);
         let c = channel(json!({"fields": []}));
         let record = project_drill(&drill(), &c).expect("in assortment");
         assert_eq!(Value::Object(record), json!({"sku": "DRL-1001"}));
@@ -786,6 +803,42 @@ mod tests {
             record["attributes"],
             json!({"colour": "blue", "cordless": true, "torque_nm": 42.5, "voltage": 18})
         );
+    }
+
+    /// The writer's bytes are what RFC 8785 makes of the record they parse back into: members
+    /// in order, strings and numbers in canonical form, for every demo product in every demo
+    /// channel, in both unit systems, and for attribute names whose UTF-16 order is not their
+    /// UTF-8 order.
+    #[test]
+    fn the_canonical_writer_writes_rfc_8785_for_every_demo_product_and_channel() {
+        let mut defs: Vec<ChannelDef> = crate::demo::channels()
+            .iter()
+            .map(|(_, v)| parse_channel(v).expect("demo channel"))
+            .collect();
+        defs.push(channel(json!({"units": "imperial", "assortment": {}})));
+        let mut checked = 0;
+        for (i, mut value) in crate::demo::products(300).enumerate() {
+            if i % 7 == 0 {
+                // U+FB01 sorts after U+1F600 in UTF-8 and before it in UTF-16.
+                value["attributes"] = json!({"\u{fb01}": "x", "\u{1f600}": 1.5e-7, "b": true,
+                    "a\"\n": -0.0, "z": 9007199254740991u64, "y": 0.1, "\u{e9}": "\u{7f}"});
+            }
+            let product = crate::catalog::parse_product(&value, None).expect("demo product");
+            let sku = value["sku"].as_str().expect("sku");
+            for def in &defs {
+                let mut out = Vec::new();
+                if !write_canonical(sku, &ProductView::from(&product), def, now(), &mut out) {
+                    continue;
+                }
+                let parsed: Value = serde_json::from_slice(&out).expect("JSON");
+                assert_eq!(
+                    String::from_utf8(crate::jcs::canonical_bytes(&parsed)).unwrap(),
+                    String::from_utf8(out).unwrap()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 300, "{checked} records checked");
     }
 
     #[test]

@@ -254,9 +254,12 @@ fn project_all(
     let total = defs.len() * n;
     let project = |i: usize| -> Projected {
         let (sku, product) = products[i % n];
-        let record = product.and_then(|p| delta::project(sku, p, &defs[i / n], now))?;
         // The record is stored in its canonical form: the bytes partners hash.
-        let canonical = jcs::canonical_bytes(&Value::Object(record));
+        let mut canonical = Vec::with_capacity(1024);
+        let view = delta::ProductView::from(product?);
+        if !delta::write_canonical(sku, &view, &defs[i / n], now, &mut canonical) {
+            return None;
+        }
         let hash = jcs::sha256_hex_of(&canonical);
         // RFC 8785 output is UTF-8; the bytes move into the string without a copy.
         let text = String::from_utf8(canonical)
