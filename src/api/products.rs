@@ -288,13 +288,14 @@ pub async fn batch_products(
     let (db, by, now) = (state.db.clone(), caller.name.clone(), state.clock.now());
     let wake = state.wake.clone();
     // Items are parsed one at a time and stored a chunk per transaction: memory follows the
-    // chunk, not the batch.
+    // chunk, not the batch. The writer's connection is taken for each chunk's transaction only,
+    // not while items are parsed and validated, so the generator can publish in between.
     let results = web::block(move || -> Result<Vec<BatchItem>, ApiError> {
-        let mut conn = db.write_conn()?;
         let mut results = Vec::with_capacity(count);
         let mut chunk = Vec::with_capacity(BATCH_CHUNK);
         let mut flush = |chunk: &mut Vec<catalog::lines::Item>| -> Result<(), ApiError> {
             let outcome = BatchOutcome::validate(std::mem::take(chunk));
+            let mut conn = db.write_conn()?;
             let stored = store::transaction(&mut conn, |c| {
                 edit::put_products(c, &outcome.valid, &by, now)
             })?;

@@ -2,13 +2,14 @@
 //! canonical form, compares it with what is stored, and writes the product, its history entry
 //! and its outbox event together, so that a committed edit is never without its change event.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::catalog::{self, search, Product, ValidationErrors};
-use crate::jcs;
+use crate::jcs::{self, Obj};
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, NewHistory, NewProduct, ProductRow};
 use crate::store::snapshots;
@@ -119,23 +120,17 @@ pub fn put_products(
         };
         let (status, before) = match prior {
             Some((old_hash, _, _)) if old_hash == hash => (PutStatus::Unchanged, None),
-            Some((old_hash, version, old_body)) => {
-                let old: Value = serde_json::from_str(old_body)
-                    .map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))?;
-                (
-                    PutStatus::Updated,
-                    Some((old_hash.to_string(), version, old)),
-                )
-            }
+            Some((old_hash, version, old_body)) => (
+                PutStatus::Updated,
+                Some((old_hash.to_string(), version, old_body)),
+            ),
             None => (PutStatus::Created, None),
         };
         let (fields, values) = match (&status, &before) {
             (PutStatus::Unchanged, _) => (String::new(), None),
             (_, Some((_, _, old))) => {
-                let new = product.to_json();
-                let names = catalog::changed_fields(Some(old), Some(&new));
-                let values = changes_json(&names, Some(old), Some(&new));
-                (fields_json(&names), Some(values))
+                let (names, values) = history_diff(sku, Some(old), Some(&body))?;
+                (names, Some(values))
             }
             // Creation lists every key of the new body (the first version: nothing to diff).
             (_, None) => (fields_json(&product.json_keys()), None),
@@ -219,24 +214,49 @@ pub fn put_products(
     Ok(results)
 }
 
-/// The history's `changes` column: for each of `fields`, its value in `before` and in `after`
-/// (`{"field": {"before": v, "after": v}}`, a side left out where the field is absent).
-fn changes_json(fields: &[String], before: Option<&Value>, after: Option<&Value>) -> String {
-    let side = |body: Option<&Value>, field: &str| body.and_then(|b| b.get(field)).cloned();
-    let changes: serde_json::Map<String, Value> = fields
-        .iter()
-        .map(|f| {
-            let mut change = serde_json::Map::new();
-            if let Some(v) = side(before, f) {
-                change.insert("before".into(), v);
-            }
-            if let Some(v) = side(after, f) {
-                change.insert("after".into(), v);
-            }
-            (f.clone(), Value::Object(change))
+/// The history's `fields` column (the JSON array of the top-level keys that differ, sorted)
+/// and its `changes` column (`{"field": {"before": v, "after": v}}`, a side left out where the
+/// field is absent), from the stored canonical bodies before and after. Canonical JSON has one
+/// text per value, so members are compared and copied as text, without parsing the values.
+fn history_diff(
+    sku: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<(String, String), StoreError> {
+    type Members<'a> = BTreeMap<&'a str, &'a RawValue>;
+    fn members<'a>(sku: &str, body: Option<&'a str>) -> Result<Members<'a>, StoreError> {
+        body.map_or(Ok(Members::new()), |b| {
+            serde_json::from_str(b).map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))
         })
+    }
+    let (b, a) = (members(sku, before)?, members(sku, after)?);
+    fn text<'a>(m: &Members<'a>, k: &str) -> Option<&'a str> {
+        m.get(k).map(|v| v.get())
+    }
+    let names: BTreeSet<&str> = b
+        .keys()
+        .chain(a.keys())
+        .copied()
+        .filter(|k| text(&b, k) != text(&a, k))
         .collect();
-    Value::Object(changes).to_string()
+    let mut changes = Vec::with_capacity(256);
+    let mut o = Obj::open(&mut changes);
+    for name in &names {
+        o.key(name);
+        let mut sides = Obj::open(o.out);
+        for (side, m) in [("before", &b), ("after", &a)] {
+            if let Some(v) = text(m, name) {
+                sides.key(side);
+                sides.out.extend_from_slice(v.as_bytes());
+            }
+        }
+        sides.close();
+    }
+    o.close();
+    let names: Vec<&str> = names.into_iter().collect();
+    // Written from strings and stored JSON text: UTF-8.
+    let changes = String::from_utf8(changes).unwrap_or_default();
+    Ok((fields_json(&names), changes))
 }
 
 /// The history's `fields` column: the JSON array of the changed top-level keys.
@@ -296,20 +316,18 @@ pub fn delete_product(
     now: DateTime<Utc>,
 ) -> Result<(), EditError> {
     let row = existing_for_write(conn, sku, if_match)?;
-    let before = parse_body(&row)?;
     let at = naive(now);
     products::delete(conn, sku)?;
     snapshots::add_catalog_size(conn, -1)?;
     products::set_search_words(conn, &[(sku, Vec::new())])?;
-    let fields = catalog::changed_fields(Some(&before), None);
-    let changes = changes_json(&fields, Some(&before), None);
+    let (fields, changes) = history_diff(sku, Some(&row.body), None)?;
     products::insert_history(
         conn,
         &[NewHistory {
             sku,
             at,
             by_name: by,
-            fields: serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into()),
+            fields,
             hash_before: Some(&row.hash),
             hash_after: None,
             changes: Some(changes),
@@ -401,5 +419,36 @@ impl std::fmt::Display for Summary {
             secs,
             rate
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_history_diff_names_the_members_that_differ_with_both_sides() {
+        let before =
+            r#"{"brand":"Boreal","prices":[{"amount":"1.50"}],"sku":"A-1","title":{"en":"Old"}}"#;
+        let after = r#"{"gtin":"03700123000006","prices":[{"amount":"1.50"}],"sku":"A-1","title":{"en":"New \"one\""}}"#;
+        let (fields, changes) = history_diff("A-1", Some(before), Some(after)).unwrap();
+        assert_eq!(fields, r#"["brand","gtin","title"]"#);
+        let changes: Value = serde_json::from_str(&changes).unwrap();
+        assert_eq!(
+            changes,
+            json!({
+                "brand": {"before": "Boreal"},
+                "gtin": {"after": "03700123000006"},
+                "title": {"before": {"en": "Old"}, "after": {"en": "New \"one\""}},
+            })
+        );
+        // A deletion lists every member, before only.
+        let (fields, changes) = history_diff("A-1", Some(before), None).unwrap();
+        assert_eq!(fields, r#"["brand","prices","sku","title"]"#);
+        let changes: Value = serde_json::from_str(&changes).unwrap();
+        assert_eq!(changes["prices"], json!({"before": [{"amount": "1.50"}]}));
+        assert!(history_diff("A-1", Some("{"), None).is_err());
     }
 }

@@ -124,7 +124,15 @@ impl Backend {
 pub struct DbManager {
     backend: Backend,
     away: Arc<AtomicBool>,
+    /// SQLite page cache of each connection, in KiB.
+    cache_kib: u32,
 }
+
+/// SQLite's page cache per reading connection (SQLite's default), and for the one writer: the
+/// writer walks three B-trees of `channel_records` per record it publishes, and with a cache
+/// smaller than what one generator step touches SQLite spills pages to the WAL before commit.
+const READ_CACHE_KIB: u32 = 2 * 1024;
+const WRITE_CACHE_KIB: u32 = 64 * 1024;
 
 impl ManageConnection for DbManager {
     type Connection = DbConnection;
@@ -152,10 +160,13 @@ impl DbManager {
             Backend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
-                conn.batch_execute(
+                // Statement journals (an upsert of many rows keeps one) stay in memory.
+                conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                )
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
+                    self.cache_kib
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -233,26 +244,27 @@ impl Db {
             private_sqlite_files(path)?;
         }
         let away = Arc::new(AtomicBool::new(false));
-        let manager = DbManager {
+        let manager = |cache_kib| DbManager {
             backend: backend.clone(),
             away: away.clone(),
+            cache_kib,
         };
         let (readers, writers) = match backend {
             Backend::Sqlite(_) => (4, 1),
             Backend::Postgres(_) => (8, 8),
         };
-        let build = |size: u32| {
+        let build = |size: u32, cache_kib: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
                 // No idle minimum: r2d2 would top it up from background threads, and a CLI
                 // process that exits while one of them is inside libpq can crash at exit.
                 .min_idle(Some(0))
                 .connection_timeout(AWAY_WAIT)
-                .build(manager.clone())
+                .build(manager(cache_kib))
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
-        let write = build(writers)?;
-        let read = build(readers)?;
+        let write = build(writers, WRITE_CACHE_KIB)?;
+        let read = build(readers, READ_CACHE_KIB)?;
         Ok(Db {
             backend,
             read,
@@ -286,6 +298,7 @@ impl Db {
         DbManager {
             backend: self.backend.clone(),
             away: Arc::new(AtomicBool::new(false)),
+            cache_kib: READ_CACHE_KIB,
         }
         .open()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
