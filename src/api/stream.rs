@@ -119,8 +119,16 @@ impl Spool {
         }
         if !state.spilling() && fits(&state, buf) {
             state.queued += buf.len();
-            let chunk = std::mem::replace(buf, Vec::with_capacity(CHUNK));
-            state.memory.push_back(Bytes::from(chunk));
+            // A full buffer moves into the queue as it is; a short one (a flush) is copied, so
+            // that what memory holds stays what `queued` counts, not a chunk's capacity each.
+            let chunk = if buf.len() >= CHUNK / 2 {
+                Bytes::from(std::mem::replace(buf, Vec::with_capacity(CHUNK)))
+            } else {
+                let copy = Bytes::copy_from_slice(buf);
+                buf.clear();
+                copy
+            };
+            state.memory.push_back(chunk);
         } else {
             if state.file.is_none() {
                 state.file = Some(tempfile::tempfile_in(&self.dir)?);
@@ -252,7 +260,16 @@ impl Abort {
 
 impl Drop for Abort {
     fn drop(&mut self) {
+        cut_if_panicking(&self.spool);
         self.spool.release();
+    }
+}
+
+/// A producer dropped while its thread unwinds from a panic cuts the body: it must not end
+/// cleanly but short.
+fn cut_if_panicking(spool: &Spool) {
+    if std::thread::panicking() {
+        spool.fail("the renderer panicked".into());
     }
 }
 
@@ -272,7 +289,11 @@ impl Write for BodyWriter {
 
 impl Drop for BodyWriter {
     fn drop(&mut self) {
-        let _ = self.send_quietly();
+        cut_if_panicking(&self.spool);
+        if let Err(e) = self.send_quietly() {
+            // The end of the body could not be kept: cut it.
+            self.spool.fail(e.to_string());
+        }
         self.spool.release();
     }
 }
@@ -471,6 +492,50 @@ mod tests {
         assert!(body.next().await.is_none());
         assert!(file_seen, "bursts larger than memory went to the file");
         assert!(bytes == expected);
+    }
+
+    #[tokio::test]
+    async fn a_renderer_that_panics_after_the_first_bytes_leaves_a_cut_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, body) = channel(dir.path());
+        let abort = writer.abort_handle();
+        let renderer = tokio::task::spawn_blocking(move || {
+            let _abort = abort;
+            writer.write_all(&[b'x'; 3 * CHUNK]).unwrap();
+            panic!("a renderer's bug");
+        });
+        assert!(renderer.await.is_err());
+        let (bytes, cut) = collect(body).await;
+        assert!(bytes.len() >= 3 * CHUNK - CHUNK);
+        assert!(
+            cut,
+            "a panicking renderer must not leave a body that ends cleanly"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_waiting_for_room_stops_when_the_reader_goes_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, body) = channel(dir.path());
+        writer.on_first_send(|| {});
+        let (full_tx, full_rx) = tokio::sync::oneshot::channel();
+        let writing = tokio::task::spawn_blocking(move || {
+            // Memory full, then one more chunk: the writer waits for room.
+            writer.write_all(&vec![0; MEMORY]).unwrap();
+            writer.flush().unwrap();
+            full_tx.send(()).unwrap();
+            // Waits for room (or, if the reader is slow to leave, spills): either way the
+            // writer stops with `BrokenPipe` once the reader is gone.
+            for _ in 0..10_000 {
+                writer.write_all(&vec![0; CHUNK])?;
+                writer.flush()?;
+            }
+            Ok(())
+        });
+        full_rx.await.unwrap();
+        drop(body);
+        let e: io::Error = writing.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[tokio::test]
