@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::{Dimensions, Gtin, Price, Weight};
-use crate::jcs::{self, Obj};
+use crate::jcs::{self, Arr, Obj};
 
 /// A product key: `[A-Za-z0-9._-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,6 +110,20 @@ impl AttrValue {
 pub struct Media {
     pub url: String,
     pub role: String,
+}
+
+impl Media {
+    /// Appends the RFC 8785 form of a list of media to `out`.
+    pub fn write_list(media: &[Media], out: &mut Vec<u8>) {
+        let mut items = Arr::open(out);
+        for m in media {
+            let mut o = Obj::open(items.item());
+            o.str("role", &m.role);
+            o.str("url", &m.url);
+            o.close();
+        }
+        items.close();
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -274,39 +288,23 @@ impl Product {
         }
         if !self.media.is_empty() {
             o.key("media");
-            o.out.push(b'[');
-            for (i, m) in self.media.iter().enumerate() {
-                if i > 0 {
-                    o.out.push(b',');
-                }
-                let mut mo = Obj::open(o.out);
-                mo.str("role", &m.role);
-                mo.str("url", &m.url);
-                mo.close();
-            }
-            o.out.push(b']');
+            Media::write_list(&self.media, o.out);
         }
         if !self.packaging.is_empty() {
             o.key("packaging");
-            o.out.push(b'[');
-            for (i, l) in self.packaging.iter().enumerate() {
-                if i > 0 {
-                    o.out.push(b',');
-                }
-                write_packaging(o.out, l);
+            let mut levels = Arr::open(o.out);
+            for l in &self.packaging {
+                write_packaging(levels.item(), l);
             }
-            o.out.push(b']');
+            levels.close();
         }
         if !self.prices.is_empty() {
             o.key("prices");
-            o.out.push(b'[');
-            for (i, p) in self.prices.iter().enumerate() {
-                if i > 0 {
-                    o.out.push(b',');
-                }
-                write_price(o.out, p);
+            let mut prices = Arr::open(o.out);
+            for p in &self.prices {
+                write_price(prices.item(), p);
             }
-            o.out.push(b']');
+            prices.close();
         }
         o.str("sku", self.sku.as_str());
         o.str("status", self.status.as_str());

@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::channel::{status_str, ChannelDef, Field, Units};
 use crate::catalog::{
-    AttrValue, Dimensions, Gtin, Media, PackagingLevel, PackagingLevelKind, Price, Product, Status,
-    Weight,
+    AttrValue, Dimensions, Gtin, Media, PackagingLevel, Price, Product, Status, Weight,
 };
 use crate::jcs::{Arr, Obj};
 
@@ -127,14 +126,7 @@ pub fn write_canonical(
     }
     if carries(Field::Media) && !p.media.is_empty() {
         r.key("media");
-        let mut items = Arr::open(r.out);
-        for m in p.media {
-            let mut o = Obj::open(items.item());
-            o.str("role", &m.role);
-            o.str("url", &m.url);
-            o.close();
-        }
-        items.close();
+        Media::write_list(p.media, r.out);
     }
     if carries(Field::Packaging) && !p.packaging.is_empty() {
         r.key("packaging");
@@ -381,15 +373,6 @@ fn dimensions(d: &Dimensions, units: Units, out: &mut Vec<u8>) {
     o.close();
 }
 
-fn level_str(level: PackagingLevelKind) -> &'static str {
-    match level {
-        PackagingLevelKind::Each => "each",
-        PackagingLevelKind::Inner => "inner",
-        PackagingLevelKind::Case => "case",
-        PackagingLevelKind::Pallet => "pallet",
-    }
-}
-
 fn packaging(l: &PackagingLevel, units: Units, out: &mut Vec<u8>) {
     let mut o = Obj::open(out);
     if let Some(d) = &l.dimensions {
@@ -406,7 +389,7 @@ fn packaging(l: &PackagingLevel, units: Units, out: &mut Vec<u8>) {
     if let Some(gtin) = &l.gtin {
         o.str("gtin", gtin.as_str());
     }
-    o.str("level", level_str(l.level));
+    o.str("level", l.level.as_str());
     o.uint("quantity", l.quantity);
     if let Some(kind) = &l.kind {
         o.str("type", kind);
@@ -417,7 +400,7 @@ fn packaging(l: &PackagingLevel, units: Units, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Currency;
+    use crate::catalog::{Currency, PackagingLevelKind};
     use crate::delta::channel::parse_channel;
     use chrono::TimeZone;
     use serde_json::json;
