@@ -224,6 +224,8 @@ pub fn start(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<R
     let spool_dir = config.storage.data_dir().join("spool");
     crate::files::private_dir(&spool_dir)
         .with_context(|| format!("cannot create {}", spool_dir.display()))?;
+    // Outside `run_jobs`: an instance that only answers requests still commits edits.
+    actix_web::rt::spawn(jobs::checkpoint::run(db.clone()));
     if config.run_jobs {
         actix_web::rt::spawn(jobs::delta::run(
             db.clone(),

@@ -220,7 +220,7 @@ fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usi
     }
     // Lock the channels before reading products, so that the product states read here are at
     // least as new as those any earlier holder of the lock has published.
-    let locked = channels::lock_all(conn)?;
+    let mut locked = channels::lock_all(conn)?;
     let mut skus: Vec<&str> = events.iter().map(|e| e.sku.as_str()).collect();
     skus.sort_unstable();
     skus.dedup();
@@ -230,7 +230,7 @@ fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usi
         .collect::<StoreResult<_>>()?;
     let products: Vec<(&str, Option<&Product>)> =
         skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
-    let changes = publish_all(conn, &locked, &products, now)?;
+    let changes = publish_all(conn, &mut locked, &products, Stored::Listed, now)?;
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     outbox::remove(conn, &ids)?;
     Ok((events.len(), changes))
@@ -239,63 +239,49 @@ fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usi
 /// A projection in its stored form: the record's SHA-256 and its canonical text.
 type Projected = Option<(String, String)>;
 
-/// (channel, product) pairs a projection thread gets at least.
-const PAIRS_PER_THREAD: usize = 1_000;
+/// (channel, product) pairs from which the projection runs on a thread of its own, beside the
+/// writer; below, a thread would cost more than it saves.
+const PAIRS_FOR_A_THREAD: usize = 1_000;
 
-/// Each of `products` projected for each channel of `defs` (`None`: deleted, or outside the
-/// channel), channel after channel: `defs.len()` runs of `products.len()`. The projection is
-/// pure, so with enough pairs it runs on every core.
-fn project_all(
-    defs: &[ChannelDef],
-    products: &[(&str, Option<&Product>)],
+/// One product projected for one channel (`None`: deleted, or outside the channel).
+fn project(
+    sku: &str,
+    product: Option<&Product>,
+    def: &ChannelDef,
     now: DateTime<Utc>,
-) -> Vec<Projected> {
-    let n = products.len();
-    let total = defs.len() * n;
-    let project = |i: usize| -> Projected {
-        let (sku, product) = products[i % n];
-        // The record is stored in its canonical form: the bytes partners hash.
-        let mut canonical = Vec::with_capacity(1024);
-        let view = delta::ProductView::from(product?);
-        if !delta::write_canonical(sku, &view, &defs[i / n], now, &mut canonical) {
-            return None;
-        }
-        let hash = jcs::sha256_hex_of(&canonical);
-        // RFC 8785 output is UTF-8; the bytes move into the string without a copy.
-        let text = String::from_utf8(canonical)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Some((hash, text))
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let threads = cores.min(total / PAIRS_PER_THREAD).max(1);
-    if threads == 1 {
-        return (0..total).map(project).collect();
+) -> Projected {
+    // The record is stored in its canonical form: the bytes partners hash.
+    let mut canonical = Vec::with_capacity(1024);
+    let view = delta::ProductView::from(product?);
+    if !delta::write_canonical(sku, &view, def, now, &mut canonical) {
+        return None;
     }
-    let per = total.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let project = &project;
-        let parts: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t * per..((t + 1) * per).min(total))
-                        .map(project)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    let hash = jcs::sha256_hex_of(&canonical);
+    // RFC 8785 output is UTF-8; the bytes move into the string without a copy.
+    let text = String::from_utf8(canonical)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Some((hash, text))
+}
+
+/// How the stored state of the products of a step is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// A lookup per SKU (the products of outbox events, anywhere in the catalog).
+    Listed,
+    /// The products are every product from the first SKU to the last, in SKU order (a page of
+    /// a re-evaluation): one range of the channel's rows.
+    Range,
 }
 
 /// Projects `products` for every channel of `locked` and publishes the differences; returns
-/// how many records changed.
+/// how many records changed. The projection is pure: with enough pairs it runs on a thread of
+/// its own, a channel ahead of the writer, so that the writer (the one connection that may
+/// write, on SQLite) never waits for it and the projection costs no time of its own.
 fn publish_all(
     conn: &mut DbConnection,
-    locked: &[ChannelRow],
+    locked: &mut [ChannelRow],
     products: &[(&str, Option<&Product>)],
+    stored: Stored,
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
     if products.is_empty() {
@@ -305,12 +291,43 @@ fn publish_all(
         .iter()
         .map(pull::definition)
         .collect::<Result<_, _>>()?;
-    let projected = project_all(&defs, products, now);
+    let run_of = |def: &ChannelDef| -> Vec<Projected> {
+        products
+            .iter()
+            .map(|(sku, product)| project(sku, *product, def, now))
+            .collect()
+    };
     let mut changes = 0;
-    for (channel, run) in locked.iter().zip(projected.chunks(products.len())) {
-        changes += publish(conn, channel, products, run, now)?;
+    if defs.len() * products.len() < PAIRS_FOR_A_THREAD {
+        for (channel, def) in locked.iter_mut().zip(&defs) {
+            changes += publish(conn, channel, products, &run_of(def), stored, now)?;
+        }
+        return Ok(changes);
     }
-    Ok(changes)
+    std::thread::scope(|scope| {
+        // Two channels' projections ahead at most: memory stays a few runs, however many
+        // channels there are.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Projected>>(2);
+        let (defs, run_of) = (&defs, &run_of);
+        scope.spawn(move || {
+            for def in defs {
+                // The writer stopped (an error): nothing more is wanted.
+                if tx.send(run_of(def)).is_err() {
+                    return;
+                }
+            }
+        });
+        for channel in locked.iter_mut() {
+            // Ends only if the projection panicked; the scope then passes the panic on.
+            let Ok(run) = rx.recv() else {
+                return Err(StoreError::Corrupt(
+                    "the projection of a channel failed".into(),
+                ));
+            };
+            changes += publish(conn, channel, products, &run, stored, now)?;
+        }
+        Ok(changes)
+    })
 }
 
 /// Compares the projections of `products` (`projected`, in the same order) with the channel's
@@ -318,18 +335,24 @@ fn publish_all(
 /// how many changed.
 fn publish(
     conn: &mut DbConnection,
-    channel: &ChannelRow,
+    channel: &mut ChannelRow,
     products: &[(&str, Option<&Product>)],
     projected: &[Projected],
+    read: Stored,
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
     let skus: Vec<&str> = products.iter().map(|(sku, _)| *sku).collect();
     // Hashes only: records are read back just for the products that leave the channel.
-    let stored: HashMap<String, Option<String>> = channel_records::hashes(conn, channel.id, &skus)?
-        .into_iter()
-        .collect();
-    // The channel row is locked; re-read its counter in case this transaction already moved it.
-    let mut seq = channels::get_by_id(conn, channel.id)?.map_or(channel.last_seq, |c| c.last_seq);
+    let hashes = match (read, skus.first(), skus.last()) {
+        (Stored::Range, Some(first), Some(last)) => {
+            channel_records::hashes_between(conn, channel.id, first, last)?
+        }
+        _ => channel_records::hashes(conn, channel.id, &skus)?,
+    };
+    let stored: HashMap<String, Option<String>> = hashes.into_iter().collect();
+    // The channel row is locked, and every change of this transaction to its counter went
+    // through `channel`.
+    let mut seq = channel.last_seq;
     let mut changed = Vec::new();
     for (sku, new) in skus.iter().zip(projected) {
         let old_hash = stored.get(*sku).and_then(Option::as_deref);
@@ -382,6 +405,7 @@ fn publish(
     let day = now.format("%Y-%m-%d").to_string();
     channel_records::count_day(conn, channel.id, &day, rows.len() as i64)?;
     channels::set_last_seq(conn, channel.id, seq)?;
+    channel.last_seq = seq;
     Ok(rows.len())
 }
 
@@ -405,7 +429,7 @@ fn reevaluate_page(
         }
     }
     let (mut evaluated, mut changes) = (0, 0);
-    for (after, group) in groups {
+    for (after, mut group) in groups {
         let page = events_per_step(group.len());
         let rows = products::list(conn, Some(&after), page)?;
         let parsed: Vec<(String, Product)> = rows
@@ -416,7 +440,7 @@ fn reevaluate_page(
             .iter()
             .map(|(sku, p)| (sku.as_str(), Some(p)))
             .collect();
-        changes += publish_all(conn, &group, &products, now)?;
+        changes += publish_all(conn, &mut group, &products, Stored::Range, now)?;
         for channel in &group {
             if (rows.len() as i64) < page {
                 channels::set_reeval(conn, channel.id, None, Some(&channel.definition_hash))?;

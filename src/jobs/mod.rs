@@ -3,6 +3,7 @@
 //! `deliveries` and `digests` share one [`worker::Worker`] context and its counters; neither
 //! imports the other.
 
+pub mod checkpoint;
 pub mod deliveries;
 pub mod delta;
 pub mod digests;

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::schema::channel_records;
+use super::sqlite_sql::{self, padded, Bind, Sql, LIST};
 use super::{DbConnection, StoreResult};
+use diesel::sql_types::{Nullable, Text};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = channel_records)]
@@ -62,79 +64,77 @@ pub fn hashes(
 ) -> StoreResult<Vec<(String, Option<String>)>> {
     let mut rows = Vec::with_capacity(skus.len());
     for chunk in skus.chunks(500) {
-        rows.extend(
-            channel_records::table
+        rows.extend(match conn {
+            DbConnection::Sqlite(c) => {
+                let mut q = Sql::<(Text, Nullable<Text>)>::new(
+                    "SELECT sku, hash FROM channel_records WHERE channel_id = ",
+                );
+                q.bind(Bind::Int(channel_id)).sql(" AND sku IN ");
+                q.list(chunk, padded(chunk.len(), &LIST));
+                q.load::<(String, Option<String>)>(c)?
+            }
+            DbConnection::Postgres(c) => channel_records::table
                 .filter(channel_records::channel_id.eq(channel_id))
                 .filter(channel_records::sku.eq_any(chunk))
                 .select((channel_records::sku, channel_records::hash))
-                .load::<(String, Option<String>)>(conn)?,
-        );
+                .load::<(String, Option<String>)>(c)?,
+        });
     }
     Ok(rows)
 }
 
-/// Rows of the upsert statement on SQLite: 6 parameters a row, well under SQLite's limit of
-/// 32,766 a statement.
-const SQLITE_UPSERT_ROWS: usize = 200;
+/// The stored hash of each SKU from `first` to `last` that the channel has a row for: the
+/// same as [`hashes`] when the SKUs are every product between the two, as a range of the
+/// primary key instead of a lookup each.
+pub fn hashes_between(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    first: &str,
+    last: &str,
+) -> StoreResult<Vec<(String, Option<String>)>> {
+    Ok(channel_records::table
+        .filter(channel_records::channel_id.eq(channel_id))
+        .filter(channel_records::sku.ge(first))
+        .filter(channel_records::sku.le(last))
+        .select((channel_records::sku, channel_records::hash))
+        .load::<(String, Option<String>)>(conn)?)
+}
 
-/// Writes new states (insert or replace on (channel, SKU)), in multi-row statements. Diesel
-/// has no multi-row upsert for SQLite, so there the statement is written out with its
-/// parameters bound.
+/// Writes new states (insert or replace on (channel, SKU)), in multi-row statements.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
-    macro_rules! upsert {
-        ($c:expr, $values:expr) => {
-            diesel::insert_into(channel_records::table)
-                .values($values)
-                .on_conflict((channel_records::channel_id, channel_records::sku))
-                .do_update()
-                .set((
-                    channel_records::seq.eq(excluded(channel_records::seq)),
-                    channel_records::hash.eq(excluded(channel_records::hash)),
-                    channel_records::record.eq(excluded(channel_records::record)),
-                    channel_records::deleted_at.eq(excluded(channel_records::deleted_at)),
-                ))
-                .execute($c)
-        };
-    }
     match conn {
         DbConnection::Postgres(c) => {
             for chunk in rows.chunks(500) {
-                upsert!(c, chunk)?;
+                diesel::insert_into(channel_records::table)
+                    .values(chunk)
+                    .on_conflict((channel_records::channel_id, channel_records::sku))
+                    .do_update()
+                    .set((
+                        channel_records::seq.eq(excluded(channel_records::seq)),
+                        channel_records::hash.eq(excluded(channel_records::hash)),
+                        channel_records::record.eq(excluded(channel_records::record)),
+                        channel_records::deleted_at.eq(excluded(channel_records::deleted_at)),
+                    ))
+                    .execute(c)?;
             }
         }
-        DbConnection::Sqlite(c) => {
-            for chunk in rows.chunks(SQLITE_UPSERT_ROWS) {
-                let mut sql = String::with_capacity(160 + chunk.len() * 20);
-                sql.push_str(
-                    "INSERT INTO channel_records (channel_id, sku, seq, hash, record, deleted_at) \
-                     VALUES ",
-                );
-                for i in 0..chunk.len() {
-                    sql.push_str(if i == 0 {
-                        "(?, ?, ?, ?, ?, ?)"
-                    } else {
-                        ", (?, ?, ?, ?, ?, ?)"
-                    });
-                }
-                sql.push_str(
-                    " ON CONFLICT (channel_id, sku) DO UPDATE SET seq = excluded.seq, \
-                     hash = excluded.hash, record = excluded.record, \
-                     deleted_at = excluded.deleted_at",
-                );
-                let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-                for row in chunk {
-                    query = query
-                        .bind::<BigInt, _>(row.channel_id)
-                        .bind::<Text, _>(row.sku)
-                        .bind::<BigInt, _>(row.seq)
-                        .bind::<Nullable<Text>, _>(row.hash)
-                        .bind::<Nullable<Text>, _>(row.record)
-                        .bind::<Nullable<Timestamp>, _>(row.deleted_at);
-                }
-                query.execute(c)?;
-            }
-        }
+        DbConnection::Sqlite(c) => sqlite_sql::insert(
+            c,
+            "INSERT INTO channel_records (channel_id, sku, seq, hash, record, deleted_at) VALUES ",
+            " ON CONFLICT (channel_id, sku) DO UPDATE SET seq = excluded.seq, \
+             hash = excluded.hash, record = excluded.record, deleted_at = excluded.deleted_at",
+            rows,
+            |row| {
+                [
+                    Bind::Int(row.channel_id),
+                    Bind::Text(row.sku),
+                    Bind::Int(row.seq),
+                    Bind::OptText(row.hash),
+                    Bind::OptText(row.record),
+                    Bind::OptTime(row.deleted_at),
+                ]
+            },
+        )?,
     }
     Ok(())
 }
@@ -241,6 +241,21 @@ pub fn count_day(
     changes: i64,
 ) -> StoreResult<()> {
     use super::schema::channel_change_days as d;
+    if let DbConnection::Sqlite(c) = conn {
+        let mut q =
+            Sql::<()>::new("INSERT INTO channel_change_days (channel_id, day, changes) VALUES (");
+        q.bind(Bind::Int(channel_id))
+            .sql(", ")
+            .bind(Bind::Text(day))
+            .sql(", ")
+            .bind(Bind::Int(changes))
+            .sql(
+                ") ON CONFLICT (channel_id, day) DO UPDATE SET \
+                 changes = channel_change_days.changes + excluded.changes",
+            );
+        q.execute(c)?;
+        return Ok(());
+    }
     let row = (
         d::channel_id.eq(channel_id),
         d::day.eq(day),

@@ -34,7 +34,26 @@ pub struct OutboxEvent {
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewOutboxEvent<'_>]) -> StoreResult<()> {
-    super::products::insert_batched!(conn, catalog_outbox::table, rows, 4);
+    use super::sqlite_sql::{self, Bind};
+    if let DbConnection::Sqlite(c) = conn {
+        sqlite_sql::insert(
+            c,
+            "INSERT INTO catalog_outbox (sku, hash, by_name, at, bulk) VALUES ",
+            "",
+            rows,
+            |row| {
+                [
+                    Bind::Text(row.sku),
+                    Bind::OptText(row.hash),
+                    Bind::Text(row.by_name),
+                    Bind::OptTime(Some(row.at)),
+                    Bind::Int(i64::from(row.bulk)),
+                ]
+            },
+        )?;
+        return Ok(());
+    }
+    super::products::insert_batched!(conn, catalog_outbox::table, rows, 5);
     Ok(())
 }
 

@@ -4,7 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{product_history, product_search, products};
+use super::sqlite_sql::{self, padded, Bind, Sql, LIST};
 use super::{DbConnection, StoreResult};
+use diesel::dsl::{AsSelect, SqlTypeOf};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]
@@ -92,13 +94,21 @@ pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>
 /// The stored rows of `skus` that exist, in no particular order.
 pub fn get_many(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<Vec<ProductRow>> {
     let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(INSERT_CHUNK) {
-        rows.extend(
-            products::table
+    for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
+        rows.extend(match conn {
+            DbConnection::Sqlite(c) => {
+                let mut q = Sql::<SqlTypeOf<AsSelect<ProductRow, diesel::sqlite::Sqlite>>>::new(
+                    "SELECT sku, body, hash, version, next_change_at, created_at, updated_at \
+                     FROM products WHERE sku IN ",
+                );
+                q.list(chunk, padded(chunk.len(), &LIST));
+                q.load::<ProductRow>(c)?
+            }
+            DbConnection::Postgres(c) => products::table
                 .filter(products::sku.eq_any(chunk))
                 .select(ProductRow::as_select())
-                .load(conn)?,
-        );
+                .load(c)?,
+        });
     }
     Ok(rows)
 }
@@ -129,6 +139,23 @@ pub fn insert(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<(
 
 /// Replaces a product's content; `created_at` is kept.
 pub fn update(conn: &mut DbConnection, row: &NewProduct<'_>) -> StoreResult<()> {
+    if let DbConnection::Sqlite(c) = conn {
+        // Once a product of a batch: prepared once (see `sqlite_sql`).
+        let mut q = Sql::<()>::new("UPDATE products SET body = ");
+        q.bind(Bind::Text(row.body))
+            .sql(", hash = ")
+            .bind(Bind::Text(row.hash))
+            .sql(", version = ")
+            .bind(Bind::Int(row.version))
+            .sql(", next_change_at = ")
+            .bind(Bind::OptTime(row.next_change_at))
+            .sql(", updated_at = ")
+            .bind(Bind::OptTime(Some(row.updated_at)))
+            .sql(" WHERE sku = ")
+            .bind(Bind::Text(row.sku));
+        q.execute(c)?;
+        return Ok(());
+    }
     diesel::update(products::table.find(row.sku))
         .set((
             products::body.eq(row.body),
@@ -149,10 +176,6 @@ pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
 /// product, keeps none). Same transaction as the product write.
 pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) -> StoreResult<()> {
     let skus: Vec<&str> = words.iter().map(|(sku, _)| *sku).collect();
-    for chunk in skus.chunks(INSERT_CHUNK) {
-        diesel::delete(product_search::table.filter(product_search::sku.eq_any(chunk)))
-            .execute(conn)?;
-    }
     let mut rows: Vec<(&str, &str)> = Vec::new();
     for (sku, ws) in words {
         for w in ws {
@@ -161,6 +184,25 @@ pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) 
     }
     rows.sort_unstable();
     rows.dedup();
+    if let DbConnection::Sqlite(c) = conn {
+        for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
+            let mut q = Sql::<()>::new("DELETE FROM product_search WHERE sku IN ");
+            q.list(chunk, padded(chunk.len(), &LIST));
+            q.execute(c)?;
+        }
+        sqlite_sql::insert(
+            c,
+            "INSERT INTO product_search (word, sku) VALUES ",
+            "",
+            &rows,
+            |(word, sku)| [Bind::Text(word), Bind::Text(sku)],
+        )?;
+        return Ok(());
+    }
+    for chunk in skus.chunks(INSERT_CHUNK) {
+        diesel::delete(product_search::table.filter(product_search::sku.eq_any(chunk)))
+            .execute(conn)?;
+    }
     let rows: Vec<_> = rows
         .into_iter()
         .map(|(w, sku)| (product_search::word.eq(w), product_search::sku.eq(sku)))
@@ -224,6 +266,27 @@ pub fn with_prefix(
 }
 
 pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory<'_>]) -> StoreResult<()> {
+    if let DbConnection::Sqlite(c) = conn {
+        sqlite_sql::insert(
+            c,
+            "INSERT INTO product_history (sku, at, by_name, fields, hash_before, hash_after, \
+             changes) VALUES ",
+            "",
+            rows,
+            |row| {
+                [
+                    Bind::Text(row.sku),
+                    Bind::OptTime(Some(row.at)),
+                    Bind::Text(row.by_name),
+                    Bind::Text(&row.fields),
+                    Bind::OptText(row.hash_before),
+                    Bind::OptText(row.hash_after),
+                    Bind::OptText(row.changes.as_deref()),
+                ]
+            },
+        )?;
+        return Ok(());
+    }
     insert_batched!(conn, product_history::table, rows, 7);
     Ok(())
 }
