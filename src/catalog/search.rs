@@ -23,6 +23,22 @@ pub fn product_words<'a>(titles: impl Iterator<Item = &'a str>, gtin: Option<&st
     all
 }
 
+/// The search words of a stored (canonical) body given as text: only its titles and GTIN are
+/// read, the rest is skipped without being built.
+pub fn stored_words(body: &str) -> Result<Vec<String>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Searched {
+        #[serde(default)]
+        title: std::collections::BTreeMap<String, String>,
+        gtin: Option<String>,
+    }
+    let s: Searched = serde_json::from_str(body)?;
+    Ok(product_words(
+        s.title.values().map(String::as_str),
+        s.gtin.as_deref(),
+    ))
+}
+
 /// The search words of a stored (canonical) body.
 pub fn body_words(body: &Value) -> Vec<String> {
     let titles = body

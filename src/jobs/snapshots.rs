@@ -3,10 +3,12 @@
 //! snapshot is recomputed when the channel moved on (a new seq or definition), at most once
 //! per channel at a time across every instance (a lease in `channel_snapshots`), and not more
 //! often than every [`Settings::min_interval`] nor than four times its last walk's duration.
-//! The job as a whole rests four times as long as its last pass worked, so however many
-//! channels change all the time (a catalog-wide change published to a hundred channels), it
-//! costs at most a fifth of a core and leaves the rest to the generator and the requests. The
-//! same pass folds the catalog size's kept differences into one row.
+//! A pass walks one channel, the one whose snapshot is oldest among those due, and the job then
+//! rests four times as long as the pass worked. So however many channels change all the time
+//! (a catalog-wide change published to a hundred channels), it costs at most a fifth of a core
+//! over any walk and its rest, not only on average over many minutes, and leaves the rest to
+//! the generator and the requests. Each pass also folds the catalog size's kept differences
+//! into one row.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,8 +62,9 @@ pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings) {
     }
 }
 
-/// Folds the catalog size, then computes the snapshot of every channel that moved on since its
-/// last one and whose last computation is old enough. Returns the snapshots stored.
+/// Folds the catalog size, then computes the snapshot of one channel that moved on since its
+/// last one and whose last computation is old enough: the one never computed, or computed
+/// longest ago. Returns the snapshots stored (0 or 1).
 pub fn refresh_due(
     db: &Db,
     now: DateTime<Utc>,
@@ -76,7 +79,7 @@ pub fn refresh_due(
             stored::list(&mut conn)?,
         )
     };
-    let mut done = 0;
+    let mut due = Vec::new();
     for channel in channels {
         let last = snapshots.iter().find(|s| s.channel_id == channel.id);
         if let Some(s) = last {
@@ -89,11 +92,16 @@ pub fn refresh_due(
                 continue;
             }
         }
-        if refresh(db, channel.id, owner, now, settings.lease)? {
-            done += 1;
+        due.push((last.and_then(|s| s.computed_at), channel.id));
+    }
+    // Never computed (`None`) first, then the oldest.
+    due.sort_unstable();
+    for (_, id) in due {
+        if refresh(db, id, owner, now, settings.lease)? {
+            return Ok(1);
         }
     }
-    Ok(done)
+    Ok(0)
 }
 
 /// Computes and stores the snapshot of channel `channel_id` as `owner`, unless another owner

@@ -196,19 +196,25 @@ pub fn put_products(
     }
     products::insert(conn, &inserts)?;
     snapshots::add_catalog_size(conn, created)?;
-    // The console's search words of every changed SKU, as of its last version in the batch.
-    let words: Vec<(&str, Vec<String>)> = latest
+    // The console's search words of every changed SKU: as stored before the batch (from its
+    // stored body) and as of its last version in the batch; only the difference is written.
+    let mut words: Vec<(&str, Vec<String>, Vec<String>)> = Vec::with_capacity(latest.len());
+    for (sku, &i) in &latest {
+        let p = &items[i];
+        let before = match current.get(*sku) {
+            Some((_, _, body)) => search::stored_words(body)
+                .map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))?,
+            None => Vec::new(),
+        };
+        let titles = p.title.values().map(String::as_str);
+        let after = search::product_words(titles, p.gtin.as_ref().map(|g| g.as_str()));
+        words.push((*sku, before, after));
+    }
+    let changes: Vec<products::WordChange<'_>> = words
         .iter()
-        .map(|(sku, &i)| {
-            let p = &items[i];
-            let titles = p.title.values().map(String::as_str);
-            (
-                *sku,
-                search::product_words(titles, p.gtin.as_ref().map(|g| g.as_str())),
-            )
-        })
+        .map(|(sku, before, after)| products::WordChange { sku, before, after })
         .collect();
-    products::set_search_words(conn, &words)?;
+    products::change_search_words(conn, &changes)?;
     products::insert_history(conn, &history)?;
     outbox::insert(conn, &events)?;
     Ok(results)

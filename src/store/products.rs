@@ -7,6 +7,8 @@ use super::schema::{product_history, product_search, products};
 use super::sqlite_sql::{self, padded, Bind, Sql, LIST};
 use super::{DbConnection, StoreResult};
 use diesel::dsl::{AsSelect, SqlTypeOf};
+use diesel::sql_types::Text;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]
@@ -173,41 +175,107 @@ pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
 }
 
 /// Replaces the search words of `skus` (each with its words; a SKU without words, as a deleted
-/// product, keeps none). Same transaction as the product write.
+/// product, keeps none), as [`change_search_words`] does, with the words stored now as the
+/// words before.
 pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) -> StoreResult<()> {
     let skus: Vec<&str> = words.iter().map(|(sku, _)| *sku).collect();
-    let mut rows: Vec<(&str, &str)> = Vec::new();
-    for (sku, ws) in words {
-        for w in ws {
-            rows.push((w.as_str(), sku));
-        }
+    let mut stored_rows: Vec<(String, String)> = Vec::new();
+    for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
+        stored_rows.extend(match conn {
+            DbConnection::Sqlite(c) => {
+                let mut q =
+                    Sql::<(Text, Text)>::new("SELECT word, sku FROM product_search WHERE sku IN ");
+                q.list(chunk, padded(chunk.len(), &LIST));
+                q.load::<(String, String)>(c)?
+            }
+            DbConnection::Postgres(c) => product_search::table
+                .filter(product_search::sku.eq_any(chunk))
+                .select((product_search::word, product_search::sku))
+                .load::<(String, String)>(c)?,
+        });
     }
-    rows.sort_unstable();
-    rows.dedup();
-    if let DbConnection::Sqlite(c) = conn {
-        for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
-            let mut q = Sql::<()>::new("DELETE FROM product_search WHERE sku IN ");
-            q.list(chunk, padded(chunk.len(), &LIST));
-            q.execute(c)?;
-        }
-        sqlite_sql::insert(
-            c,
-            "INSERT INTO product_search (word, sku) VALUES ",
-            "",
-            &rows,
-            |(word, sku)| [Bind::Text(word), Bind::Text(sku)],
-        )?;
-        return Ok(());
-    }
-    for chunk in skus.chunks(INSERT_CHUNK) {
-        diesel::delete(product_search::table.filter(product_search::sku.eq_any(chunk)))
-            .execute(conn)?;
-    }
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|(w, sku)| (product_search::word.eq(w), product_search::sku.eq(sku)))
+    let stored: BTreeSet<(&str, &str)> = stored_rows
+        .iter()
+        .map(|(w, sku)| (w.as_str(), sku.as_str()))
         .collect();
-    insert_batched!(conn, product_search::table, rows, 2);
+    let wanted: BTreeSet<(&str, &str)> = words
+        .iter()
+        .flat_map(|(sku, ws)| ws.iter().map(move |w| (w.as_str(), *sku)))
+        .collect();
+    let gone: Vec<(&str, &str)> = stored.difference(&wanted).copied().collect();
+    let new: Vec<(&str, &str)> = wanted.difference(&stored).copied().collect();
+    write_word_changes(conn, &gone, &new)
+}
+
+/// A SKU's search words before and after an edit (each sorted and distinct, as
+/// `catalog::search::product_words` gives them).
+pub struct WordChange<'a> {
+    pub sku: &'a str,
+    pub before: &'a [String],
+    pub after: &'a [String],
+}
+
+/// Writes only what differs between the words before and after: the words a SKU no longer has
+/// are deleted and its new ones inserted, so an edit that leaves the titles and the GTIN alone
+/// (a price change) writes nothing here, and a title edit writes the words it changed, each a
+/// place in two B-trees. Same transaction as the product write.
+pub fn change_search_words(conn: &mut DbConnection, changes: &[WordChange<'_>]) -> StoreResult<()> {
+    let (mut gone, mut new) = (Vec::new(), Vec::new());
+    for c in changes {
+        let before: BTreeSet<&str> = c.before.iter().map(String::as_str).collect();
+        let after: BTreeSet<&str> = c.after.iter().map(String::as_str).collect();
+        gone.extend(before.difference(&after).map(|w| (*w, c.sku)));
+        new.extend(after.difference(&before).map(|w| (*w, c.sku)));
+    }
+    write_word_changes(conn, &gone, &new)
+}
+
+/// Deletes the (word, SKU) pairs `gone` and inserts `new`.
+fn write_word_changes(
+    conn: &mut DbConnection,
+    gone: &[(&str, &str)],
+    new: &[(&str, &str)],
+) -> StoreResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            for (word, sku) in gone {
+                let mut q = Sql::<()>::new("DELETE FROM product_search WHERE word = ");
+                q.bind(Bind::Text(word))
+                    .sql(" AND sku = ")
+                    .bind(Bind::Text(sku));
+                q.execute(c)?;
+            }
+            sqlite_sql::insert(
+                c,
+                "INSERT INTO product_search (word, sku) VALUES ",
+                "",
+                new,
+                |(word, sku)| [Bind::Text(word), Bind::Text(sku)],
+            )?;
+        }
+        DbConnection::Postgres(c) => {
+            use diesel::sql_types::Array;
+            for chunk in gone.chunks(INSERT_CHUNK) {
+                let (w, k): (Vec<&str>, Vec<&str>) = chunk.iter().copied().unzip();
+                diesel::sql_query(
+                    "DELETE FROM product_search WHERE (word, sku) IN \
+                     (SELECT * FROM unnest($1::text[], $2::text[]))",
+                )
+                .bind::<Array<Text>, _>(w)
+                .bind::<Array<Text>, _>(k)
+                .execute(c)?;
+            }
+            let rows: Vec<_> = new
+                .iter()
+                .map(|(w, sku)| (product_search::word.eq(*w), product_search::sku.eq(*sku)))
+                .collect();
+            for chunk in rows.chunks(MAX_BIND_PARAMS / 2) {
+                diesel::insert_into(product_search::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -175,6 +175,28 @@ async fn products_are_found_by_sku_prefix_gtin_and_title_words_a_page_at_a_time(
     assert_eq!(app.delete("/v1/products/PLATE-1").await.status(), 204);
     let (_, html) = c.get(&app, "/console/products?by=title&q=green").await;
     assert!(listed(&html).is_empty());
+
+    // Only the words that change are written: a batch renaming a product twice leaves the
+    // words of its last version, the word it kept included, and none of the one between; an
+    // edit that leaves the title alone keeps its words.
+    let twice = format!(
+        "{}\n{}\n",
+        product("MUG-000", "Green mug", None),
+        product("MUG-000", "Yellow mug", None)
+    );
+    assert_eq!(app.batch("application/x-ndjson", twice).await.status(), 200);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=yellow+mug").await;
+    assert_eq!(listed(&html), ["MUG-000"]);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=green").await;
+    assert!(listed(&html).is_empty());
+    let (_, html) = c.get(&app, "/console/products?by=title&q=blue").await;
+    assert_eq!(listed(&html).len(), 27);
+    let mut discontinued = product("MUG-001", "Red mug", None);
+    discontinued["status"] = "discontinued".into();
+    assert_eq!(app.put_product(&discontinued).await.status(), 200);
+    let (_, html) = c.get(&app, "/console/products?by=title&q=red+mug").await;
+    assert_eq!(listed(&html).len(), 27);
+    assert_eq!(listed(&html)[0], "MUG-001");
     app.stop().await;
 }
 
