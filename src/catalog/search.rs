@@ -1,8 +1,6 @@
 //! The words a product is found by in the console's search: its titles' words (every locale)
 //! and its GTIN. Stored in `product_search` with every product write.
 
-use serde_json::Value;
-
 /// Longest word kept; longer ones are cut (a search for them cuts them the same way).
 const MAX_WORD: usize = 64;
 
@@ -39,16 +37,6 @@ pub fn stored_words(body: &str) -> Result<Vec<String>, serde_json::Error> {
     ))
 }
 
-/// The search words of a stored (canonical) body.
-pub fn body_words(body: &Value) -> Vec<String> {
-    let titles = body
-        .get("title")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|m| m.values().filter_map(Value::as_str));
-    product_words(titles, body.get("gtin").and_then(Value::as_str))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +48,7 @@ mod tests {
             "title": {"en": "Blue Mug, 350 ml", "de": "Blaue Tasse <b>"}
         });
         assert_eq!(
-            body_words(&body),
+            stored_words(&body.to_string()).unwrap(),
             [
                 "04006381333931",
                 "350",

@@ -198,7 +198,7 @@ pub fn put_products(
     snapshots::add_catalog_size(conn, created)?;
     // The console's search words of every changed SKU: as stored before the batch (from its
     // stored body) and as of its last version in the batch; only the difference is written.
-    let mut words: Vec<(&str, Vec<String>, Vec<String>)> = Vec::with_capacity(latest.len());
+    let mut changes = Vec::with_capacity(latest.len());
     for (sku, &i) in &latest {
         let p = &items[i];
         let before = match current.get(*sku) {
@@ -208,12 +208,8 @@ pub fn put_products(
         };
         let titles = p.title.values().map(String::as_str);
         let after = search::product_words(titles, p.gtin.as_ref().map(|g| g.as_str()));
-        words.push((*sku, before, after));
+        changes.push(products::WordChange { sku, before, after });
     }
-    let changes: Vec<products::WordChange<'_>> = words
-        .iter()
-        .map(|(sku, before, after)| products::WordChange { sku, before, after })
-        .collect();
     products::change_search_words(conn, &changes)?;
     products::insert_history(conn, &history)?;
     outbox::insert(conn, &events)?;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::schema::channel_records;
-use super::sqlite_sql::{self, padded, Bind, Sql, LIST};
+use super::sqlite_sql::{self, Bind, Sql, LIST_MAX};
 use super::{DbConnection, StoreResult};
 use diesel::sql_types::{Nullable, Text};
 
@@ -63,14 +63,14 @@ pub fn hashes(
     skus: &[&str],
 ) -> StoreResult<Vec<(String, Option<String>)>> {
     let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(500) {
+    for chunk in skus.chunks(LIST_MAX) {
         rows.extend(match conn {
             DbConnection::Sqlite(c) => {
                 let mut q = Sql::<(Text, Nullable<Text>)>::new(
                     "SELECT sku, hash FROM channel_records WHERE channel_id = ",
                 );
                 q.bind(Bind::Int(channel_id)).sql(" AND sku IN ");
-                q.list(chunk, padded(chunk.len(), &LIST));
+                q.list(chunk);
                 q.load::<(String, Option<String>)>(c)?
             }
             DbConnection::Postgres(c) => channel_records::table

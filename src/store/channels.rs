@@ -155,10 +155,11 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> StoreResult<Option<ChannelRow>>
 pub fn set_last_seq(conn: &mut DbConnection, id: i64, last_seq: i64) -> StoreResult<()> {
     if let DbConnection::Sqlite(c) = conn {
         // Once a channel a generator step: prepared once (see `sqlite_sql`).
-        let mut q = super::sqlite_sql::Sql::<()>::new("UPDATE channels SET last_seq = ");
-        q.bind(super::sqlite_sql::Bind::Int(last_seq))
+        use super::sqlite_sql::{Bind, Sql};
+        let mut q = Sql::<()>::new("UPDATE channels SET last_seq = ");
+        q.bind(Bind::Int(last_seq))
             .sql(" WHERE id = ")
-            .bind(super::sqlite_sql::Bind::Int(id));
+            .bind(Bind::Int(id));
         q.execute(c)?;
         return Ok(());
     }

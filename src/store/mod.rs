@@ -507,7 +507,6 @@ where
     })?
 }
 
-/// A round trip to the database.
 /// SQLite: copies what the write-ahead log holds back into the database file, as far as no
 /// reader still needs the log (`PASSIVE`: never waits for the writer or a reader). When the
 /// whole log was copied, the writer's next commit starts it over from its beginning. Nothing
@@ -519,6 +518,7 @@ pub fn checkpoint(conn: &mut DbConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// A round trip to the database.
 pub fn ping(conn: &mut DbConnection) -> StoreResult<()> {
     conn.batch_execute("SELECT 1")?;
     Ok(())
@@ -566,9 +566,9 @@ pub fn backfill_product_search(conn: &mut DbConnection) -> StoreResult<()> {
         after = Some(last.sku.clone());
         let mut words = Vec::with_capacity(page.len());
         for row in &page {
-            let body: serde_json::Value = serde_json::from_str(&row.body)
+            let found = crate::catalog::search::stored_words(&row.body)
                 .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", row.sku)))?;
-            words.push((row.sku.as_str(), crate::catalog::search::body_words(&body)));
+            words.push((row.sku.as_str(), found));
         }
         conn.transaction(|c| products::set_search_words(c, &words))?;
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{product_history, product_search, products};
-use super::sqlite_sql::{self, padded, Bind, Sql, LIST};
+use super::sqlite_sql::{self, Bind, Sql, LIST_MAX};
 use super::{DbConnection, StoreResult};
 use diesel::dsl::{AsSelect, SqlTypeOf};
 use diesel::sql_types::Text;
@@ -96,14 +96,14 @@ pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>
 /// The stored rows of `skus` that exist, in no particular order.
 pub fn get_many(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<Vec<ProductRow>> {
     let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
+    for chunk in skus.chunks(LIST_MAX) {
         rows.extend(match conn {
             DbConnection::Sqlite(c) => {
                 let mut q = Sql::<SqlTypeOf<AsSelect<ProductRow, diesel::sqlite::Sqlite>>>::new(
                     "SELECT sku, body, hash, version, next_change_at, created_at, updated_at \
                      FROM products WHERE sku IN ",
                 );
-                q.list(chunk, padded(chunk.len(), &LIST));
+                q.list(chunk);
                 q.load::<ProductRow>(c)?
             }
             DbConnection::Postgres(c) => products::table
@@ -180,12 +180,12 @@ pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
 pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) -> StoreResult<()> {
     let skus: Vec<&str> = words.iter().map(|(sku, _)| *sku).collect();
     let mut stored_rows: Vec<(String, String)> = Vec::new();
-    for chunk in skus.chunks(*LIST.last().unwrap_or(&1)) {
+    for chunk in skus.chunks(LIST_MAX) {
         stored_rows.extend(match conn {
             DbConnection::Sqlite(c) => {
                 let mut q =
                     Sql::<(Text, Text)>::new("SELECT word, sku FROM product_search WHERE sku IN ");
-                q.list(chunk, padded(chunk.len(), &LIST));
+                q.list(chunk);
                 q.load::<(String, String)>(c)?
             }
             DbConnection::Postgres(c) => product_search::table
@@ -211,8 +211,8 @@ pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) 
 /// `catalog::search::product_words` gives them).
 pub struct WordChange<'a> {
     pub sku: &'a str,
-    pub before: &'a [String],
-    pub after: &'a [String],
+    pub before: Vec<String>,
+    pub after: Vec<String>,
 }
 
 /// Writes only what differs between the words before and after: the words a SKU no longer has

@@ -51,12 +51,13 @@ impl<'a, ST> Sql<'a, ST> {
         self
     }
 
-    /// `(?, ?, …)`: the values of `list`, padded to `len` with its last value (the same rows
-    /// for `IN`, and one text for every list of that length).
-    pub fn list(&mut self, list: &[&'a str], len: usize) -> &mut Self {
+    /// `(?, ?, …)`: the values of `list` (at most [`LIST_MAX`]), padded with its last value to
+    /// the next of the [`LIST`] lengths (the same rows for `IN`, and one text for every list of
+    /// that length).
+    pub fn list(&mut self, list: &[&'a str]) -> &mut Self {
         let last = list.last().copied().unwrap_or("");
         self.sql("(");
-        for i in 0..len.max(list.len()).max(1) {
+        for i in 0..padded(list.len(), &LIST).max(1) {
             if i > 0 {
                 self.sql(", ");
             }
@@ -68,7 +69,7 @@ impl<'a, ST> Sql<'a, ST> {
 
 /// The length, among `sizes` (ascending), that a list of `n` is padded to: the smallest that
 /// holds it.
-pub fn padded(n: usize, sizes: &[usize]) -> usize {
+fn padded(n: usize, sizes: &[usize]) -> usize {
     sizes.iter().copied().find(|&s| s >= n).unwrap_or(n)
 }
 
@@ -95,7 +96,9 @@ pub fn split(n: usize, sizes: &[usize]) -> impl Iterator<Item = usize> + '_ {
 /// SQLite's 32,766), so four shapes per statement.
 pub const ROWS: [usize; 4] = [1, 10, 50, 200];
 /// Lengths an `IN` list is padded to.
-pub const LIST: [usize; 4] = [1, 10, 100, 500];
+const LIST: [usize; 4] = [1, 10, 100, 500];
+/// The most values an `IN` list holds: longer lists go in chunks of this.
+pub const LIST_MAX: usize = LIST[LIST.len() - 1];
 
 /// `head (?, …), (?, …) tail`: `rows` in statements of [`ROWS`] rows, each row's values given
 /// by `values`.
@@ -185,7 +188,7 @@ mod tests {
         }
         let mut select = |keys: &[&str]| {
             let mut q = Sql::<(Text, BigInt)>::new("SELECT k, v FROM t WHERE k IN ");
-            q.list(keys, padded(keys.len(), &[1, 10]));
+            q.list(keys);
             q.sql(" ORDER BY k");
             q.load::<(String, i64)>(&mut conn).expect("select")
         };
