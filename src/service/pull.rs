@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
 use crate::feeds::{ChangesWriter, FeedWriter, Format, Problem, Publication};
-use crate::store::channel_records::{self, RecordRow};
+use crate::store::channel_records::{self, LiveRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{DbConnection, StoreError};
 
@@ -99,23 +99,46 @@ fn reread(conn: &mut DbConnection, channel_id: i64) -> Result<ChannelRow, PullEr
     channels::get_by_id(conn, channel_id)?.ok_or(PullError::NoChannel)
 }
 
-/// Walks the live records in SKU order, a page at a time.
+/// Walks the live records in SKU order, a page at a time. From the second page on, the pages
+/// are read on a thread of their own, one page ahead of `f`: a first download then reads the
+/// store and renders (and sends) on two cores instead of one after the other. The reading
+/// thread uses `conn` (and its snapshot) alone until the walk ends.
 fn for_each_live(
     conn: &mut DbConnection,
     channel_id: i64,
-    mut f: impl FnMut(&RecordRow) -> Result<(), PullError>,
+    mut f: impl FnMut(&LiveRow) -> Result<(), PullError>,
 ) -> Result<(), PullError> {
-    let mut after = String::new();
-    loop {
-        let rows = channel_records::live_page(conn, channel_id, &after, PAGE)?;
-        for row in &rows {
-            f(row)?;
-        }
-        match rows.last() {
-            Some(last) if rows.len() as i64 == PAGE => after = last.sku.clone(),
-            _ => return Ok(()),
-        }
-    }
+    let first = channel_records::live_page(conn, channel_id, "", PAGE)?;
+    let Some(after) = first.last().filter(|_| first.len() as i64 == PAGE) else {
+        return first.iter().try_for_each(f);
+    };
+    let mut after = after.sku.clone();
+    // Pages read ahead at most: one being rendered, one waiting.
+    let (pages, read) = std::sync::mpsc::sync_channel::<Vec<LiveRow>>(1);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), PullError> {
+            loop {
+                let rows = channel_records::live_page(conn, channel_id, &after, PAGE)?;
+                let more = rows.len() as i64 == PAGE;
+                if let Some(last) = rows.last().filter(|_| more) {
+                    after = last.sku.clone();
+                }
+                // The walk stopped (an error, a client gone): nothing more to read.
+                if pages.send(rows).is_err() || !more {
+                    return Ok(());
+                }
+            }
+        });
+        let rendered = std::iter::once(first)
+            .chain(read.iter())
+            .try_for_each(|page| page.iter().try_for_each(&mut f));
+        // Stops the reader if rendering failed first.
+        drop(read);
+        let reading = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        rendered.and(reading)
+    })
 }
 
 /// Renders the full feed. Call inside a snapshot: `head` receives the channel and the cursor
@@ -144,8 +167,7 @@ pub fn write_feed<W: Write>(
     )?;
     let mut written = 0;
     for_each_live(conn, channel.id, |row| {
-        let hash = row.hash.as_deref().unwrap_or_default();
-        feed.product_json(&row.sku, hash, row.record.as_deref().unwrap_or("{}"))?;
+        feed.product_json(&row.sku, &row.hash, &row.record)?;
         written += 1;
         if written % PAGE as u64 == 0 {
             progress(written);
@@ -247,7 +269,7 @@ pub fn digest(
     }
     let mut digest = ChannelDigest::new();
     for_each_live(conn, channel.id, |row| {
-        digest.push(&row.sku, row.hash.as_deref().unwrap_or_default());
+        digest.push(&row.sku, &row.hash);
         Ok(())
     })?;
     let count = digest.count();
@@ -312,9 +334,8 @@ pub fn feed_report(
     let mut entries = Vec::new();
     for_each_live(conn, channel.id, |row| {
         checked += 1;
-        let record: serde_json::Map<String, Value> =
-            serde_json::from_str(row.record.as_deref().unwrap_or("{}"))
-                .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.sku)))?;
+        let record: serde_json::Map<String, Value> = serde_json::from_str(&row.record)
+            .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.sku)))?;
         let problems = format.check(&row.sku, &record, &publication);
         if !problems.is_empty() {
             entries.push(ReportEntry {

@@ -125,8 +125,14 @@ impl Backend {
 pub struct DbManager {
     backend: Backend,
     away: Arc<AtomicBool>,
-    /// SQLite page cache of each connection, in KiB.
-    cache_kib: u32,
+    role: Role,
+}
+
+/// What a manager's SQLite connections are for: their page cache and checkpoint setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Read,
+    Write,
 }
 
 /// SQLite's page cache per reading connection (SQLite's default), and for the one writer: the
@@ -174,14 +180,16 @@ impl DbManager {
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                      PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{}; \
                      PRAGMA wal_autocheckpoint = {};",
-                    self.cache_kib,
-                    if self.cache_kib == WRITE_CACHE_KIB {
-                        WRITER_AUTOCHECKPOINT_PAGES
-                    } else {
+                    match self.role {
+                        Role::Read => READ_CACHE_KIB,
+                        Role::Write => WRITE_CACHE_KIB,
+                    },
+                    match self.role {
+                        Role::Write => WRITER_AUTOCHECKPOINT_PAGES,
                         // Readers never commit a write: their setting only matters to the
                         // token table's and the checkpointer's own connections.
-                        1_000
-                    }
+                        Role::Read => 1_000,
+                    },
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -260,27 +268,27 @@ impl Db {
             private_sqlite_files(path)?;
         }
         let away = Arc::new(AtomicBool::new(false));
-        let manager = |cache_kib| DbManager {
+        let manager = |role| DbManager {
             backend: backend.clone(),
             away: away.clone(),
-            cache_kib,
+            role,
         };
         let (readers, writers) = match backend {
             Backend::Sqlite(_) => (4, 1),
             Backend::Postgres(_) => (8, 8),
         };
-        let build = |size: u32, cache_kib: u32| {
+        let build = |size: u32, role: Role| {
             r2d2::Pool::builder()
                 .max_size(size)
                 // No idle minimum: r2d2 would top it up from background threads, and a CLI
                 // process that exits while one of them is inside libpq can crash at exit.
                 .min_idle(Some(0))
                 .connection_timeout(AWAY_WAIT)
-                .build(manager(cache_kib))
+                .build(manager(role))
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
-        let write = build(writers, WRITE_CACHE_KIB)?;
-        let read = build(readers, READ_CACHE_KIB)?;
+        let write = build(writers, Role::Write)?;
+        let read = build(readers, Role::Read)?;
         Ok(Db {
             backend,
             read,
@@ -314,7 +322,7 @@ impl Db {
         DbManager {
             backend: self.backend.clone(),
             away: Arc::new(AtomicBool::new(false)),
-            cache_kib: READ_CACHE_KIB,
+            role: Role::Read,
         }
         .open()
         .map_err(|e| StoreError::Unavailable(e.to_string()))

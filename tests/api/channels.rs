@@ -715,3 +715,68 @@ async fn feeds_come_in_every_format_with_etag_and_gzip() {
     assert_eq!(r.status(), 400);
     app.stop().await;
 }
+
+/// A feed longer than one page of the store (1,000 records) is read a page ahead of its
+/// rendering: every record comes once, in SKU order, and equals what the change pages and the
+/// digest hold.
+#[actix_web::test]
+async fn a_feed_of_several_pages_is_whole_in_order_and_agrees_with_the_changes() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let token = setup(&app, "fr-resellers", &fr_resellers(), "shop-42").await;
+    const PRODUCTS: usize = 2_345;
+    let mut lines = String::new();
+    for i in 0..PRODUCTS {
+        let mut p = drill(&format!("MULTI-{i:05}"));
+        p.as_object_mut().unwrap().remove("gtin");
+        p["packaging"] = json!([{"level": "each", "quantity": 1, "type": "box"}]);
+        p["prices"][1]["amount"] = json!(format!("{}.00", 10 + i % 90));
+        lines.push_str(&p.to_string());
+        lines.push('\n');
+    }
+    let r = app.batch("application/x-ndjson", lines).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.drain().await;
+
+    let feed = app.get_json("/v1/channels/fr-resellers/feed", &token).await;
+    let skus: Vec<&str> = feed["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(skus.len(), PRODUCTS);
+    assert!(
+        skus.windows(2).all(|w| w[0] < w[1]),
+        "the feed is in strictly increasing SKU order, each SKU once"
+    );
+
+    let from_feed = Replica::from_feed(&app, &token, "fr-resellers").await;
+    let mut followed = Replica::default();
+    followed.follow(&app, &token, "fr-resellers", 1_000).await;
+    assert_eq!(followed.records, from_feed.records);
+    assert_eq!(followed.cursor, from_feed.cursor);
+    let digest = app
+        .get_json("/v1/channels/fr-resellers/digest", &token)
+        .await;
+    assert_eq!(digest["count"], PRODUCTS);
+    assert_eq!(digest["digest"], from_feed.digest().as_str());
+
+    let csv = app
+        .get("/v1/channels/fr-resellers/feed?format=csv", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        PRODUCTS + 1,
+        "a header and a line each"
+    );
+    app.stop().await;
+}

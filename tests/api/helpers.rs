@@ -243,6 +243,13 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(token)
     }
 
+    /// GET `path` as `token`; the answer must be 200, and its body is JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let r = self.get(path, token).send().await.expect("request");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("a JSON body")
+    }
+
     pub fn put_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
         self.client
             .put(self.url(path))

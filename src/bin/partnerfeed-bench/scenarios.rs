@@ -476,6 +476,40 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Bytes the database holds: on SQLite its pages in use (the WAL's committed pages included),
+/// on PostgreSQL `pg_database_size`.
+fn stored_bytes(db: &Db) -> anyhow::Result<f64> {
+    use diesel::RunQueryDsl;
+    use partnerfeed::store::DbConnection;
+    let mut conn = db.write_conn()?;
+    let size: Count = match &mut *conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "SELECT (p.page_count - f.freelist_count) * s.page_size AS n \
+             FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s",
+        )
+        .get_result(c)?,
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("SELECT pg_database_size(current_database()) AS n").get_result(c)?
+        }
+    };
+    Ok(size.n as f64)
+}
+
+/// Rows of `channel_records`: one per (channel, product) that a channel ever published.
+fn channel_rows(db: &Db) -> anyhow::Result<f64> {
+    use diesel::RunQueryDsl;
+    let mut conn = db.read_conn()?;
+    let rows: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM channel_records").get_result(&mut *conn)?;
+    Ok(rows.n as f64)
+}
+
 /// Delta: 1,000 edits across 10 and 100 channels, at two catalog sizes.
 pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Result<()> {
     let b = kind.name();
@@ -496,6 +530,7 @@ pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow:
         let mut http = Http::new(server.addr);
         let edits = sample(size, 1000);
         let mut made = 0;
+        let catalog_bytes = stored_bytes(&db)?;
         for &channels in &ctx.args.delta_channels {
             log(format!(
                 "{b}: delta catalog of {size}: creating channels {made}..{channels}"
@@ -522,6 +557,25 @@ pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow:
                 vec![work.evaluated as f64 / secs],
             );
             made = channels;
+            // What the channels' state costs on disk: the database's growth since the catalog
+            // alone, per stored (channel, product) row (records, tombstones, their indexes).
+            let (bytes, rows) = (stored_bytes(&db)? - catalog_bytes, channel_rows(&db)?);
+            let per_row = bytes / rows.max(1.0);
+            t.add(
+                b,
+                &format!("stored bytes per (channel, product), {channels} channels x {size}"),
+                "bytes",
+                vec![per_row],
+            );
+            t.add(
+                b,
+                &format!(
+                    "projected: 1,000,000 products x 100 channels at that size \
+                     ({channels} channels x {size})"
+                ),
+                "GB",
+                vec![per_row * 1e8 / 1e9],
+            );
             let mut times = Vec::new();
             let mut per = Vec::new();
             let mut changes = 0;
