@@ -161,7 +161,7 @@ pub fn live_page(
         .filter(channel_records::hash.is_not_null())
         .order(channel_records::sku.asc())
         .limit(limit)
-        // A live row always has its record: a NULL one is reported as corrupt, not read as {}.
+        // A live row always has its record: a NULL one fails the read, never reads as {}.
         .select((
             channel_records::sku,
             channel_records::hash.assume_not_null(),
