@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::schema::channel_records;
-use super::sqlite_sql::{self, Bind, Sql, LIST_MAX};
+use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreResult};
 use diesel::sql_types::{Nullable, Text};
 
@@ -62,25 +62,25 @@ pub fn hashes(
     channel_id: i64,
     skus: &[&str],
 ) -> StoreResult<Vec<(String, Option<String>)>> {
-    let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(LIST_MAX) {
-        rows.extend(match conn {
-            DbConnection::Sqlite(c) => {
-                let mut q = Sql::<(Text, Nullable<Text>)>::new(
-                    "SELECT sku, hash FROM channel_records WHERE channel_id = ",
-                );
-                q.bind(Bind::Int(channel_id)).sql(" AND sku IN ");
-                q.list(chunk);
-                q.load::<(String, Option<String>)>(c)?
-            }
-            DbConnection::Postgres(c) => channel_records::table
+    super::load_in_chunks(
+        conn,
+        skus,
+        |c, chunk| {
+            let mut q = Sql::<(Text, Nullable<Text>)>::new(
+                "SELECT sku, hash FROM channel_records WHERE channel_id = ",
+            );
+            q.bind(Bind::Int(channel_id)).sql(" AND sku IN ");
+            q.list(chunk);
+            q.load(c)
+        },
+        |c, chunk| {
+            channel_records::table
                 .filter(channel_records::channel_id.eq(channel_id))
                 .filter(channel_records::sku.eq_any(chunk))
                 .select((channel_records::sku, channel_records::hash))
-                .load::<(String, Option<String>)>(c)?,
-        });
-    }
-    Ok(rows)
+                .load(c)
+        },
+    )
 }
 
 /// The stored hash of each SKU from `first` to `last` that the channel has a row for: the

@@ -526,6 +526,25 @@ pub fn checkpoint(conn: &mut DbConnection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Rows for a list of keys, loaded in chunks of [`sqlite_sql::LIST_MAX`] keys: on SQLite by
+/// `sqlite` (a `sqlite_sql` statement, whose `IN` list is prepared once per shape), on
+/// PostgreSQL by `postgres` (diesel's `eq_any`).
+pub fn load_in_chunks<T>(
+    conn: &mut DbConnection,
+    keys: &[&str],
+    mut sqlite: impl FnMut(&mut SqliteConnection, &[&str]) -> diesel::QueryResult<Vec<T>>,
+    mut postgres: impl FnMut(&mut PgConnection, &[&str]) -> diesel::QueryResult<Vec<T>>,
+) -> StoreResult<Vec<T>> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(sqlite_sql::LIST_MAX) {
+        rows.extend(match conn {
+            DbConnection::Sqlite(c) => sqlite(c, chunk)?,
+            DbConnection::Postgres(c) => postgres(c, chunk)?,
+        });
+    }
+    Ok(rows)
+}
+
 /// A round trip to the database.
 pub fn ping(conn: &mut DbConnection) -> StoreResult<()> {
     conn.batch_execute("SELECT 1")?;

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{product_history, product_search, products};
-use super::sqlite_sql::{self, Bind, Sql, LIST_MAX};
+use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreResult};
 use diesel::dsl::{AsSelect, SqlTypeOf};
 use diesel::sql_types::Text;
@@ -95,24 +95,24 @@ pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>
 
 /// The stored rows of `skus` that exist, in no particular order.
 pub fn get_many(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<Vec<ProductRow>> {
-    let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(LIST_MAX) {
-        rows.extend(match conn {
-            DbConnection::Sqlite(c) => {
-                let mut q = Sql::<SqlTypeOf<AsSelect<ProductRow, diesel::sqlite::Sqlite>>>::new(
-                    "SELECT sku, body, hash, version, next_change_at, created_at, updated_at \
-                     FROM products WHERE sku IN ",
-                );
-                q.list(chunk);
-                q.load::<ProductRow>(c)?
-            }
-            DbConnection::Postgres(c) => products::table
+    super::load_in_chunks(
+        conn,
+        skus,
+        |c, chunk| {
+            let mut q = Sql::<SqlTypeOf<AsSelect<ProductRow, diesel::sqlite::Sqlite>>>::new(
+                "SELECT sku, body, hash, version, next_change_at, created_at, updated_at \
+                 FROM products WHERE sku IN ",
+            );
+            q.list(chunk);
+            q.load(c)
+        },
+        |c, chunk| {
+            products::table
                 .filter(products::sku.eq_any(chunk))
                 .select(ProductRow::as_select())
-                .load(c)?,
-        });
-    }
-    Ok(rows)
+                .load(c)
+        },
+    )
 }
 
 /// Keyset page: products whose SKU sorts after `after`, in SKU order.
@@ -179,21 +179,22 @@ pub fn delete(conn: &mut DbConnection, sku: &str) -> StoreResult<bool> {
 /// words before.
 pub fn set_search_words(conn: &mut DbConnection, words: &[(&str, Vec<String>)]) -> StoreResult<()> {
     let skus: Vec<&str> = words.iter().map(|(sku, _)| *sku).collect();
-    let mut stored_rows: Vec<(String, String)> = Vec::new();
-    for chunk in skus.chunks(LIST_MAX) {
-        stored_rows.extend(match conn {
-            DbConnection::Sqlite(c) => {
-                let mut q =
-                    Sql::<(Text, Text)>::new("SELECT word, sku FROM product_search WHERE sku IN ");
-                q.list(chunk);
-                q.load::<(String, String)>(c)?
-            }
-            DbConnection::Postgres(c) => product_search::table
+    let stored_rows: Vec<(String, String)> = super::load_in_chunks(
+        conn,
+        &skus,
+        |c, chunk| {
+            let mut q =
+                Sql::<(Text, Text)>::new("SELECT word, sku FROM product_search WHERE sku IN ");
+            q.list(chunk);
+            q.load(c)
+        },
+        |c, chunk| {
+            product_search::table
                 .filter(product_search::sku.eq_any(chunk))
                 .select((product_search::word, product_search::sku))
-                .load::<(String, String)>(c)?,
-        });
-    }
+                .load(c)
+        },
+    )?;
     let stored: BTreeSet<(&str, &str)> = stored_rows
         .iter()
         .map(|(w, sku)| (w.as_str(), sku.as_str()))
