@@ -1,16 +1,23 @@
 //! The delta generator: the one writer of channel sequence numbers.
 //!
-//! Each step, in its own transaction:
+//! Channels are generated in groups (`store::channels::GROUPS`, a channel in group
+//! `id % GROUPS`), independently: each group has its own lock and its own bit in each outbox
+//! event, so a large change being published for one group never holds up another, and on
+//! PostgreSQL several generators (threads of an instance, and instances) work on different
+//! groups at once. SQLite has one writer, so its one generator covers every group in each step.
+//!
+//! Each step, for a group (or, on SQLite, all of them), in its own transactions:
 //! - price windows: products whose projection changes by itself now get an outbox event;
-//! - outbox: claims catalog events (the interactive lane first, then the bulk lane of large
-//!   batches and imports; fewer at once the more channels there are, so that a step stays
-//!   short), locks every channel (in id order), re-projects each changed product for each
-//!   channel and gives a new seq only where the record's hash changed or the product entered or
-//!   left the assortment; the events are deleted in the same transaction;
+//! - outbox: locks the group's channels (in id order), claims catalog events the group has not
+//!   applied (the interactive lane first, then the bulk lane of large batches and imports;
+//!   fewer at once the more channels there are, so that a step stays short), re-projects each
+//!   changed product for each channel and gives a new seq only where the record's hash changed
+//!   or the product entered or left the assortment; the group's bit is set on the events in the
+//!   same transaction, and an event every group has applied is deleted;
 //! - re-evaluation: after a channel definition changes, walks the catalog by SKU in pages;
 //! - retention: purges tombstones older than the retention and remembers the highest purged seq.
 //!
-//! Because sequence numbers are assigned while the channel rows are locked, and committed with
+//! Because sequence numbers are assigned while the channel's row is locked, and committed with
 //! that lock held, they become visible in seq order: a reader never skips one.
 
 use std::collections::HashMap;
@@ -58,53 +65,142 @@ impl Default for Settings {
     }
 }
 
-/// What one step did; zero everywhere means there was nothing to do.
+/// What one step did; zero events and evaluations mean there was nothing to do.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Work {
+    /// Outbox events finished: applied by every channel group.
     pub events: usize,
+    /// Outbox events claimed, by each group that applied them.
+    pub claimed: usize,
     pub evaluated: usize,
     pub changes: usize,
+    /// Channel groups skipped because another generator was working on them (PostgreSQL).
+    pub busy: usize,
 }
 
 impl Work {
     pub fn is_idle(&self) -> bool {
-        self.events == 0 && self.evaluated == 0
+        self.claimed == 0 && self.evaluated == 0
+    }
+
+    fn add(&mut self, other: Work) {
+        self.events += other.events;
+        self.claimed += other.claimed;
+        self.evaluated += other.evaluated;
+        self.changes += other.changes;
+        self.busy += other.busy;
     }
 }
 
-/// One step of every kind of work; each part commits on its own.
+/// Generators that run at once in this process: on PostgreSQL one per core (at most one per
+/// channel group), each with its own connection; on SQLite one, since its single writer would
+/// serialise the others (the projection still runs on a second core, beside the writer).
+pub fn workers(db: &Db) -> usize {
+    match db.backend() {
+        store::Backend::Sqlite(_) => 1,
+        store::Backend::Postgres(_) => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(channels::GROUPS as usize),
+    }
+}
+
+/// One step of every kind of work, for every channel group; each part commits on its own.
 pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
+    run_worker_once(db, now, 0, 1)
+}
+
+/// One step of worker `k` of `n`. On SQLite it covers every channel group at once. On
+/// PostgreSQL each group is a transaction of its own under the group's lock, taken in turn from
+/// a group that depends on `k` (so that workers start apart); a group another generator holds
+/// is skipped, not waited for.
+fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
     let mut work = Work::default();
-    // Products and the outbox only: nothing the in-memory views trust.
-    store::transaction_counted_if(&mut conn, |c| enqueue_due_prices(c, now), |_| false)?;
-    // A step moves a channel's last seq only when it publishes a change.
-    let (events, changes) = store::transaction_counted_if(
-        &mut conn,
-        |c| apply_outbox(c, now),
-        |(_, changes)| *changes > 0,
-    )?;
-    work.events += events;
-    work.changes += changes;
-    // Channels being re-evaluated, grouped by where they are in the catalog (in id order, the
-    // order locks are taken in).
-    let mut groups: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-    for channel in channels::list(&mut conn, None)? {
-        if let Some(after) = channel.reeval_after {
-            groups.entry(after).or_default().push(channel.id);
+    if k == 0 {
+        // Products and the outbox only: nothing the in-memory views trust.
+        store::transaction_counted_if(&mut conn, |c| enqueue_due_prices(c, now), |_| false)?;
+    }
+    let sets: Vec<i64> = match &*conn {
+        DbConnection::Sqlite(_) => vec![channels::ALL_GROUPS],
+        DbConnection::Postgres(_) => {
+            let first = (k * channels::GROUPS as usize / n.max(1)) as u32;
+            (0..channels::GROUPS)
+                .map(|i| 1 << ((first + i) % channels::GROUPS))
+                .collect()
+        }
+    };
+    // Read once a round: which channels each group has, and which are being re-evaluated.
+    let listed = channels::list(&mut conn, None)?;
+    for groups in sets {
+        work.add(step(&mut conn, groups, &listed, now)?);
+    }
+    Ok(work)
+}
+
+/// Takes the generator's lock on each group of `groups`; false if another generator holds one.
+fn take(conn: &mut DbConnection, groups: i64) -> StoreResult<bool> {
+    for g in 0..channels::GROUPS {
+        if groups & (1 << g) != 0 && !channels::try_lock_group(conn, g)? {
+            return Ok(false);
         }
     }
-    for mut ids in groups.into_values() {
+    Ok(true)
+}
+
+/// The outbox and the re-evaluations of the channels of `groups`; `listed` is every channel as
+/// the round began.
+fn step(
+    conn: &mut DbConnection,
+    groups: i64,
+    listed: &[ChannelRow],
+    now: DateTime<Utc>,
+) -> StoreResult<Work> {
+    let mut work = Work::default();
+    let members = listed.iter().filter(|c| in_groups(c.id, groups)).count();
+    // A step moves a channel's last seq only when it publishes a change.
+    let applied = store::transaction_counted_if(
+        conn,
+        |c| match take(c, groups)? {
+            true => apply_outbox(c, groups, events_per_step(members), now).map(Some),
+            false => Ok(None),
+        },
+        |r| matches!(r, Some(applied) if applied.changes > 0),
+    )?;
+    let Some(applied) = applied else {
+        work.busy += 1;
+        return Ok(work);
+    };
+    work.add(applied);
+    // Channels being re-evaluated, grouped by where they are in the catalog (in id order, the
+    // order locks are taken in).
+    let mut places: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for channel in listed {
+        if let (Some(after), true) = (&channel.reeval_after, in_groups(channel.id, groups)) {
+            places.entry(after.clone()).or_default().push(channel.id);
+        }
+    }
+    for mut ids in places.into_values() {
         ids.sort_unstable();
-        let (evaluated, changes) = store::transaction_counted_if(
-            &mut conn,
-            |c| reevaluate_page(c, &ids, now),
-            |(_, changes)| *changes > 0,
+        let page = store::transaction_counted_if(
+            conn,
+            |c| match take(c, groups)? {
+                true => reevaluate_page(c, &ids, now).map(Some),
+                false => Ok(None),
+            },
+            |r| matches!(r, Some((_, changes)) if *changes > 0),
         )?;
+        let Some((evaluated, changes)) = page else {
+            work.busy += 1;
+            break;
+        };
         work.evaluated += evaluated;
         work.changes += changes;
     }
     Ok(work)
+}
+
+fn in_groups(channel_id: i64, groups: i64) -> bool {
+    groups & (1 << channel_id.rem_euclid(channels::GROUPS as i64)) != 0
 }
 
 /// Purges the tombstones older than the retention (the loop does it once a minute).
@@ -115,21 +211,45 @@ pub fn purge_expired(db: &Db, settings: &Settings, now: DateTime<Utc>) -> StoreR
 
 /// Runs steps until there is nothing left to do.
 pub fn drain(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
+    drain_worker(db, now, 0, 1)
+}
+
+fn drain_worker(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResult<Work> {
     let mut total = Work::default();
     loop {
-        let work = run_once(db, now)?;
-        total.events += work.events;
-        total.evaluated += work.evaluated;
-        total.changes += work.changes;
+        let work = run_worker_once(db, now, k, n)?;
+        total.add(work);
         if work.is_idle() {
             return Ok(total);
         }
     }
 }
 
+/// Runs `workers` generators at once, each on its own thread and connection, until none finds
+/// anything left to do.
+pub fn drain_with(db: &Db, now: DateTime<Utc>, workers: usize) -> StoreResult<Work> {
+    if workers <= 1 {
+        return drain(db, now);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|k| scope.spawn(move || drain_worker(db, now, k, workers)))
+            .collect();
+        let mut total = Work::default();
+        for handle in handles {
+            match handle.join() {
+                Ok(work) => total.add(work?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(total)
+    })
+}
+
 /// The background loop: wakes on `wake` (an edit committed here) or after `settings.poll`,
 /// and notifies `published` whenever a channel got new changes (the webhook deliveries wait
-/// on it).
+/// on it). When another generator held a group, it looks again soon rather than after the
+/// whole poll: that generator may have finished before the last events came in.
 pub async fn run(
     db: Db,
     clock: Arc<dyn Clock>,
@@ -138,6 +258,8 @@ pub async fn run(
     published: Arc<Notify>,
 ) {
     const PURGE_EVERY: Duration = Duration::from_secs(60);
+    const BUSY_RETRY: Duration = Duration::from_millis(20);
+    let workers = workers(&db);
     let mut last_purge: Option<std::time::Instant> = None;
     loop {
         let purge_due = last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY);
@@ -150,26 +272,31 @@ pub async fn run(
                 if purge_due {
                     purge_expired(&db, &settings, now)?;
                 }
-                drain(&db, now)
+                drain_with(&db, now, workers)
             })
             .await
         };
+        let mut wait = settings.poll;
         match step {
-            Ok(Ok(work)) if work.changes > 0 => {
-                published.notify_one();
-                tracing::debug!(
-                    events = work.events,
-                    changes = work.changes,
-                    "deltas generated"
-                )
+            Ok(Ok(work)) => {
+                if work.busy > 0 {
+                    wait = wait.min(BUSY_RETRY);
+                }
+                if work.changes > 0 {
+                    published.notify_one();
+                    tracing::debug!(
+                        events = work.events,
+                        changes = work.changes,
+                        "deltas generated"
+                    )
+                }
             }
-            Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "delta generation failed; retrying"),
             Err(e) => tracing::error!(error = %e, "delta generation panicked; retrying"),
         }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(settings.poll) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
@@ -211,29 +338,42 @@ fn events_per_step(channels: usize) -> i64 {
     (PAIRS_PER_STEP / channels.max(1) as i64).clamp(1, BATCH)
 }
 
-/// Applies one batch of outbox events to every channel.
-fn apply_outbox(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<(usize, usize)> {
-    let limit = events_per_step(channels::count(conn)?);
-    let events = outbox::claim(conn, limit)?;
+/// Applies one batch of outbox events to the channels of `groups`, whose generator lock the
+/// transaction holds.
+fn apply_outbox(
+    conn: &mut DbConnection,
+    groups: i64,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<Work> {
+    let events = outbox::claim(conn, groups, limit)?;
     if events.is_empty() {
-        return Ok((0, 0));
+        return Ok(Work::default());
     }
     // Lock the channels before reading products, so that the product states read here are at
     // least as new as those any earlier holder of the lock has published.
-    let mut locked = channels::lock_all(conn)?;
+    let mut locked = channels::lock_groups(conn, groups)?;
     let mut skus: Vec<&str> = events.iter().map(|e| e.sku.as_str()).collect();
     skus.sort_unstable();
     skus.dedup();
-    let current: HashMap<String, Product> = products::get_many(conn, &skus)?
-        .iter()
-        .map(|row| Ok((row.sku.clone(), parse_product(row)?)))
-        .collect::<StoreResult<_>>()?;
-    let products: Vec<(&str, Option<&Product>)> =
-        skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
-    let changes = publish_all(conn, &mut locked, &products, Stored::Listed, now)?;
+    let changes = if locked.is_empty() {
+        0
+    } else {
+        let current: HashMap<String, Product> = products::get_many(conn, &skus)?
+            .iter()
+            .map(|row| Ok((row.sku.clone(), parse_product(row)?)))
+            .collect::<StoreResult<_>>()?;
+        let products: Vec<(&str, Option<&Product>)> =
+            skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
+        publish_all(conn, &mut locked, &products, Stored::Listed, now)?
+    };
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-    outbox::remove(conn, &ids)?;
-    Ok((events.len(), changes))
+    Ok(Work {
+        events: outbox::finish(conn, &ids, groups, channels::ALL_GROUPS)?,
+        claimed: events.len(),
+        changes,
+        ..Work::default()
+    })
 }
 
 /// A projection in its stored form: the record's SHA-256 and its canonical text.

@@ -129,17 +129,55 @@ pub fn delete(conn: &mut DbConnection, code: &str) -> StoreResult<bool> {
     Ok(diesel::delete(channels::table.filter(channels::code.eq(code))).execute(conn)? > 0)
 }
 
-/// Every channel, locked for this transaction in id order: the one writer of sequence
-/// numbers. On PostgreSQL this is `SELECT … FOR UPDATE`; SQLite has a single writer anyway.
-pub fn lock_all(conn: &mut DbConnection) -> StoreResult<Vec<ChannelRow>> {
-    let query = channels::table.order(channels::id.asc());
+/// Channels are generated in groups, independently of each other: a channel is in group
+/// `id % GROUPS`. The outbox records which groups applied an event in a bit mask of this width.
+pub const GROUPS: u32 = 8;
+
+/// Every group, as a bit mask.
+pub const ALL_GROUPS: i64 = (1 << GROUPS) - 1;
+
+/// The channels of the groups `groups` (a bit mask), locked for this transaction
+/// (PostgreSQL; SQLite write transactions are exclusive) in id order, the one order every
+/// generator takes channel locks in.
+pub fn lock_groups(conn: &mut DbConnection, groups: i64) -> StoreResult<Vec<ChannelRow>> {
+    let members: Vec<String> = (0..GROUPS)
+        .filter(|g| groups & (1 << g) != 0)
+        .map(|g| g.to_string())
+        .collect();
+    // Numbers of ours, never input.
+    let in_groups =
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&if groups & ALL_GROUPS == ALL_GROUPS {
+            "1 = 1".to_string()
+        } else {
+            format!("id % {GROUPS} IN ({})", members.join(", "))
+        });
+    let query = channels::table.filter(in_groups).order(channels::id.asc());
     Ok(match conn {
         DbConnection::Postgres(c) => query.select(ChannelRow::as_select()).for_update().load(c)?,
         DbConnection::Sqlite(c) => query.select(ChannelRow::as_select()).load(c)?,
     })
 }
 
-/// One channel, locked like [`lock_all`].
+/// Takes the generator's lock on channel group `group` for this transaction, unless another
+/// generator holds it: false then, and the caller moves on to another group instead of waiting.
+/// PostgreSQL: a transaction-scoped advisory lock (the two-key space, apart from the per-SKU
+/// locks); SQLite: always true, its write transactions are already exclusive.
+pub fn try_lock_group(conn: &mut DbConnection, group: u32) -> StoreResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(true);
+    };
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock(7273, $1) AS locked")
+        .bind::<diesel::sql_types::Integer, _>(group as i32)
+        .get_result(c)?;
+    Ok(row.locked)
+}
+
+/// One channel, locked like [`lock_groups`].
 pub fn lock(conn: &mut DbConnection, id: i64) -> StoreResult<Option<ChannelRow>> {
     let query = channels::table.find(id);
     Ok(match conn {

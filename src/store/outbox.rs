@@ -66,16 +66,23 @@ pub fn pending(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEve
         .load(conn)?)
 }
 
-/// Takes up to `limit` unprocessed events for this transaction, oldest first, from the
-/// interactive lane while it has any and from the bulk lane otherwise. On PostgreSQL rows
-/// another instance holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a single writer.
+/// Takes up to `limit` events that some group of `groups` (a bit mask of channel groups) has not
+/// applied yet, oldest first, from the interactive lane while it has any and from the bulk lane
+/// otherwise. On PostgreSQL rows another generator holds are skipped (`FOR UPDATE SKIP
+/// LOCKED`); SQLite has a single writer.
 ///
 /// Serving the lanes out of order is safe: an event only says that a product changed, and the
-/// generator projects the product as it is when it handles the event.
-pub fn claim(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
+/// generator projects the product as it is when it handles the event. Applying an event twice
+/// is as harmless: the second finds the hashes it would write already stored.
+pub fn claim(conn: &mut DbConnection, groups: i64, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
+    // `groups` is a number of ours, never input: it is written into the statement as is.
+    let pending = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "(done_groups & {groups}) <> {groups}"
+    ));
     for bulk in [false, true] {
         let query = catalog_outbox::table
             .filter(catalog_outbox::bulk.eq(bulk))
+            .filter(pending.clone())
             .order(catalog_outbox::id.asc())
             .limit(limit);
         let events = match conn {
@@ -93,13 +100,27 @@ pub fn claim(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEvent
     Ok(Vec::new())
 }
 
-/// Marks events processed by deleting them, in the transaction that applied them.
-pub fn remove(conn: &mut DbConnection, ids: &[i64]) -> StoreResult<()> {
+/// Records, in the transaction that applied them, that the groups `groups` have applied the
+/// events `ids`, and deletes those that every group of `all` has now applied. Returns how many
+/// it deleted.
+pub fn finish(conn: &mut DbConnection, ids: &[i64], groups: i64, all: i64) -> StoreResult<usize> {
+    let mut deleted = 0;
     for chunk in ids.chunks(INSERT_CHUNK) {
-        diesel::delete(catalog_outbox::table.filter(catalog_outbox::id.eq_any(chunk)))
+        let these = || catalog_outbox::table.filter(catalog_outbox::id.eq_any(chunk));
+        if groups == all {
+            deleted += diesel::delete(these()).execute(conn)?;
+            continue;
+        }
+        // A number of ours, as in `claim`.
+        let done =
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("done_groups | {groups}"));
+        diesel::update(these())
+            .set(catalog_outbox::done_groups.eq(done))
             .execute(conn)?;
+        deleted +=
+            diesel::delete(these().filter(catalog_outbox::done_groups.eq(all))).execute(conn)?;
     }
-    Ok(())
+    Ok(deleted)
 }
 
 /// Events not yet applied, and the age of the oldest.

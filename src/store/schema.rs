@@ -48,6 +48,7 @@ diesel::table! {
         by_name -> Text,
         at -> Timestamp,
         bulk -> Bool,
+        done_groups -> BigInt,
     }
 }
 

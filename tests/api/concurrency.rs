@@ -207,6 +207,19 @@ async fn concurrent_generators_make_seqs_visible_in_order() {
         return;
     }
     let token = setup(&app, "hazard", &everything(), "shop-h").await;
+    // More channels, in other channel groups: the generators work on several groups at once.
+    let mut others = Vec::new();
+    for i in 1..4 {
+        let (code, reseller) = (format!("hazard-{i}"), format!("shop-h{i}"));
+        let mut definition = everything();
+        definition["price_adjustment_percent"] = json!(format!("-{i}"));
+        others.push((setup(&app, &code, &definition, &reseller).await, code));
+    }
+    assert_eq!(
+        channel_groups(&app, &["hazard", "hazard-1", "hazard-2", "hazard-3"]).len(),
+        4,
+        "the channels are in four groups"
+    );
     let key = crate::helpers::cursor_key(&app.db, &app.data_dir());
 
     // Several generators on two database handles, as two instances would run them.
@@ -330,6 +343,11 @@ async fn concurrent_generators_make_seqs_visible_in_order() {
     let mut rng = StdRng::seed_from_u64(99);
     follow_random(&mut replica, &app, &token, "hazard", &mut rng).await;
     assert_in_sync(&app, &token, "hazard", &replica, "follower").await;
+    for (token, code) in &others {
+        let mut other = Replica::from_start();
+        follow_random(&mut other, &app, token, code, &mut rng).await;
+        assert_in_sync(&app, token, code, &other, code).await;
+    }
     let step = (snapshots.len() / 40).max(1);
     for (i, mut snapshot) in snapshots.into_iter().enumerate().step_by(step) {
         follow_random(&mut snapshot, &app, &token, "hazard", &mut rng).await;
@@ -432,4 +450,122 @@ async fn a_single_edit_is_published_ahead_of_a_large_batch_queued_before_it() {
     let batch: BTreeSet<&str> = skus[1..].iter().map(String::as_str).collect();
     assert_eq!(batch.len(), size, "every product of the batch, once");
     app.stop().await;
+}
+
+/// The generator groups of these channels (`id % GROUPS`), distinct.
+fn channel_groups(app: &TestApp, codes: &[&str]) -> BTreeSet<i64> {
+    use partnerfeed::store::channels;
+    let mut conn = app.db.read_conn().unwrap();
+    codes
+        .iter()
+        .map(|code| {
+            let channel = channels::get(&mut conn, code).unwrap().unwrap();
+            channel.id % i64::from(channels::GROUPS)
+        })
+        .collect()
+}
+
+/// Another generator is working on one channel group (it holds the group's lock and its
+/// channels' rows, as a generator does through a long step): a generator step does not wait
+/// for it. It publishes the edit to the channel of another group, leaves the busy group's
+/// channel alone, and keeps the event until that group has applied it too.
+#[actix_web::test]
+async fn a_busy_channel_group_does_not_hold_up_the_others() {
+    use partnerfeed::store::{self, channels};
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    if !app.is_postgres() {
+        eprintln!("a_busy_channel_group_does_not_hold_up_the_others: PostgreSQL only (set TEST_DATABASE_URL; SQLite has one writer)");
+        app.stop().await;
+        return;
+    }
+    let token_a = setup(&app, "group-a", &everything(), "shop-ga").await;
+    let token_b = setup(&app, "group-b", &everything(), "shop-gb").await;
+    let groups = channel_groups(&app, &["group-a", "group-b"]);
+    assert_eq!(groups.len(), 2, "two channels, two groups");
+    let held = {
+        let mut conn = app.db.read_conn().unwrap();
+        channels::get(&mut conn, "group-a").unwrap().unwrap().id % i64::from(channels::GROUPS)
+    };
+    let r = app.put_product(&crate::helpers::drill("G-1")).await;
+    assert_eq!(r.status(), 201);
+    app.drain().await;
+    let (a0, b0) = (
+        hash_of_g1(&app, &token_a, "group-a").await,
+        hash_of_g1(&app, &token_b, "group-b").await,
+    );
+    let mut edited = crate::helpers::drill("G-1");
+    edited["title"] = json!({"en": "Edited while group A is busy"});
+    let r = app.put_product(&edited).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // The other generator: the group's lock and its channels' rows, held until told.
+    let other = app.open_another_db();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = other.write_conn().unwrap();
+        store::transaction(&mut conn, |c| {
+            assert!(channels::try_lock_group(c, held as u32)?);
+            channels::lock_groups(c, 1 << held)?;
+            locked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok::<_, store::StoreError>(())
+        })
+        .unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    let (db, now) = (app.db.clone(), partnerfeed::clock::Clock::now(&*app.clock));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        done_tx
+            .send(partnerfeed::jobs::delta::run_once(&db, now))
+            .unwrap()
+    });
+    // A liveness bound, not a measurement: a step that waited for the held group never ends.
+    let step = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a generator step waited for the busy group")
+        .unwrap();
+    assert_eq!(step.busy, 1, "one group was busy: {step:?}");
+    assert_eq!(step.events, 0, "the event waits for the busy group");
+    assert_ne!(
+        hash_of_g1(&app, &token_b, "group-b").await,
+        b0,
+        "group B published the edit"
+    );
+    assert_eq!(
+        hash_of_g1(&app, &token_a, "group-a").await,
+        a0,
+        "group A is left alone while busy"
+    );
+
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    app.drain().await;
+    assert_ne!(
+        hash_of_g1(&app, &token_a, "group-a").await,
+        a0,
+        "group A applies the edit once free"
+    );
+    let mut conn = app.db.read_conn().unwrap();
+    assert!(
+        store::outbox::pending(&mut conn, 10).unwrap().is_empty(),
+        "every group applied the event: it is gone"
+    );
+    app.stop().await;
+}
+
+/// The hash of G-1's latest change in the channel.
+async fn hash_of_g1(app: &TestApp, token: &str, channel: &str) -> String {
+    let page = app
+        .get_json(&format!("/v1/channels/{channel}/changes"), token)
+        .await;
+    let change = &page["changes"][0];
+    assert_eq!(change["sku"], "G-1");
+    change["hash"].as_str().unwrap().to_string()
 }

@@ -188,8 +188,13 @@ fn import_into(db: &Db, catalog: &Catalog) -> anyhow::Result<import::Summary> {
     Ok(summary)
 }
 
+/// Generates until nothing is left, with as many generators at once as the server would run.
 fn drain(db: &Db) -> anyhow::Result<jobs::delta::Work> {
-    Ok(jobs::delta::drain(db, SystemClock.now())?)
+    drain_by(db, jobs::delta::workers(db))
+}
+
+fn drain_by(db: &Db, workers: usize) -> anyhow::Result<jobs::delta::Work> {
+    Ok(jobs::delta::drain_with(db, SystemClock.now(), workers)?)
 }
 
 fn auth(token: &str) -> String {

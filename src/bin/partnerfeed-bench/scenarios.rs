@@ -576,35 +576,49 @@ pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow:
                 "GB",
                 vec![per_row * 1e8 / 1e9],
             );
+            // With several generators (PostgreSQL), the same edits with one, as the reference.
+            let workers = jobs::delta::workers(&db);
             let mut times = Vec::new();
+            let mut one = Vec::new();
             let mut per = Vec::new();
             let mut changes = 0;
             for run in 0..runs {
-                let tag = format!("delta {channels}-{run}");
-                let body = ndjson_of(
-                    edits
-                        .iter()
-                        .map(|p| edited(p, &tag))
-                        .collect::<Vec<_>>()
-                        .iter(),
-                );
-                let r = post_batch(&mut http, &ctx.token, &body)?;
-                if r["failed"].as_u64() != Some(0) {
-                    bail!("edit batch failures: {}", r["failed"]);
+                for w in if workers > 1 {
+                    vec![1, workers]
+                } else {
+                    vec![1]
+                } {
+                    let tag = format!("delta {channels}-{run}-{w}");
+                    let body = ndjson_of(
+                        edits
+                            .iter()
+                            .map(|p| edited(p, &tag))
+                            .collect::<Vec<_>>()
+                            .iter(),
+                    );
+                    let r = post_batch(&mut http, &ctx.token, &body)?;
+                    if r["failed"].as_u64() != Some(0) {
+                        bail!("edit batch failures: {}", r["failed"]);
+                    }
+                    log(format!(
+                        "{b}: delta catalog of {size}, {channels} channels: drain of 1000 edits \
+                         by {w} generator(s), run {}",
+                        run + 1
+                    ));
+                    let t0 = Instant::now();
+                    let work = drain_by(&db, w)?;
+                    let secs = t0.elapsed().as_secs_f64();
+                    if work.events != edits.len() {
+                        bail!("expected {} events, drained {}", edits.len(), work.events);
+                    }
+                    changes = work.changes;
+                    if w == workers {
+                        times.push(secs * 1000.0);
+                        per.push(secs * 1e6 / (edits.len() * channels) as f64);
+                    } else {
+                        one.push(secs * 1000.0);
+                    }
                 }
-                log(format!(
-                    "{b}: delta catalog of {size}, {channels} channels: drain of 1000 edits, run {}",
-                    run + 1
-                ));
-                let t0 = Instant::now();
-                let work = drain(&db)?;
-                let secs = t0.elapsed().as_secs_f64();
-                if work.events != edits.len() {
-                    bail!("expected {} events, drained {}", edits.len(), work.events);
-                }
-                changes = work.changes;
-                times.push(secs * 1000.0);
-                per.push(secs * 1e6 / (edits.len() * channels) as f64);
             }
             t.add(
                 b,
@@ -612,7 +626,7 @@ pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow:
                     "1,000 edits x {channels} channels, catalog {size} (~{changes} channel changes)"
                 ),
                 "ms",
-                times,
+                times.clone(),
             );
             t.add(
                 b,
@@ -620,6 +634,22 @@ pub(crate) fn bench_delta(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow:
                 "us",
                 per,
             );
+            if workers > 1 {
+                t.add(
+                    b,
+                    &format!("1,000 edits x {channels} channels, catalog {size}, one generator"),
+                    "ms",
+                    one.clone(),
+                );
+                t.add(
+                    b,
+                    &format!(
+                        "one generator / {workers} generators, 1,000 edits x {channels} channels"
+                    ),
+                    "ratio",
+                    one.iter().zip(&times).map(|(o, t)| o / t).collect(),
+                );
+            }
         }
         server.stop();
     }

@@ -1,0 +1,1 @@
+ALTER TABLE catalog_outbox DROP COLUMN done_groups;
