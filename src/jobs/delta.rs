@@ -110,9 +110,11 @@ pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
 }
 
 /// One step of worker `k` of `n`. On SQLite it covers every channel group at once. On
-/// PostgreSQL each group is a transaction of its own under the group's lock, taken in turn from
-/// a group that depends on `k` (so that workers start apart); a group another generator holds
-/// is skipped, not waited for.
+/// PostgreSQL each group's outbox step is a transaction of its own under the group's lock,
+/// taken in turn from a group that depends on `k` (so that workers start apart); a group
+/// another generator holds is skipped, not waited for. Before each group's step, single edits
+/// waiting in the interactive lane are served for every group first, so they never wait for
+/// the bulk steps of the other groups.
 fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
     let mut work = Work::default();
@@ -131,8 +133,20 @@ fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResu
     };
     // Read once a round: which channels each group has, and which are being re-evaluated.
     let listed = channels::list(&mut conn, None)?;
-    for groups in sets {
-        work.add(step(&mut conn, groups, &listed, now)?);
+    // The newest single edit this round has served every group for: a pass over the groups
+    // is made once per new edit, not again for one still waiting for a busy group (the passes
+    // would take the groups' locks from under the other generators' steps).
+    let mut served = 0;
+    for &groups in &sets {
+        if sets.len() > 1 {
+            if let Some(newest) = outbox::newest_interactive(&mut conn)?.filter(|&id| id > served) {
+                served = newest;
+                for &each in &sets {
+                    work.add(step(&mut conn, each, &listed, Lanes::Interactive, now)?);
+                }
+            }
+        }
+        work.add(step(&mut conn, groups, &listed, Lanes::Both, now)?);
     }
     Ok(work)
 }
@@ -147,36 +161,52 @@ fn take(conn: &mut DbConnection, groups: i64) -> StoreResult<bool> {
     Ok(true)
 }
 
-/// The outbox and the re-evaluations of the channels of `groups`; `listed` is every channel as
-/// the round began.
+/// The outbox lanes a step takes events from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// Single edits only.
+    Interactive,
+    /// Single edits while there are any, then large batches and imports.
+    Both,
+}
+
+/// A step for the channels of `groups`: the outbox, then (with both lanes) a page of each of
+/// their re-evaluations; `listed` is every channel as the round began.
 fn step(
     conn: &mut DbConnection,
     groups: i64,
     listed: &[ChannelRow],
+    lanes: Lanes,
     now: DateTime<Utc>,
 ) -> StoreResult<Work> {
-    let mut work = Work::default();
     let members = listed.iter().filter(|c| in_groups(c.id, groups)).count();
+    let limit = events_per_step(members);
     // A step moves a channel's last seq only when it publishes a change.
     let applied = store::transaction_counted_if(
         conn,
         |c| match take(c, groups)? {
-            true => apply_outbox(c, groups, events_per_step(members), now).map(Some),
+            true => apply_outbox(c, groups, limit, lanes == Lanes::Both, now).map(Some),
             false => Ok(None),
         },
         |r| matches!(r, Some(applied) if applied.changes > 0),
     )?;
-    let Some(applied) = applied else {
-        work.busy += 1;
-        return Ok(work);
+    let busy = Work {
+        busy: 1,
+        ..Work::default()
     };
-    work.add(applied);
-    // Channels being re-evaluated, grouped by where they are in the catalog (in id order, the
-    // order locks are taken in).
-    let mut places: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    let Some(mut work) = applied else {
+        return Ok(busy);
+    };
+    if lanes == Lanes::Interactive {
+        return Ok(work);
+    }
+    // The group's channels being re-evaluated, grouped by where they are in the catalog (in id
+    // order, the order locks are taken in). Channels of other groups at the same place do not
+    // share the page: on PostgreSQL each group's pages are larger and run beside the others'.
+    let mut places: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
     for channel in listed {
         if let (Some(after), true) = (&channel.reeval_after, in_groups(channel.id, groups)) {
-            places.entry(after.clone()).or_default().push(channel.id);
+            places.entry(after).or_default().push(channel.id);
         }
     }
     for mut ids in places.into_values() {
@@ -190,7 +220,7 @@ fn step(
             |r| matches!(r, Some((_, changes)) if *changes > 0),
         )?;
         let Some((evaluated, changes)) = page else {
-            work.busy += 1;
+            work.add(busy);
             break;
         };
         work.evaluated += evaluated;
@@ -199,8 +229,12 @@ fn step(
     Ok(work)
 }
 
+fn group_bit(channel_id: i64) -> i64 {
+    1 << channel_id.rem_euclid(channels::GROUPS as i64)
+}
+
 fn in_groups(channel_id: i64, groups: i64) -> bool {
-    groups & (1 << channel_id.rem_euclid(channels::GROUPS as i64)) != 0
+    groups & group_bit(channel_id) != 0
 }
 
 /// Purges the tombstones older than the retention (the loop does it once a minute).
@@ -344,9 +378,10 @@ fn apply_outbox(
     conn: &mut DbConnection,
     groups: i64,
     limit: i64,
+    bulk_too: bool,
     now: DateTime<Utc>,
 ) -> StoreResult<Work> {
-    let events = outbox::claim(conn, groups, limit)?;
+    let events = outbox::claim(conn, groups, limit, bulk_too)?;
     if events.is_empty() {
         return Ok(Work::default());
     }

@@ -68,18 +68,24 @@ pub fn pending(conn: &mut DbConnection, limit: i64) -> StoreResult<Vec<OutboxEve
 
 /// Takes up to `limit` events that some group of `groups` (a bit mask of channel groups) has not
 /// applied yet, oldest first, from the interactive lane while it has any and from the bulk lane
-/// otherwise. On PostgreSQL rows another generator holds are skipped (`FOR UPDATE SKIP
+/// otherwise (unless `bulk_too` is false). On PostgreSQL rows another generator holds are skipped (`FOR UPDATE SKIP
 /// LOCKED`); SQLite has a single writer.
 ///
 /// Serving the lanes out of order is safe: an event only says that a product changed, and the
 /// generator projects the product as it is when it handles the event. Applying an event twice
 /// is as harmless: the second finds the hashes it would write already stored.
-pub fn claim(conn: &mut DbConnection, groups: i64, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
+pub fn claim(
+    conn: &mut DbConnection,
+    groups: i64,
+    limit: i64,
+    bulk_too: bool,
+) -> StoreResult<Vec<OutboxEvent>> {
     // `groups` is a number of ours, never input: it is written into the statement as is.
     let pending = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
         "(done_groups & {groups}) <> {groups}"
     ));
-    for bulk in [false, true] {
+    let lanes: &[bool] = if bulk_too { &[false, true] } else { &[false] };
+    for &bulk in lanes {
         let query = catalog_outbox::table
             .filter(catalog_outbox::bulk.eq(bulk))
             .filter(pending.clone())
@@ -98,6 +104,14 @@ pub fn claim(conn: &mut DbConnection, groups: i64, limit: i64) -> StoreResult<Ve
         }
     }
     Ok(Vec::new())
+}
+
+/// The id of the newest event of the interactive lane, if it holds any.
+pub fn newest_interactive(conn: &mut DbConnection) -> StoreResult<Option<i64>> {
+    Ok(catalog_outbox::table
+        .filter(catalog_outbox::bulk.eq(false))
+        .select(diesel::dsl::max(catalog_outbox::id))
+        .first::<Option<i64>>(conn)?)
 }
 
 /// Records, in the transaction that applied them, that the groups `groups` have applied the

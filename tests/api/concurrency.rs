@@ -413,7 +413,9 @@ async fn changed_skus(app: &TestApp, token: &str, channel: &str) -> Vec<String> 
 }
 
 /// A large batch goes to the outbox's bulk lane: a single edit made after it is published by
-/// the generator's next step, ahead of the batch, and the batch follows whole.
+/// the generator's next step, ahead of the batch (on SQLite that step takes it alone; on
+/// PostgreSQL a step of every channel group serves the interactive lane first), and the batch
+/// follows whole.
 #[actix_web::test]
 async fn a_single_edit_is_published_ahead_of_a_large_batch_queued_before_it() {
     let app = TestApp::spawn_with(Options {
@@ -440,8 +442,12 @@ async fn a_single_edit_is_published_ahead_of_a_large_batch_queued_before_it() {
             .await
             .unwrap()
             .unwrap();
-    assert_eq!(step.events, 1, "one step serves the interactive lane alone");
-    assert_eq!(changed_skus(&app, &token, "everything").await, ["SINGLE"]);
+    assert!(step.events >= 1, "{step:?}");
+    assert_eq!(
+        changed_skus(&app, &token, "everything").await[0],
+        "SINGLE",
+        "the single edit is the first change published"
+    );
 
     app.drain().await;
     let skus = changed_skus(&app, &token, "everything").await;
@@ -531,7 +537,7 @@ async fn a_busy_channel_group_does_not_hold_up_the_others() {
         .recv_timeout(Duration::from_secs(60))
         .expect("a generator step waited for the busy group")
         .unwrap();
-    assert_eq!(step.busy, 1, "one group was busy: {step:?}");
+    assert!(step.busy >= 1, "the held group was seen busy: {step:?}");
     assert_eq!(step.events, 0, "the event waits for the busy group");
     assert_ne!(
         hash_of_g1(&app, &token_b, "group-b").await,
