@@ -8,9 +8,9 @@
 //!
 //! Each step, for a group (or, on SQLite, all of them), in its own transactions:
 //! - price windows: products whose projection changes by itself now get an outbox event;
-//! - outbox: locks the group's channels (in id order), claims catalog events the group has not
-//!   applied (the interactive lane first, then the bulk lane of large batches and imports;
-//!   fewer at once the more channels there are, so that a step stays short), re-projects each
+//! - outbox: claims catalog events the group has not applied (the interactive lane first, then
+//!   the bulk lane of large batches and imports; fewer at once the more channels the group has,
+//!   so that a step stays short), locks the group's channels (in id order), re-projects each
 //!   changed product for each channel and gives a new seq only where the record's hash changed
 //!   or the product entered or left the assortment; the group's bit is set on the events in the
 //!   same transaction, and an event every group has applied is deleted;
@@ -112,9 +112,9 @@ pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
 /// One step of worker `k` of `n`. On SQLite it covers every channel group at once. On
 /// PostgreSQL each group's outbox step is a transaction of its own under the group's lock,
 /// taken in turn from a group that depends on `k` (so that workers start apart); a group
-/// another generator holds is skipped, not waited for. Before each group's step, single edits
-/// waiting in the interactive lane are served for every group first, so they never wait for
-/// the bulk steps of the other groups.
+/// another generator holds is skipped, not waited for. Before a group's step, a single edit
+/// newer than the last one served is served for every group first, so that it never waits
+/// for a round of the other groups' bulk steps.
 fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
     let mut work = Work::default();

@@ -71,12 +71,6 @@ pub fn list(conn: &mut DbConnection, codes: Option<&[String]>) -> StoreResult<Ve
     })
 }
 
-/// How many channels there are.
-pub fn count(conn: &mut DbConnection) -> StoreResult<usize> {
-    let n: i64 = channels::table.count().get_result(conn)?;
-    Ok(n as usize)
-}
-
 /// Creates or redefines a channel. A new definition hash schedules a re-evaluation of the
 /// whole catalog from the first SKU.
 pub fn put(

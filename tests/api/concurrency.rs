@@ -458,17 +458,17 @@ async fn a_single_edit_is_published_ahead_of_a_large_batch_queued_before_it() {
     app.stop().await;
 }
 
-/// The generator groups of these channels (`id % GROUPS`), distinct.
-fn channel_groups(app: &TestApp, codes: &[&str]) -> BTreeSet<i64> {
+/// The generator group of a channel (`id % GROUPS`).
+fn group_of(app: &TestApp, code: &str) -> i64 {
     use partnerfeed::store::channels;
     let mut conn = app.db.read_conn().unwrap();
-    codes
-        .iter()
-        .map(|code| {
-            let channel = channels::get(&mut conn, code).unwrap().unwrap();
-            channel.id % i64::from(channels::GROUPS)
-        })
-        .collect()
+    let channel = channels::get(&mut conn, code).unwrap().unwrap();
+    channel.id % i64::from(channels::GROUPS)
+}
+
+/// The generator groups of these channels, distinct.
+fn channel_groups(app: &TestApp, codes: &[&str]) -> BTreeSet<i64> {
+    codes.iter().map(|code| group_of(app, code)).collect()
 }
 
 /// Another generator is working on one channel group (it holds the group's lock and its
@@ -492,10 +492,7 @@ async fn a_busy_channel_group_does_not_hold_up_the_others() {
     let token_b = setup(&app, "group-b", &everything(), "shop-gb").await;
     let groups = channel_groups(&app, &["group-a", "group-b"]);
     assert_eq!(groups.len(), 2, "two channels, two groups");
-    let held = {
-        let mut conn = app.db.read_conn().unwrap();
-        channels::get(&mut conn, "group-a").unwrap().unwrap().id % i64::from(channels::GROUPS)
-    };
+    let held = group_of(&app, "group-a");
     let r = app.put_product(&crate::helpers::drill("G-1")).await;
     assert_eq!(r.status(), 201);
     app.drain().await;
