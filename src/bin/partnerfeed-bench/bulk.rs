@@ -290,8 +290,9 @@ pub(crate) fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Resul
          includes storing the edits, which dump and diff does not have to do. Dump and diff \
          downloads every channel's NDJSON feed and merge-joins it with the previous dump; both \
          find the same products (checked). Once the largest change is stored, and until it is published, a probe edits one product \
-         of the first channel at a time (PUT, then a follower of that channel polling every 2 \
-         ms until it holds the edit), up to {PROBE_EDITS} edits."
+         of the first channel at a time (a follower of that channel reads to its head, then the \
+         PUT, then the follower polls every 2 ms until it holds the edit), up to {PROBE_EDITS} \
+         edits."
     ));
     Ok(())
 }
@@ -348,6 +349,25 @@ fn probe_edits(
         }
         let mark = format!("probe {tag} {k}");
         let body = edited(probe, &mark).to_string();
+        // A follower that keeps up: it reads to the channel's head before the edit, so that the
+        // time below is the edit's, not that of reading the bulk change published meanwhile.
+        loop {
+            let r = http.send(
+                "GET",
+                &format!("/v1/channels/{channel}/changes?format=ndjson&limit=1000&since={cursor}"),
+                &[("Authorization", &auth(token))],
+                b"",
+                true,
+            )?;
+            expect_ok(&r, "probe changes")?;
+            cursor = r
+                .header("Changes-Next")
+                .context("no Changes-Next")?
+                .to_string();
+            if r.header("Changes-Has-More") != Some("true") {
+                break;
+            }
+        }
         let t0 = Instant::now();
         let r = http.send(
             "PUT",
