@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use crate::references::{changes_since, diff_dumps, sku_of};
+use crate::references::{changes_page, changes_since, diff_dumps, sku_of};
 use crate::{
     auth, bench_channel, edited, expect_ok, import_into, log, ndjson_of, percentile, post_batch,
     put_channel, write_catalog, BenchDb, Ctx, Http, Kind, Server, Tables,
@@ -351,23 +351,7 @@ fn probe_edits(
         let body = edited(probe, &mark).to_string();
         // A follower that keeps up: it reads to the channel's head before the edit, so that the
         // time below is the edit's, not that of reading the bulk change published meanwhile.
-        loop {
-            let r = http.send(
-                "GET",
-                &format!("/v1/channels/{channel}/changes?format=ndjson&limit=1000&since={cursor}"),
-                &[("Authorization", &auth(token))],
-                b"",
-                true,
-            )?;
-            expect_ok(&r, "probe changes")?;
-            cursor = r
-                .header("Changes-Next")
-                .context("no Changes-Next")?
-                .to_string();
-            if r.header("Changes-Has-More") != Some("true") {
-                break;
-            }
-        }
+        cursor = changes_since(&mut http, token, channel, &cursor)?.1;
         let t0 = Instant::now();
         let r = http.send(
             "PUT",
@@ -383,20 +367,7 @@ fn probe_edits(
         'follow: loop {
             // The bulk change fills the channel's log too: read past it to the probe's edit.
             loop {
-                let r = http.send(
-                    "GET",
-                    &format!(
-                        "/v1/channels/{channel}/changes?format=ndjson&limit=1000&since={cursor}"
-                    ),
-                    &[("Authorization", &auth(token))],
-                    b"",
-                    true,
-                )?;
-                expect_ok(&r, "probe changes")?;
-                cursor = r
-                    .header("Changes-Next")
-                    .context("no Changes-Next")?
-                    .to_string();
+                let (r, more) = changes_page(&mut http, token, channel, &mut cursor)?;
                 let found = r
                     .body
                     .split(|&c| c == b'\n')
@@ -404,7 +375,7 @@ fn probe_edits(
                 if found {
                     break 'follow;
                 }
-                if r.header("Changes-Has-More") != Some("true") {
+                if !more {
                     break;
                 }
             }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::{
     auth, clear_feed_cache, edited, expect_ok, log, post_batch, sample, which, Ctx, Http, Kind,
-    Tables,
+    Response, Tables,
 };
 
 /// Connection counts of the load runs.
@@ -404,6 +404,30 @@ pub(crate) fn diff_dumps(old: &Path, new: &Path) -> anyhow::Result<BTreeSet<Stri
     }
 }
 
+/// One page of changes (NDJSON, at most 1,000) after `cursor`, which it moves to the page's
+/// `next`; returns the page and whether more follow.
+pub(crate) fn changes_page(
+    http: &mut Http,
+    token: &str,
+    channel: &str,
+    cursor: &mut String,
+) -> anyhow::Result<(Response, bool)> {
+    let r = http.send(
+        "GET",
+        &format!("/v1/channels/{channel}/changes?format=ndjson&limit=1000&since={cursor}"),
+        &[("Authorization", &auth(token))],
+        b"",
+        true,
+    )?;
+    expect_ok(&r, "changes")?;
+    *cursor = r
+        .header("Changes-Next")
+        .context("no Changes-Next")?
+        .to_string();
+    let more = r.header("Changes-Has-More") == Some("true");
+    Ok((r, more))
+}
+
 /// Follows change pages from `since` to the end; returns the changed SKUs and the new cursor.
 pub(crate) fn changes_since(
     http: &mut Http,
@@ -414,23 +438,12 @@ pub(crate) fn changes_since(
     let mut skus = BTreeSet::new();
     let mut cursor = since.to_string();
     loop {
-        let r = http.send(
-            "GET",
-            &format!("/v1/channels/{channel}/changes?format=ndjson&limit=1000&since={cursor}"),
-            &[("Authorization", &auth(token))],
-            b"",
-            true,
-        )?;
-        expect_ok(&r, "changes")?;
+        let (r, more) = changes_page(http, token, channel, &mut cursor)?;
         for line in r.body.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
             let v: Value = serde_json::from_slice(line)?;
             skus.insert(v["sku"].as_str().context("change without sku")?.to_string());
         }
-        cursor = r
-            .header("Changes-Next")
-            .context("no Changes-Next")?
-            .to_string();
-        if r.header("Changes-Has-More") != Some("true") {
+        if !more {
             return Ok((skus, cursor));
         }
     }
