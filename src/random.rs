@@ -14,6 +14,12 @@ pub fn hex(digits: usize) -> String {
     text
 }
 
+/// A random id for a compression dictionary: zstd keeps ids below 32,768 for registered
+/// dictionaries and ids of 2^31 and above for future use, so it is drawn between the two.
+pub fn dictionary_id() -> u32 {
+    32_768 + rand::rng().next_u32() % ((1 << 31) - 32_768)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,19 @@
 //! Queries on `channel_records`: per (channel, SKU) the latest projection, its hash and the seq
 //! at which it last changed. This table is the change log: `changes since` is a range scan on
-//! (channel, seq), the full feed is its live rows.
+//! (channel, seq), the full feed is its live rows. Hashes and records are stored compactly
+//! ([`record_codec`](super::record_codec)); the functions here take and give them as text.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::record_codec::{hash_bytes, hash_hex, Decoder, Encoder};
 use super::schema::channel_records;
 use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreResult};
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{Binary, Nullable, Text};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = channel_records)]
+#[derive(Debug, Clone)]
 pub struct RecordRow {
     pub channel_id: i64,
     pub sku: String,
@@ -22,18 +23,60 @@ pub struct RecordRow {
     pub deleted_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Insertable)]
+/// A row as stored.
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = channel_records)]
+struct StoredRow {
+    channel_id: i64,
+    sku: String,
+    seq: i64,
+    hash: Option<Vec<u8>>,
+    record: Option<Vec<u8>>,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+fn decode_rows(conn: &mut DbConnection, rows: Vec<StoredRow>) -> StoreResult<Vec<RecordRow>> {
+    let mut decoder = Decoder::default();
+    rows.into_iter()
+        .map(|r| {
+            Ok(RecordRow {
+                channel_id: r.channel_id,
+                sku: r.sku,
+                seq: r.seq,
+                hash: r.hash.as_deref().map(hash_hex),
+                record: match r.record {
+                    Some(bytes) => Some(decoder.decode(conn, bytes)?),
+                    None => None,
+                },
+                deleted_at: r.deleted_at,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
 pub struct NewRecord<'a> {
     pub channel_id: i64,
     pub sku: &'a str,
     pub seq: i64,
-    #[diesel(treat_none_as_null = true)]
     pub hash: Option<&'a str>,
-    #[diesel(treat_none_as_null = true)]
     pub record: Option<&'a str>,
-    #[diesel(treat_none_as_null = true)]
     pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// A row as written.
+#[derive(Insertable)]
+#[diesel(table_name = channel_records)]
+struct StoredNew<'a> {
+    channel_id: i64,
+    sku: &'a str,
+    seq: i64,
+    #[diesel(treat_none_as_null = true)]
+    hash: Option<Vec<u8>>,
+    #[diesel(treat_none_as_null = true)]
+    record: Option<Vec<u8>>,
+    #[diesel(treat_none_as_null = true)]
+    deleted_at: Option<NaiveDateTime>,
 }
 
 /// The stored state of `skus` in one channel.
@@ -48,11 +91,11 @@ pub fn get_many(
             channel_records::table
                 .filter(channel_records::channel_id.eq(channel_id))
                 .filter(channel_records::sku.eq_any(chunk))
-                .select(RecordRow::as_select())
+                .select(StoredRow::as_select())
                 .load(conn)?,
         );
     }
-    Ok(rows)
+    decode_rows(conn, rows)
 }
 
 /// The stored hash of each of `skus` that the channel has a row for (`None`: a tombstone),
@@ -62,11 +105,11 @@ pub fn hashes(
     channel_id: i64,
     skus: &[&str],
 ) -> StoreResult<Vec<(String, Option<String>)>> {
-    super::load_in_chunks(
+    let rows = super::load_in_chunks(
         conn,
         skus,
         |c, chunk| {
-            let mut q = Sql::<(Text, Nullable<Text>)>::new(
+            let mut q = Sql::<(Text, Nullable<Binary>)>::new(
                 "SELECT sku, hash FROM channel_records WHERE channel_id = ",
             );
             q.bind(Bind::Int(channel_id)).sql(" AND sku IN ");
@@ -80,7 +123,14 @@ pub fn hashes(
                 .select((channel_records::sku, channel_records::hash))
                 .load(c)
         },
-    )
+    )?;
+    Ok(hex_hashes(rows))
+}
+
+fn hex_hashes(rows: Vec<(String, Option<Vec<u8>>)>) -> Vec<(String, Option<String>)> {
+    rows.into_iter()
+        .map(|(sku, hash)| (sku, hash.as_deref().map(hash_hex)))
+        .collect()
 }
 
 /// The stored hash of each SKU from `first` to `last` that the channel has a row for: the
@@ -92,16 +142,37 @@ pub fn hashes_between(
     first: &str,
     last: &str,
 ) -> StoreResult<Vec<(String, Option<String>)>> {
-    Ok(channel_records::table
-        .filter(channel_records::channel_id.eq(channel_id))
-        .filter(channel_records::sku.ge(first))
-        .filter(channel_records::sku.le(last))
-        .select((channel_records::sku, channel_records::hash))
-        .load::<(String, Option<String>)>(conn)?)
+    Ok(hex_hashes(
+        channel_records::table
+            .filter(channel_records::channel_id.eq(channel_id))
+            .filter(channel_records::sku.ge(first))
+            .filter(channel_records::sku.le(last))
+            .select((channel_records::sku, channel_records::hash))
+            .load(conn)?,
+    ))
 }
 
 /// Writes new states (insert or replace on (channel, SKU)), in multi-row statements.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
+    let live: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.hash.is_some())
+        .filter_map(|r| r.record)
+        .collect();
+    let mut encoder = Encoder::for_write(conn, &live)?;
+    let rows: Vec<StoredNew<'_>> = rows
+        .iter()
+        .map(|r| {
+            Ok(StoredNew {
+                channel_id: r.channel_id,
+                sku: r.sku,
+                seq: r.seq,
+                hash: r.hash.map(hash_bytes).transpose()?,
+                record: r.record.map(|t| encoder.encode(t)).transpose()?,
+                deleted_at: r.deleted_at,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
     match conn {
         DbConnection::Postgres(c) => {
             for chunk in rows.chunks(500) {
@@ -123,14 +194,14 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
             "INSERT INTO channel_records (channel_id, sku, seq, hash, record, deleted_at) VALUES ",
             " ON CONFLICT (channel_id, sku) DO UPDATE SET seq = excluded.seq, \
              hash = excluded.hash, record = excluded.record, deleted_at = excluded.deleted_at",
-            rows,
+            &rows,
             |row| {
                 [
                     Bind::Int(row.channel_id),
                     Bind::Text(row.sku),
                     Bind::Int(row.seq),
-                    Bind::OptText(row.hash),
-                    Bind::OptText(row.record),
+                    Bind::OptBlob(row.hash.as_deref()),
+                    Bind::OptBlob(row.record.as_deref()),
                     Bind::OptTime(row.deleted_at),
                 ]
             },
@@ -141,7 +212,7 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
 
 /// A live record as full feeds, digests and reports read it: only what they use, so that a
 /// page costs three values a row to decode.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone)]
 pub struct LiveRow {
     pub sku: String,
     pub hash: String,
@@ -155,7 +226,7 @@ pub fn live_page(
     after: &str,
     limit: i64,
 ) -> StoreResult<Vec<LiveRow>> {
-    Ok(channel_records::table
+    let rows: Vec<(String, Vec<u8>, Vec<u8>)> = channel_records::table
         .filter(channel_records::channel_id.eq(channel_id))
         .filter(channel_records::sku.gt(after))
         .filter(channel_records::hash.is_not_null())
@@ -167,7 +238,17 @@ pub fn live_page(
             channel_records::hash.assume_not_null(),
             channel_records::record.assume_not_null(),
         ))
-        .load(conn)?)
+        .load(conn)?;
+    let mut decoder = Decoder::default();
+    rows.into_iter()
+        .map(|(sku, hash, record)| {
+            Ok(LiveRow {
+                sku,
+                hash: hash_hex(&hash),
+                record: decoder.decode(conn, record)?,
+            })
+        })
+        .collect()
 }
 
 /// Deletes tombstones older than `before`; returns the highest seq removed.
@@ -213,14 +294,15 @@ pub fn changes_until(
     until: i64,
     limit: i64,
 ) -> StoreResult<Vec<RecordRow>> {
-    Ok(channel_records::table
+    let rows = channel_records::table
         .filter(channel_records::channel_id.eq(channel_id))
         .filter(channel_records::seq.gt(since))
         .filter(channel_records::seq.le(until))
         .order(channel_records::seq.asc())
         .limit(limit)
-        .select(RecordRow::as_select())
-        .load(conn)?)
+        .select(StoredRow::as_select())
+        .load(conn)?;
+    decode_rows(conn, rows)
 }
 
 /// The number of live records (the assortment's size): counted on the channel's rows of the
@@ -239,12 +321,13 @@ pub fn latest_changes(
     channel_id: i64,
     limit: i64,
 ) -> StoreResult<Vec<RecordRow>> {
-    Ok(channel_records::table
+    let rows = channel_records::table
         .filter(channel_records::channel_id.eq(channel_id))
         .order(channel_records::seq.desc())
         .limit(limit)
-        .select(RecordRow::as_select())
-        .load(conn)?)
+        .select(StoredRow::as_select())
+        .load(conn)?;
+    decode_rows(conn, rows)
 }
 
 /// Counts `changes` more changes published by the channel on `day` ('YYYY-MM-DD', UTC).

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod group;
 pub mod outbox;
 pub mod products;
+pub mod record_codec;
 pub mod resellers;
 pub mod schema;
 pub mod sessions;

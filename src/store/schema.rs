@@ -86,9 +86,18 @@ diesel::table! {
         channel_id -> BigInt,
         sku -> Text,
         seq -> BigInt,
-        hash -> Nullable<Text>,
-        record -> Nullable<Text>,
+        hash -> Nullable<Binary>,
+        record -> Nullable<Binary>,
         deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    record_dictionaries (id) {
+        id -> BigInt,
+        dictionary -> Binary,
+        trained_on -> BigInt,
+        created_at -> Timestamp,
     }
 }
 

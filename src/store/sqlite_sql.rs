@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
 /// A value bound to a parameter.
@@ -20,6 +20,7 @@ pub enum Bind<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     OptTime(Option<NaiveDateTime>),
+    OptBlob(Option<&'a [u8]>),
 }
 
 enum Part<'a> {
@@ -148,6 +149,7 @@ impl<ST> QueryFragment<Sqlite> for Sql<'_, ST> {
                 Part::Bind(Bind::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
                 Part::Bind(Bind::Text(v)) => out.push_bind_param::<Text, _>(*v)?,
                 Part::Bind(Bind::OptText(v)) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Part::Bind(Bind::OptBlob(v)) => out.push_bind_param::<Nullable<Binary>, _>(v)?,
                 Part::Bind(Bind::OptTime(v)) => out.push_bind_param::<Nullable<Timestamp>, _>(v)?,
             }
         }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use partnerfeed::delta;
 use partnerfeed::store::Db;
 use reqwest::{Client, Method};
@@ -52,8 +52,9 @@ struct SeqRow {
     sku: String,
     #[diesel(sql_type = BigInt)]
     seq: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    hash: Option<String>,
+    /// The hash as stored: its 32 bytes.
+    #[diesel(sql_type = Nullable<Binary>)]
+    hash: Option<Vec<u8>>,
 }
 
 #[derive(QueryableByName)]
@@ -174,7 +175,7 @@ pub async fn assert_consistent(
             let held = snapshot.replica.records.get(&row.sku).map(|(h, _)| h);
             assert_eq!(
                 held,
-                row.hash.as_ref(),
+                row.hash.as_ref().map(hex::encode).as_ref(),
                 "{}: {} at seq {} <= its cursor {upto} was never received",
                 snapshot.what,
                 row.sku,

@@ -19,6 +19,7 @@ mod profiles;
 mod schemas;
 mod security;
 mod snapshots;
+mod storage;
 mod tour;
 mod vendor;
 mod webhooks;

@@ -68,7 +68,7 @@ async fn api(app: &TestApp, path: &str, token: &str) -> Value {
 }
 
 /// `count` products in the channel's assortment, through the batch endpoint.
-async fn fill(app: &TestApp, count: usize) {
+pub async fn fill(app: &TestApp, count: usize) {
     let body: String = (0..count)
         .map(|i| {
             let mut p = drill(&format!("DRL-{i:05}"));

@@ -393,7 +393,7 @@ pub(crate) fn bench_main(
         references::http_load(ctx, kind, addr, channel, tables)?;
     }
     if wants(ctx, "copy") && kind == Kind::Postgres {
-        references::copy(ctx, &bdb.url, &bdb.dir, addr, channel, live, tables)?;
+        references::copy(ctx, db, &bdb.url, &bdb.dir, addr, channel, live, tables)?;
     }
     if wants(ctx, "dump-diff") {
         references::dump_diff(ctx, kind, addr, channel, catalog.count, tables)?;
