@@ -33,10 +33,11 @@ use crate::clock::Clock;
 use crate::delta::{self, ChannelDef};
 use crate::jcs;
 use crate::service::pull;
-use crate::store::channel_records::{self, NewRecord, RecordRow};
+use crate::store::channel_records::{self, NewRecord};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, ProductRow};
+use crate::store::record_codec::Codec;
 use crate::store::{self, Db, DbConnection, StoreError, StoreResult};
 
 /// Products of a re-evaluation page (one channel) handled per transaction, and the most
@@ -411,8 +412,9 @@ fn apply_outbox(
     })
 }
 
-/// A projection in its stored form: the record's SHA-256 and its canonical text.
-type Projected = Option<(String, String)>;
+/// A projection in its stored form: the record's SHA-256 and the record as stored (its
+/// canonical text, compressed: [`Codec`]).
+type Projected = Option<(String, Vec<u8>)>;
 
 /// (channel, product) pairs from which the projection runs on a thread of its own, beside the
 /// writer; below, a thread would cost more than it saves.
@@ -424,6 +426,7 @@ fn project(
     product: Option<&Product>,
     def: &ChannelDef,
     now: DateTime<Utc>,
+    codec: &Codec,
 ) -> Projected {
     // The record is stored in its canonical form: the bytes partners hash.
     let mut canonical = Vec::with_capacity(1024);
@@ -432,10 +435,8 @@ fn project(
         return None;
     }
     let hash = jcs::sha256_hex_of(&canonical);
-    // RFC 8785 output is UTF-8; the bytes move into the string without a copy.
-    let text = String::from_utf8(canonical)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Some((hash, text))
+    // RFC 8785 output is UTF-8.
+    Some((hash, codec.encode(canonical)))
 }
 
 /// How the stored state of the products of a step is read.
@@ -466,10 +467,12 @@ fn publish_all(
         .iter()
         .map(pull::definition)
         .collect::<Result<_, _>>()?;
+    // Records are compressed with the projection, on its thread when it has one.
+    let codec = Codec::current(conn)?;
     let run_of = |def: &ChannelDef| -> Vec<Projected> {
         products
             .iter()
-            .map(|(sku, product)| project(sku, *product, def, now))
+            .map(|(sku, product)| project(sku, *product, def, now, &codec))
             .collect()
     };
     let mut changes = 0;
@@ -552,12 +555,11 @@ fn publish(
         .filter(|(_, _, new)| new.is_none())
         .map(|(sku, _, _)| *sku)
         .collect();
-    let last_records: HashMap<String, RecordRow> = if leaving.is_empty() {
+    let last_records: HashMap<String, Vec<u8>> = if leaving.is_empty() {
         HashMap::new()
     } else {
-        channel_records::get_many(conn, channel.id, &leaving)?
+        channel_records::stored_records(conn, channel.id, &leaving)?
             .into_iter()
-            .map(|r| (r.sku.clone(), r))
             .collect()
     };
     let rows: Vec<NewRecord<'_>> = changed
@@ -570,8 +572,8 @@ fn publish(
             // A tombstone keeps the last record published (its hash is what marks it deleted):
             // formats that name deleted items by content (GDSN, by GTIN) need it.
             record: match new {
-                Some((_, r)) => Some(r.as_str()),
-                None => last_records.get(*sku).and_then(|r| r.record.as_deref()),
+                Some((_, r)) => Some(r.as_slice()),
+                None => last_records.get(*sku).map(Vec::as_slice),
             },
             deleted_at: if new.is_none() { Some(at) } else { None },
         })

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::record_codec::{hash_bytes, hash_hex, Decoder, Encoder};
+use super::record_codec::{hash_bytes, hash_hex, Decoder};
 use super::schema::channel_records;
 use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreResult};
@@ -60,7 +60,8 @@ pub struct NewRecord<'a> {
     pub sku: &'a str,
     pub seq: i64,
     pub hash: Option<&'a str>,
-    pub record: Option<&'a str>,
+    /// The record in its stored form ([`record_codec::Codec::encode`](super::record_codec::Codec::encode)).
+    pub record: Option<&'a [u8]>,
     pub deleted_at: Option<NaiveDateTime>,
 }
 
@@ -74,7 +75,7 @@ struct StoredNew<'a> {
     #[diesel(treat_none_as_null = true)]
     hash: Option<Vec<u8>>,
     #[diesel(treat_none_as_null = true)]
-    record: Option<Vec<u8>>,
+    record: Option<&'a [u8]>,
     #[diesel(treat_none_as_null = true)]
     deleted_at: Option<NaiveDateTime>,
 }
@@ -96,6 +97,29 @@ pub fn get_many(
         );
     }
     decode_rows(conn, rows)
+}
+
+/// The records of `skus` in their stored form (live or a tombstone's), by SKU.
+pub fn stored_records(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    skus: &[&str],
+) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    let mut rows = Vec::with_capacity(skus.len());
+    for chunk in skus.chunks(500) {
+        rows.extend(
+            channel_records::table
+                .filter(channel_records::channel_id.eq(channel_id))
+                .filter(channel_records::sku.eq_any(chunk))
+                .filter(channel_records::record.is_not_null())
+                .select((
+                    channel_records::sku,
+                    channel_records::record.assume_not_null(),
+                ))
+                .load::<(String, Vec<u8>)>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
 /// The stored hash of each of `skus` that the channel has a row for (`None`: a tombstone),
@@ -154,12 +178,6 @@ pub fn hashes_between(
 
 /// Writes new states (insert or replace on (channel, SKU)), in multi-row statements.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
-    let live: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.hash.is_some())
-        .filter_map(|r| r.record)
-        .collect();
-    let mut encoder = Encoder::for_write(conn, &live)?;
     let rows: Vec<StoredNew<'_>> = rows
         .iter()
         .map(|r| {
@@ -168,7 +186,7 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
                 sku: r.sku,
                 seq: r.seq,
                 hash: r.hash.map(hash_bytes).transpose()?,
-                record: r.record.map(|t| encoder.encode(t)).transpose()?,
+                record: r.record,
                 deleted_at: r.deleted_at,
             })
         })
@@ -201,7 +219,7 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
                     Bind::Text(row.sku),
                     Bind::Int(row.seq),
                     Bind::OptBlob(row.hash.as_deref()),
-                    Bind::OptBlob(row.record.as_deref()),
+                    Bind::OptBlob(row.record),
                     Bind::OptTime(row.deleted_at),
                 ]
             },

@@ -9,8 +9,7 @@
 //! dictionary can be added without rewriting the records stored with an older one.
 //!
 //! The first dictionary is trained once the database holds [`TRAIN_MIN`] records, from up to
-//! [`TRAIN_SAMPLES`] of them: the records stored so far as JSON and those being written. Records
-//! written before it stay JSON until they change. Trained on the demo catalog, records of ~850
+//! [`TRAIN_SAMPLES`] of them. Records written before it stay JSON until they change. Trained on the demo catalog, records of ~850
 //! bytes take ~150.
 
 use std::collections::HashMap;
@@ -93,18 +92,19 @@ pub fn hash_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-/// Turns records into their stored bytes, with the database's current dictionary.
-pub struct Encoder {
+/// Turns records into their stored bytes, with the database's current dictionary. Cheap to
+/// clone and to share between threads: the generator compresses on its projection threads.
+#[derive(Clone, Default)]
+pub struct Codec {
     current: Option<Arc<Dictionary>>,
-    cctx: zstd_safe::CCtx<'static>,
 }
 
-impl Encoder {
-    /// An encoder for a write of `records` (the live ones). With no dictionary stored yet and
-    /// at least [`TRAIN_MIN`] records stored and being written, trains one first and stores it,
-    /// in the caller's transaction: if that rolls back, the dictionary and every record
-    /// compressed with it go together.
-    pub fn for_write(conn: &mut DbConnection, records: &[&str]) -> StoreResult<Encoder> {
+impl Codec {
+    /// The codec of the database's current dictionary. With none stored yet and at least
+    /// [`TRAIN_MIN`] records stored, trains one from them first and stores it, in the caller's
+    /// transaction: if that rolls back, the dictionary and every record compressed with it go
+    /// together.
+    pub fn current(conn: &mut DbConnection) -> StoreResult<Codec> {
         let newest: Option<i64> = record_dictionaries::table
             .order((
                 record_dictionaries::created_at.desc(),
@@ -115,30 +115,30 @@ impl Encoder {
             .optional()?;
         let current = match newest {
             Some(id) => Some(dictionary(conn, id as u32)?),
-            None if stored_rows(conn)? + records.len() >= TRAIN_MIN => train(conn, records)?,
+            None if stored_rows(conn)? >= TRAIN_MIN => train(conn)?,
             None => None,
         };
-        Ok(Encoder {
-            current,
-            cctx: zstd_safe::CCtx::create(),
-        })
+        Ok(Codec { current })
     }
 
-    /// The stored bytes of `record`.
-    pub fn encode(&mut self, record: &str) -> StoreResult<Vec<u8>> {
+    /// The stored bytes of `record` (UTF-8 JSON): a zstd frame, or the JSON itself when there is
+    /// no dictionary yet (or, should zstd fail, which it does not for want of room).
+    pub fn encode(&self, record: Vec<u8>) -> Vec<u8> {
+        thread_local! {
+            static CCTX: std::cell::RefCell<zstd_safe::CCtx<'static>> =
+                std::cell::RefCell::new(zstd_safe::CCtx::create());
+        }
         let Some(dictionary) = &self.current else {
-            return Ok(record.as_bytes().to_vec());
+            return record;
         };
         let mut out = Vec::with_capacity(zstd_safe::compress_bound(record.len()));
-        self.cctx
-            .compress_using_cdict(&mut out, record.as_bytes(), dictionary.encoder.as_cdict())
-            .map_err(|code| {
-                StoreError::Corrupt(format!(
-                    "compressing a record failed: {}",
-                    zstd_safe::get_error_name(code)
-                ))
-            })?;
-        Ok(out)
+        let done = CCTX.with_borrow_mut(|cctx| {
+            cctx.compress_using_cdict(&mut out, &record, dictionary.encoder.as_cdict())
+        });
+        match done {
+            Ok(_) => out,
+            Err(_) => record,
+        }
     }
 }
 
@@ -146,17 +146,14 @@ impl Encoder {
 /// few pages whatever the records' size.
 fn stored_rows(conn: &mut DbConnection) -> StoreResult<usize> {
     use super::schema::channel_records as r;
-    let rows: Vec<i64> = r::table
-        .select(r::seq)
-        .limit(TRAIN_MIN as i64)
-        .load(conn)?;
+    let rows: Vec<i64> = r::table.select(r::seq).limit(TRAIN_MIN as i64).load(conn)?;
     Ok(rows.len())
 }
 
-/// Trains a dictionary from the records stored as JSON and `records`, and stores it. None when
-/// they are fewer than [`TRAIN_MIN`], or zstd cannot train one from them (too few distinct
-/// bytes): the records are then stored as JSON and a later write tries again.
-fn train(conn: &mut DbConnection, records: &[&str]) -> StoreResult<Option<Arc<Dictionary>>> {
+/// Trains a dictionary from the records stored as JSON, and stores it. None when they are fewer
+/// than [`TRAIN_MIN`], or zstd cannot train one from them (too few distinct bytes): records are
+/// then stored as JSON and a later write tries again.
+fn train(conn: &mut DbConnection) -> StoreResult<Option<Arc<Dictionary>>> {
     use super::schema::channel_records as r;
     let stored: Vec<Vec<u8>> = r::table
         .filter(r::hash.is_not_null())
@@ -167,7 +164,6 @@ fn train(conn: &mut DbConnection, records: &[&str]) -> StoreResult<Option<Arc<Di
         .iter()
         .filter(|b| b.first() == Some(&b'{'))
         .map(Vec::as_slice)
-        .chain(records.iter().map(|r| r.as_bytes()))
         .collect();
     if samples.len() < TRAIN_MIN {
         return Ok(None);

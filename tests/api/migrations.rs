@@ -255,7 +255,7 @@ fn the_catalog_size_and_old_history_entries_are_migrated_in_place() {
 fn records_stored_as_text_read_back_the_same_when_stored_compactly() {
     use diesel::RunQueryDsl;
     use partnerfeed::store::channel_records;
-    const VERSION: &str = "20261207000700";
+    const VERSION: &str = "20261206000700";
     let test_db = crate::helpers::TestDb::new();
     let db = Db::connect(Backend::from_url(&test_db.url).unwrap()).unwrap();
     let mut conn = db.write_conn().unwrap();
