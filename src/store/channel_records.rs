@@ -86,17 +86,26 @@ pub fn get_many(
     channel_id: i64,
     skus: &[&str],
 ) -> StoreResult<Vec<RecordRow>> {
+    let rows = by_skus(skus, |chunk| {
+        channel_records::table
+            .filter(channel_records::channel_id.eq(channel_id))
+            .filter(channel_records::sku.eq_any(chunk))
+            .select(StoredRow::as_select())
+            .load(conn)
+    })?;
+    decode_rows(conn, rows)
+}
+
+/// Loads the rows of `skus`, 500 SKUs a query.
+fn by_skus<T>(
+    skus: &[&str],
+    mut load: impl FnMut(&[&str]) -> diesel::QueryResult<Vec<T>>,
+) -> StoreResult<Vec<T>> {
     let mut rows = Vec::with_capacity(skus.len());
     for chunk in skus.chunks(500) {
-        rows.extend(
-            channel_records::table
-                .filter(channel_records::channel_id.eq(channel_id))
-                .filter(channel_records::sku.eq_any(chunk))
-                .select(StoredRow::as_select())
-                .load(conn)?,
-        );
+        rows.extend(load(chunk)?);
     }
-    decode_rows(conn, rows)
+    Ok(rows)
 }
 
 /// The records of `skus` in their stored form (live or a tombstone's), by SKU.
@@ -105,21 +114,17 @@ pub fn stored_records(
     channel_id: i64,
     skus: &[&str],
 ) -> StoreResult<Vec<(String, Vec<u8>)>> {
-    let mut rows = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(500) {
-        rows.extend(
-            channel_records::table
-                .filter(channel_records::channel_id.eq(channel_id))
-                .filter(channel_records::sku.eq_any(chunk))
-                .filter(channel_records::record.is_not_null())
-                .select((
-                    channel_records::sku,
-                    channel_records::record.assume_not_null(),
-                ))
-                .load::<(String, Vec<u8>)>(conn)?,
-        );
-    }
-    Ok(rows)
+    by_skus(skus, |chunk| {
+        channel_records::table
+            .filter(channel_records::channel_id.eq(channel_id))
+            .filter(channel_records::sku.eq_any(chunk))
+            .filter(channel_records::record.is_not_null())
+            .select((
+                channel_records::sku,
+                channel_records::record.assume_not_null(),
+            ))
+            .load(conn)
+    })
 }
 
 /// The stored hash of each of `skus` that the channel has a row for (`None`: a tombstone),
