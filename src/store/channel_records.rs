@@ -1,7 +1,9 @@
 //! Queries on `channel_records`: per (channel, SKU) the latest projection, its hash and the seq
 //! at which it last changed. This table is the change log: `changes since` is a range scan on
 //! (channel, seq), the full feed is its live rows. Hashes and records are stored compactly
-//! ([`record_codec`](super::record_codec)); the functions here take and give them as text.
+//! ([`record_codec`](super::record_codec)): the functions here take and give hashes as hex and
+//! give records as text; a write takes records already encoded (the generator compresses them
+//! with their projection).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -60,7 +62,8 @@ pub struct NewRecord<'a> {
     pub sku: &'a str,
     pub seq: i64,
     pub hash: Option<&'a str>,
-    /// The record in its stored form ([`record_codec::Codec::encode`](super::record_codec::Codec::encode)).
+    /// The record in its stored form
+    /// ([`Codec::encode`](super::record_codec::Codec::encode)).
     pub record: Option<&'a [u8]>,
     pub deleted_at: Option<NaiveDateTime>,
 }
