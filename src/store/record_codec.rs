@@ -94,7 +94,7 @@ pub fn hash_hex(bytes: &[u8]) -> String {
 
 /// Turns records into their stored bytes, with the database's current dictionary. Cheap to
 /// clone and to share between threads: the generator compresses on its projection threads.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Codec {
     current: Option<Arc<Dictionary>>,
 }
@@ -202,12 +202,16 @@ fn train(conn: &mut DbConnection) -> StoreResult<Option<Arc<Dictionary>>> {
 /// Turns stored bytes back into records.
 pub struct Decoder {
     dctx: zstd_safe::DCtx<'static>,
+    /// The dictionary of the last frame: a page's records almost all share one, so it is looked
+    /// up in the process's dictionaries once a page rather than once a record.
+    last: Option<(u32, Arc<Dictionary>)>,
 }
 
 impl Default for Decoder {
     fn default() -> Self {
         Decoder {
             dctx: zstd_safe::DCtx::create(),
+            last: None,
         }
     }
 }
@@ -226,7 +230,10 @@ impl Decoder {
             let mut out = Vec::with_capacity(size);
             let done = match zstd_safe::get_dict_id_from_frame(&bytes) {
                 Some(id) => {
-                    let d = dictionary(conn, id.get())?;
+                    let d = match &self.last {
+                        Some((last, d)) if *last == id.get() => d,
+                        _ => &self.last.insert((id.get(), dictionary(conn, id.get())?)).1,
+                    };
                     self.dctx
                         .decompress_using_ddict(&mut out, &bytes, d.decoder.as_ddict())
                 }
