@@ -92,7 +92,12 @@ pub fn sha256_hex(value: &Value) -> String {
 
 /// Lowercase hex SHA-256 of bytes already in canonical form.
 pub fn sha256_hex_of(canonical: &[u8]) -> String {
-    hex::encode(Sha256::digest(canonical))
+    hex::encode(sha256_of(canonical))
+}
+
+/// The SHA-256 of canonical bytes, as its 32 bytes.
+pub fn sha256_of(canonical: &[u8]) -> [u8; 32] {
+    Sha256::digest(canonical).into()
 }
 
 /// The members of a map in RFC 8785 order (UTF-16 code units of the names). UTF-8 byte order

@@ -33,7 +33,7 @@ use crate::clock::Clock;
 use crate::delta::{self, ChannelDef};
 use crate::jcs;
 use crate::service::pull;
-use crate::store::channel_records::{self, NewRecord};
+use crate::store::channel_records::{self, Hash, NewRecord};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, ProductRow};
@@ -118,12 +118,13 @@ pub fn run_once(db: &Db, now: DateTime<Utc>) -> StoreResult<Work> {
 /// for a round of the other groups' bulk steps.
 fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResult<Work> {
     let mut conn = db.write_conn()?;
+    let conn = &mut *conn;
     let mut work = Work::default();
     if k == 0 {
         // Products and the outbox only: nothing the in-memory views trust.
-        store::transaction_counted_if(&mut conn, |c| enqueue_due_prices(c, now), |_| false)?;
+        store::transaction_counted_if(conn, |c| enqueue_due_prices(c, now), |_| false)?;
     }
-    let sets: Vec<i64> = match &*conn {
+    let sets: Vec<i64> = match conn {
         DbConnection::Sqlite(_) => vec![channels::ALL_GROUPS],
         DbConnection::Postgres(_) => {
             let first = (k * channels::GROUPS as usize / n.max(1)) as u32;
@@ -133,21 +134,21 @@ fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResu
         }
     };
     // Read once a round: which channels each group has, and which are being re-evaluated.
-    let listed = channels::list(&mut conn, None)?;
+    let listed = channels::list(conn, None)?;
     // The newest single edit this round has served every group for: a pass over the groups
     // is made once per new edit, not again for one still waiting for a busy group (the passes
     // would take the groups' locks from under the other generators' steps).
     let mut served = 0;
     for &groups in &sets {
         if sets.len() > 1 {
-            if let Some(newest) = outbox::newest_interactive(&mut conn)?.filter(|&id| id > served) {
+            if let Some(newest) = outbox::newest_interactive(conn)?.filter(|&id| id > served) {
                 served = newest;
                 for &each in &sets {
-                    work.add(step(&mut conn, each, &listed, Lanes::Interactive, now)?);
+                    work.add(step(conn, each, &listed, Lanes::Interactive, now)?);
                 }
             }
         }
-        work.add(step(&mut conn, groups, &listed, Lanes::Both, now)?);
+        work.add(step(conn, groups, &listed, Lanes::Both, now)?);
     }
     Ok(work)
 }
@@ -414,7 +415,7 @@ fn apply_outbox(
 
 /// A projection in its stored form: the record's SHA-256 and the record as stored (its
 /// canonical text, compressed: [`Codec`]).
-type Projected = Option<(String, Vec<u8>)>;
+type Projected = Option<(Hash, Vec<u8>)>;
 
 /// (channel, product) pairs from which the projection runs on a thread of its own, beside the
 /// writer; below, a thread would cost more than it saves.
@@ -434,7 +435,7 @@ fn project(
     if !delta::write_canonical(sku, &view, def, now, &mut canonical) {
         return None;
     }
-    let hash = jcs::sha256_hex_of(&canonical);
+    let hash = jcs::sha256_of(&canonical);
     // RFC 8785 output is UTF-8.
     Some((hash, codec.encode(canonical)))
 }
@@ -527,13 +528,13 @@ fn publish(
         }
         _ => channel_records::hashes(conn, channel.id, &skus)?,
     };
-    let stored: HashMap<String, Option<String>> = hashes.into_iter().collect();
+    let stored: HashMap<String, Option<Hash>> = hashes.into_iter().collect();
     // The channel row is locked, and every change of this transaction to its counter went
     // through `channel`.
     let mut seq = channel.last_seq;
     let mut changed = Vec::new();
     for (sku, new) in skus.iter().zip(projected) {
-        let old_hash = stored.get(*sku).and_then(Option::as_deref);
+        let old_hash = stored.get(*sku).and_then(Option::as_ref);
         let differs = match (new, old_hash) {
             (Some((hash, _)), Some(old)) => hash != old,
             (Some(_), None) => true,
@@ -568,7 +569,7 @@ fn publish(
             channel_id: channel.id,
             sku,
             seq: *seq,
-            hash: new.as_ref().map(|(h, _)| h.as_str()),
+            hash: new.as_ref().map(|(h, _)| h),
             // A tombstone keeps the last record published (its hash is what marks it deleted):
             // formats that name deleted items by content (GDSN, by GTIN) need it.
             record: match new {

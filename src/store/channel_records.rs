@@ -1,19 +1,23 @@
 //! Queries on `channel_records`: per (channel, SKU) the latest projection, its hash and the seq
 //! at which it last changed. This table is the change log: `changes since` is a range scan on
 //! (channel, seq), the full feed is its live rows. Hashes and records are stored compactly
-//! ([`record_codec`](super::record_codec)): the functions here take and give hashes as hex and
-//! give records as text; a write takes records already encoded (the generator compresses them
-//! with their projection).
+//! ([`record_codec`](super::record_codec)): the functions here give hashes as hex and records as
+//! text, except the generator's: its lookups and writes take and give hashes as their 32 bytes
+//! ([`Hash`]), and a write takes records already encoded (the generator compresses them with
+//! their projection).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::record_codec::{hash_bytes, hash_hex, Decoder};
+use super::record_codec::{hash_hex, Decoder};
 use super::schema::channel_records;
 use super::sqlite_sql::{self, Bind, Sql};
-use super::{DbConnection, StoreResult};
+use super::{DbConnection, StoreError, StoreResult};
 use diesel::sql_types::{Binary, Nullable, Text};
+
+/// A record's SHA-256 as the generator compares and writes it.
+pub type Hash = [u8; 32];
 
 #[derive(Debug, Clone)]
 pub struct RecordRow {
@@ -61,7 +65,7 @@ pub struct NewRecord<'a> {
     pub channel_id: i64,
     pub sku: &'a str,
     pub seq: i64,
-    pub hash: Option<&'a str>,
+    pub hash: Option<&'a Hash>,
     /// The record in its stored form
     /// ([`Codec::encode`](super::record_codec::Codec::encode)).
     pub record: Option<&'a [u8]>,
@@ -76,7 +80,7 @@ struct StoredNew<'a> {
     sku: &'a str,
     seq: i64,
     #[diesel(treat_none_as_null = true)]
-    hash: Option<Vec<u8>>,
+    hash: Option<&'a [u8]>,
     #[diesel(treat_none_as_null = true)]
     record: Option<&'a [u8]>,
     #[diesel(treat_none_as_null = true)]
@@ -136,7 +140,7 @@ pub fn hashes(
     conn: &mut DbConnection,
     channel_id: i64,
     skus: &[&str],
-) -> StoreResult<Vec<(String, Option<String>)>> {
+) -> StoreResult<Vec<(String, Option<Hash>)>> {
     let rows = super::load_in_chunks(
         conn,
         skus,
@@ -156,12 +160,17 @@ pub fn hashes(
                 .load(c)
         },
     )?;
-    Ok(hex_hashes(rows))
+    raw_hashes(rows)
 }
 
-fn hex_hashes(rows: Vec<(String, Option<Vec<u8>>)>) -> Vec<(String, Option<String>)> {
+fn raw_hashes(rows: Vec<(String, Option<Vec<u8>>)>) -> StoreResult<Vec<(String, Option<Hash>)>> {
     rows.into_iter()
-        .map(|(sku, hash)| (sku, hash.as_deref().map(hash_hex)))
+        .map(|(sku, hash)| match hash.map(Hash::try_from).transpose() {
+            Ok(hash) => Ok((sku, hash)),
+            Err(_) => Err(StoreError::Corrupt(format!(
+                "the stored hash of {sku} is not 32 bytes"
+            ))),
+        })
         .collect()
 }
 
@@ -173,32 +182,30 @@ pub fn hashes_between(
     channel_id: i64,
     first: &str,
     last: &str,
-) -> StoreResult<Vec<(String, Option<String>)>> {
-    Ok(hex_hashes(
+) -> StoreResult<Vec<(String, Option<Hash>)>> {
+    raw_hashes(
         channel_records::table
             .filter(channel_records::channel_id.eq(channel_id))
             .filter(channel_records::sku.ge(first))
             .filter(channel_records::sku.le(last))
             .select((channel_records::sku, channel_records::hash))
             .load(conn)?,
-    ))
+    )
 }
 
 /// Writes new states (insert or replace on (channel, SKU)), in multi-row statements.
 pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()> {
     let rows: Vec<StoredNew<'_>> = rows
         .iter()
-        .map(|r| {
-            Ok(StoredNew {
-                channel_id: r.channel_id,
-                sku: r.sku,
-                seq: r.seq,
-                hash: r.hash.map(hash_bytes).transpose()?,
-                record: r.record,
-                deleted_at: r.deleted_at,
-            })
+        .map(|r| StoredNew {
+            channel_id: r.channel_id,
+            sku: r.sku,
+            seq: r.seq,
+            hash: r.hash.map(|h| h.as_slice()),
+            record: r.record,
+            deleted_at: r.deleted_at,
         })
-        .collect::<StoreResult<_>>()?;
+        .collect();
     match conn {
         DbConnection::Postgres(c) => {
             for chunk in rows.chunks(500) {
@@ -226,7 +233,7 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
                     Bind::Int(row.channel_id),
                     Bind::Text(row.sku),
                     Bind::Int(row.seq),
-                    Bind::OptBlob(row.hash.as_deref()),
+                    Bind::OptBlob(row.hash),
                     Bind::OptBlob(row.record),
                     Bind::OptTime(row.deleted_at),
                 ]

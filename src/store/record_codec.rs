@@ -77,16 +77,6 @@ fn dictionary(conn: &mut DbConnection, id: u32) -> StoreResult<Arc<Dictionary>> 
     }
 }
 
-/// The hash as stored: its 32 bytes.
-pub fn hash_bytes(hex_digits: &str) -> StoreResult<Vec<u8>> {
-    match hex::decode(hex_digits) {
-        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
-        _ => Err(StoreError::Corrupt(format!(
-            "a record hash must be 64 hex digits, not {hex_digits:?}"
-        ))),
-    }
-}
-
 /// The hash as partnerfeed uses it: 64 lowercase hex digits.
 pub fn hash_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
