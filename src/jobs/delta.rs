@@ -37,7 +37,7 @@ use crate::store::channel_records::{self, Hash, NewRecord};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::outbox::{self, NewOutboxEvent};
 use crate::store::products::{self, ProductRow};
-use crate::store::record_codec::Codec;
+use crate::store::record_codec::{self, Codec};
 use crate::store::{self, Db, DbConnection, StoreError, StoreResult};
 
 /// Products of a re-evaluation page (one channel) handled per transaction, and the most
@@ -387,6 +387,8 @@ fn apply_outbox(
     if events.is_empty() {
         return Ok(Work::default());
     }
+    // A claim takes events of one lane.
+    let defer = events.iter().all(|e| e.bulk);
     // Lock the channels before reading products, so that the product states read here are at
     // least as new as those any earlier holder of the lock has published.
     let mut locked = channels::lock_groups(conn, groups)?;
@@ -402,7 +404,7 @@ fn apply_outbox(
             .collect::<StoreResult<_>>()?;
         let products: Vec<(&str, Option<&Product>)> =
             skus.iter().map(|sku| (*sku, current.get(*sku))).collect();
-        publish_all(conn, &mut locked, &products, Stored::Listed, now)?
+        publish_all(conn, &mut locked, &products, Stored::Listed { defer }, now)?
     };
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     Ok(Work {
@@ -440,11 +442,19 @@ fn project(
     Some((hash, codec.encode(canonical)))
 }
 
+/// A product of a step: its SKU, and its state (`None`: deleted).
+type Item<'a> = (&'a str, Option<&'a Product>);
+
 /// How the stored state of the products of a step is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stored {
-    /// A lookup per SKU (the products of outbox events, anywhere in the catalog).
-    Listed,
+    /// A lookup per SKU (the products of outbox events, anywhere in the catalog). With
+    /// `defer` (events of the bulk lane: imports and large batches), a channel being
+    /// re-evaluated takes only the products its re-evaluation has passed, and the products
+    /// deleted: the re-evaluation projects the others when it reaches them, as they are then,
+    /// so projecting them now would be done twice. It lists the products that exist, so a
+    /// deletion is published here. Single edits are published at once in every channel.
+    Listed { defer: bool },
     /// The products are every product from the first SKU to the last, in SKU order (a page of
     /// a re-evaluation): one range of the channel's rows.
     Range,
@@ -468,18 +478,36 @@ fn publish_all(
         .iter()
         .map(pull::definition)
         .collect::<Result<_, _>>()?;
+    // What each channel takes of `products`.
+    let deferring: Vec<Option<Vec<Item<'_>>>> = locked
+        .iter()
+        .map(|c| match (stored, c.reeval_after.as_deref()) {
+            (Stored::Listed { defer: true }, Some(after)) => Some(
+                products
+                    .iter()
+                    .filter(|(sku, product)| product.is_none() || *sku <= after)
+                    .copied()
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    let taken: Vec<&[Item<'_>]> = deferring
+        .iter()
+        .map(|d| d.as_deref().unwrap_or(products))
+        .collect();
     // Records are compressed with the projection, on its thread when it has one.
-    let codec = Codec::current(conn)?;
-    let run_of = |def: &ChannelDef| -> Vec<Projected> {
+    let codec = Codec::current(conn, |c| training_samples(c, &defs, now))?;
+    let run_of = |def: &ChannelDef, products: &[Item<'_>]| -> Vec<Projected> {
         products
             .iter()
             .map(|(sku, product)| project(sku, *product, def, now, &codec))
             .collect()
     };
     let mut changes = 0;
-    if defs.len() * products.len() < PAIRS_FOR_A_THREAD {
-        for (channel, def) in locked.iter_mut().zip(&defs) {
-            changes += publish(conn, channel, products, &run_of(def), stored, now)?;
+    if taken.iter().map(|t| t.len()).sum::<usize>() < PAIRS_FOR_A_THREAD {
+        for ((channel, def), products) in locked.iter_mut().zip(&defs).zip(&taken) {
+            changes += publish(conn, channel, products, &run_of(def, products), stored, now)?;
         }
         return Ok(changes);
     }
@@ -487,16 +515,16 @@ fn publish_all(
         // Two channels' projections ahead at most: memory stays a few runs, however many
         // channels there are.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Projected>>(2);
-        let (defs, run_of) = (&defs, &run_of);
+        let (defs, taken, run_of) = (&defs, &taken, &run_of);
         scope.spawn(move || {
-            for def in defs {
+            for (def, products) in defs.iter().zip(taken) {
                 // The writer stopped (an error): nothing more is wanted.
-                if tx.send(run_of(def)).is_err() {
+                if tx.send(run_of(def, products)).is_err() {
                     return;
                 }
             }
         });
-        for channel in locked.iter_mut() {
+        for (channel, products) in locked.iter_mut().zip(taken) {
             // Ends only if the projection panicked; the scope then passes the panic on.
             let Ok(run) = rx.recv() else {
                 return Err(StoreError::Corrupt(
@@ -507,6 +535,33 @@ fn publish_all(
         }
         Ok(changes)
     })
+}
+
+/// Records to train the first compression dictionary on: up to
+/// [`record_codec::TRAIN_SAMPLES`] products taken evenly over the whole catalog, each projected
+/// for the next of `defs` in turn. SKU order groups similar products, so the products a step
+/// publishes alone could make a dictionary for one kind of product.
+fn training_samples(
+    conn: &mut DbConnection,
+    defs: &[ChannelDef],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Vec<u8>>> {
+    let skus = products::all_skus(conn)?;
+    let every = skus.len().div_ceil(record_codec::TRAIN_SAMPLES).max(1);
+    let picked: Vec<&str> = skus.iter().step_by(every).map(String::as_str).collect();
+    let mut samples = Vec::with_capacity(picked.len());
+    for (row, def) in products::get_many(conn, &picked)?
+        .iter()
+        .zip(defs.iter().cycle())
+    {
+        let product = parse_product(row)?;
+        let mut canonical = Vec::with_capacity(1024);
+        let view = delta::ProductView::from(&product);
+        if delta::write_canonical(&row.sku, &view, def, now, &mut canonical) {
+            samples.push(canonical);
+        }
+    }
+    Ok(samples)
 }
 
 /// Compares the projections of `products` (`projected`, in the same order) with the channel's
@@ -520,6 +575,9 @@ fn publish(
     read: Stored,
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
+    if products.is_empty() {
+        return Ok(0);
+    }
     let skus: Vec<&str> = products.iter().map(|(sku, _)| *sku).collect();
     // Hashes only: records are read back just for the products that leave the channel.
     let hashes = match (read, skus.first(), skus.last()) {

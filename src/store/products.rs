@@ -94,6 +94,14 @@ pub fn get(conn: &mut DbConnection, sku: &str) -> StoreResult<Option<ProductRow>
 }
 
 /// The stored rows of `skus` that exist, in no particular order.
+/// Every SKU of the catalog, in SKU order (from the primary key alone).
+pub fn all_skus(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    Ok(products::table
+        .select(products::sku)
+        .order(products::sku.asc())
+        .load(conn)?)
+}
+
 pub fn get_many(conn: &mut DbConnection, skus: &[&str]) -> StoreResult<Vec<ProductRow>> {
     super::load_in_chunks(
         conn,

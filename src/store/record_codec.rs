@@ -8,12 +8,15 @@
 //! never changed, so every instance sharing the database reads every record, and a newer
 //! dictionary can be added without rewriting the records stored with an older one.
 //!
-//! The first dictionary is trained once the database holds [`TRAIN_MIN`] records, from up to
-//! [`TRAIN_SAMPLES`] of them. Records written before it stay JSON until they change. With a
-//! dictionary trained on them, the demo catalog's records (~850 bytes) take ~130.
+//! The first dictionary is trained by the first write that can give [`TRAIN_MIN`] records to
+//! train on: the generator projects up to [`TRAIN_SAMPLES`] products taken evenly over the whole
+//! catalog, not the records it is writing (a page of a re-evaluation holds neighbouring SKUs,
+//! often of one kind, and a dictionary trained on them compresses the rest of the catalog
+//! worse). Records written before it stay JSON until they change. With a dictionary trained on
+//! them, the demo catalog's records (~850 bytes) take ~130.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -90,11 +93,17 @@ pub struct Codec {
 }
 
 impl Codec {
-    /// The codec of the database's current dictionary. With none stored yet and at least
-    /// [`TRAIN_MIN`] records stored, trains one from them first and stores it, in the caller's
-    /// transaction: if that rolls back, the dictionary and every record compressed with it go
-    /// together.
-    pub fn current(conn: &mut DbConnection) -> StoreResult<Codec> {
+    /// The codec of the database's current dictionary. With none stored yet, trains one from
+    /// the records `samples` gives, if they are at least [`TRAIN_MIN`], and stores it, in the
+    /// caller's transaction: if that rolls back, the dictionary and every record compressed with
+    /// it go together. After too few samples, a process asks again only once the catalog has
+    /// grown by a quarter (the samples read the whole catalog's SKUs).
+    pub fn current(
+        conn: &mut DbConnection,
+        samples: impl FnOnce(&mut DbConnection) -> StoreResult<Vec<Vec<u8>>>,
+    ) -> StoreResult<Codec> {
+        // Per database, the catalog's size when its samples were too few.
+        static TOO_FEW: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
         let newest: Option<i64> = record_dictionaries::table
             .order((
                 record_dictionaries::created_at.desc(),
@@ -105,8 +114,27 @@ impl Codec {
             .optional()?;
         let current = match newest {
             Some(id) => Some(dictionary(conn, id as u32)?),
-            None if stored_rows(conn)? >= TRAIN_MIN => train(conn)?,
-            None => None,
+            None => {
+                let too_few = TOO_FEW.get_or_init(Default::default);
+                let (key, size) = (database_key(conn)?, super::snapshots::catalog_size(conn)?);
+                let tried = too_few
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .copied();
+                if tried.is_some_and(|at| size <= at + at / 4) {
+                    None
+                } else {
+                    let records = samples(conn)?;
+                    let trained = train(conn, records)?;
+                    let mut too_few = too_few.lock().unwrap_or_else(|e| e.into_inner());
+                    match trained {
+                        Some(_) => too_few.remove(&key),
+                        None => too_few.insert(key, size),
+                    };
+                    trained
+                }
+            }
         };
         Ok(Codec { current })
     }
@@ -132,29 +160,30 @@ impl Codec {
     }
 }
 
-/// The rows of `channel_records`, counted up to [`TRAIN_MIN`]: on the (channel, seq) index, a
-/// few pages whatever the records' size.
-fn stored_rows(conn: &mut DbConnection) -> StoreResult<usize> {
-    use super::schema::channel_records as r;
-    let rows: Vec<i64> = r::table.select(r::seq).limit(TRAIN_MIN as i64).load(conn)?;
-    Ok(rows.len())
+/// Which database `conn` is on: the key of what this process remembers about it.
+fn database_key(conn: &mut DbConnection) -> StoreResult<String> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        key: String,
+    }
+    let key: Key = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "SELECT 'sqlite:' || file AS key FROM pragma_database_list WHERE name = 'main'",
+        )
+        .get_result(c)?,
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("SELECT 'postgres:' || current_database() AS key").get_result(c)?
+        }
+    };
+    Ok(key.key)
 }
 
-/// Trains a dictionary from the records stored as JSON, and stores it. None when they are fewer
-/// than [`TRAIN_MIN`], or zstd cannot train one from them (too few distinct bytes): records are
-/// then stored as JSON and a later write tries again.
-fn train(conn: &mut DbConnection) -> StoreResult<Option<Arc<Dictionary>>> {
-    use super::schema::channel_records as r;
-    let stored: Vec<Vec<u8>> = r::table
-        .filter(r::hash.is_not_null())
-        .select(r::record.assume_not_null())
-        .limit(TRAIN_SAMPLES as i64)
-        .load(conn)?;
-    let mut samples: Vec<&[u8]> = stored
-        .iter()
-        .filter(|b| b.first() == Some(&b'{'))
-        .map(Vec::as_slice)
-        .collect();
+/// Trains a dictionary from `records` (JSON), and stores it. None when they are fewer than
+/// [`TRAIN_MIN`], or zstd cannot train one from them (too few distinct bytes): records are then
+/// stored as JSON and a later write tries again.
+fn train(conn: &mut DbConnection, records: Vec<Vec<u8>>) -> StoreResult<Option<Arc<Dictionary>>> {
+    let mut samples: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
     if samples.len() < TRAIN_MIN {
         return Ok(None);
     }

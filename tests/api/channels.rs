@@ -562,6 +562,80 @@ async fn a_channel_redefinition_emits_only_real_differences() {
     app.stop().await;
 }
 
+/// A bulk change that arrives while a channel is being re-evaluated: the products the
+/// re-evaluation has passed are published from the change, the others by the re-evaluation when
+/// it reaches them (once, not also from the change); either way every record ends with the new
+/// definition and the change, and a follower holds what the feed holds.
+#[actix_web::test]
+async fn a_bulk_change_during_a_re_evaluation_reaches_every_product_with_the_new_definition() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let token = setup(&app, "fr-resellers", &fr_resellers(), "shop-42").await;
+    crate::snapshots::fill(&app, 1_200).await;
+    app.drain().await;
+    let mut replica = Replica::default();
+    replica.follow(&app, &token, "fr-resellers", 1_000).await;
+    let before = replica.clone();
+    assert_eq!(before.records.len(), 1_200);
+
+    let mut redefined = fr_resellers();
+    redefined["price_adjustment_percent"] = json!("-10");
+    let r = app
+        .put_json("/v1/channels/fr-resellers", &app.admin_token, &redefined)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // One step: the re-evaluation's first page, part of the catalog.
+    let (db, now) = (app.db.clone(), partnerfeed::clock::Clock::now(&*app.clock));
+    actix_web::rt::task::spawn_blocking(move || partnerfeed::jobs::delta::run_once(&db, now))
+        .await
+        .unwrap()
+        .unwrap();
+    let after: String = {
+        let mut conn = app.db.read_conn().unwrap();
+        let channel = partnerfeed::store::channels::get(&mut conn, "fr-resellers")
+            .unwrap()
+            .unwrap();
+        channel.reeval_after.expect("still being re-evaluated")
+    };
+    assert!(
+        after.as_str() > "DRL-00000" && after.as_str() < "DRL-01199",
+        "{after}"
+    );
+
+    // Every product retitled in one batch (the bulk lane).
+    let body: String = (0..1_200)
+        .map(|i| {
+            let mut p = drill(&format!("DRL-{i:05}"));
+            if i % 7 == 0 {
+                p.as_object_mut().unwrap().remove("gtin");
+            }
+            p["title"] = json!({"fr": format!("Perceuse {i}"), "en": format!("Drill {i}")});
+            format!("{p}\n")
+        })
+        .collect();
+    let r = app.batch("application/x-ndjson", body).await;
+    assert_eq!(r.status(), 200);
+    app.drain().await;
+
+    replica.follow(&app, &token, "fr-resellers", 1_000).await;
+    assert_eq!(
+        replica,
+        Replica::from_feed(&app, &token, "fr-resellers").await
+    );
+    assert_eq!(replica.records.len(), 1_200);
+    for (sku, (_, record)) in &replica.records {
+        let i: usize = sku["DRL-".len()..].parse().unwrap();
+        assert_eq!(record["title"], format!("Perceuse {i}"), "{sku}");
+        assert_ne!(record["price"], before.records[sku].1["price"], "{sku}");
+    }
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn a_repeated_feed_is_the_kept_rendering_until_the_channel_changes() {
     let app = TestApp::spawn_with(Options {
