@@ -137,11 +137,14 @@ pub fn finish(conn: &mut DbConnection, ids: &[i64], groups: i64, all: i64) -> St
     Ok(deleted)
 }
 
-/// Events not yet applied, and the age of the oldest.
+/// Events not yet applied, and when the oldest was made: the first by id, found on the primary
+/// key (a `min` over the times would read the whole outbox, which a large batch fills).
 pub fn backlog(conn: &mut DbConnection) -> StoreResult<(i64, Option<NaiveDateTime>)> {
     let count = catalog_outbox::table.count().get_result(conn)?;
     let oldest = catalog_outbox::table
-        .select(diesel::dsl::min(catalog_outbox::at))
-        .first(conn)?;
+        .order(catalog_outbox::id.asc())
+        .select(catalog_outbox::at)
+        .first(conn)
+        .optional()?;
     Ok((count, oldest))
 }
