@@ -497,7 +497,8 @@ fn publish_all(
         .map(|d| d.as_deref().unwrap_or(products))
         .collect();
     // Records are compressed with the projection, on its thread when it has one.
-    let codec = Codec::current(conn, |c| training_samples(c, &defs, now))?;
+    let source: Vec<&str> = locked.iter().map(|c| c.definition_hash.as_str()).collect();
+    let codec = Codec::current(conn, &source.join(" "), |c| training_samples(c, &defs, now))?;
     let run_of = |def: &ChannelDef, products: &[Item<'_>]| -> Vec<Projected> {
         products
             .iter()

@@ -96,13 +96,15 @@ impl Codec {
     /// The codec of the database's current dictionary. With none stored yet, trains one from
     /// the records `samples` gives, if they are at least [`TRAIN_MIN`], and stores it, in the
     /// caller's transaction: if that rolls back, the dictionary and every record compressed with
-    /// it go together. After too few samples, a process asks again only once the catalog has
-    /// grown by a quarter (the samples read the whole catalog's SKUs).
+    /// it go together. `source` names what the samples are drawn from besides the catalog (the
+    /// channels' definitions): after too few samples, a process asks the same source again only
+    /// once the catalog has grown by a quarter (the samples read the whole catalog's SKUs).
     pub fn current(
         conn: &mut DbConnection,
+        source: &str,
         samples: impl FnOnce(&mut DbConnection) -> StoreResult<Vec<Vec<u8>>>,
     ) -> StoreResult<Codec> {
-        // Per database, the catalog's size when its samples were too few.
+        // Per database and source, the catalog's size when its samples were too few.
         static TOO_FEW: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
         let newest: Option<i64> = record_dictionaries::table
             .order((
@@ -116,7 +118,8 @@ impl Codec {
             Some(id) => Some(dictionary(conn, id as u32)?),
             None => {
                 let too_few = TOO_FEW.get_or_init(Default::default);
-                let (key, size) = (database_key(conn)?, super::snapshots::catalog_size(conn)?);
+                let key = format!("{}\n{source}", database_key(conn)?);
+                let size = super::snapshots::catalog_size(conn)?;
                 let tried = too_few
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -114,6 +114,33 @@ async fn records_are_stored_compressed_and_read_back_exactly() {
     );
 }
 
+/// A channel that publishes none of the catalog gives too few records to train a dictionary
+/// on; a channel created after it still gets one, and its records are compressed.
+#[actix_web::test]
+async fn a_channel_that_publishes_nothing_does_not_keep_another_from_compressing() {
+    let app = TestApp::spawn_with(Options {
+        jobs: false,
+        ..Default::default()
+    })
+    .await;
+    let mut nothing = fr_resellers();
+    nothing["assortment"]["brands"] = json!(["Nobody"]);
+    setup(&app, "nothing", &nothing, "acme-none").await;
+    fill(&app, 1_500).await;
+    app.drain().await;
+    assert_eq!(dictionaries(&app), 0);
+    assert!(stored(&app).is_empty());
+
+    let token = setup(&app, "fr-resellers", &fr_resellers(), "acme-fr").await;
+    app.drain().await;
+    assert_eq!(dictionaries(&app), 1);
+    let rows = stored(&app);
+    assert_eq!(rows.len(), 1_500);
+    assert!(rows.iter().all(|(_, b)| b[..4] == ZSTD_MAGIC));
+    let feed = Replica::from_feed(&app, &token, "fr-resellers").await;
+    assert_eq!(feed.records.len(), 1_500);
+}
+
 #[actix_web::test]
 async fn a_stored_record_that_does_not_decompress_fails_the_read() {
     let (app, token) = started(1_200).await;
