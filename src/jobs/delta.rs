@@ -432,14 +432,22 @@ fn project(
     codec: &Codec,
 ) -> Projected {
     // The record is stored in its canonical form: the bytes partners hash.
-    let mut canonical = Vec::with_capacity(1024);
-    let view = delta::ProductView::from(product?);
-    if !delta::write_canonical(sku, &view, def, now, &mut canonical) {
-        return None;
-    }
+    let canonical = canonical(sku, product?, def, now)?;
     let hash = jcs::sha256_of(&canonical);
     // RFC 8785 output is UTF-8.
     Some((hash, codec.encode(canonical)))
+}
+
+/// The canonical bytes of `product` projected for `def` (`None`: outside the channel).
+fn canonical(
+    sku: &str,
+    product: &Product,
+    def: &ChannelDef,
+    now: DateTime<Utc>,
+) -> Option<Vec<u8>> {
+    let mut canonical = Vec::with_capacity(1024);
+    let view = delta::ProductView::from(product);
+    delta::write_canonical(sku, &view, def, now, &mut canonical).then_some(canonical)
 }
 
 /// A product of a step: its SKU, and its state (`None`: deleted).
@@ -498,7 +506,7 @@ fn publish_all(
         .collect();
     // Records are compressed with the projection, on its thread when it has one.
     let source: Vec<&str> = locked.iter().map(|c| c.definition_hash.as_str()).collect();
-    let codec = Codec::current(conn, &source.join(" "), |c| training_samples(c, &defs, now))?;
+    let codec = Codec::current(conn, &source, |c| training_samples(c, &defs, now))?;
     let run_of = |def: &ChannelDef, products: &[Item<'_>]| -> Vec<Projected> {
         products
             .iter()
@@ -555,12 +563,7 @@ fn training_samples(
         .iter()
         .zip(defs.iter().cycle())
     {
-        let product = parse_product(row)?;
-        let mut canonical = Vec::with_capacity(1024);
-        let view = delta::ProductView::from(&product);
-        if delta::write_canonical(&row.sku, &view, def, now, &mut canonical) {
-            samples.push(canonical);
-        }
+        samples.extend(canonical(&row.sku, &parse_product(row)?, def, now));
     }
     Ok(samples)
 }

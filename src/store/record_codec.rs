@@ -97,11 +97,11 @@ impl Codec {
     /// the records `samples` gives, if they are at least [`TRAIN_MIN`], and stores it, in the
     /// caller's transaction: if that rolls back, the dictionary and every record compressed with
     /// it go together. `source` names what the samples are drawn from besides the catalog (the
-    /// channels' definitions): after too few samples, a process asks the same source again only
+    /// channels' definition hashes): after too few samples, a process asks the same source again only
     /// once the catalog has grown by a quarter (the samples read the whole catalog's SKUs).
     pub fn current(
         conn: &mut DbConnection,
-        source: &str,
+        source: &[&str],
         samples: impl FnOnce(&mut DbConnection) -> StoreResult<Vec<Vec<u8>>>,
     ) -> StoreResult<Codec> {
         // Per database and source, the catalog's size when its samples were too few.
@@ -118,7 +118,7 @@ impl Codec {
             Some(id) => Some(dictionary(conn, id as u32)?),
             None => {
                 let too_few = TOO_FEW.get_or_init(Default::default);
-                let key = format!("{}\n{source}", database_key(conn)?);
+                let key = format!("{}\n{}", database_key(conn)?, source.join(" "));
                 let size = super::snapshots::catalog_size(conn)?;
                 let tried = too_few
                     .lock()

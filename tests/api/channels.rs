@@ -608,18 +608,10 @@ async fn a_bulk_change_during_a_re_evaluation_reaches_every_product_with_the_new
     );
 
     // Every product retitled in one batch (the bulk lane).
-    let body: String = (0..1_200)
-        .map(|i| {
-            let mut p = drill(&format!("DRL-{i:05}"));
-            if i % 7 == 0 {
-                p.as_object_mut().unwrap().remove("gtin");
-            }
-            p["title"] = json!({"fr": format!("Perceuse {i}"), "en": format!("Drill {i}")});
-            format!("{p}\n")
-        })
-        .collect();
-    let r = app.batch("application/x-ndjson", body).await;
-    assert_eq!(r.status(), 200);
+    crate::snapshots::fill_with(&app, 1_200, |i, p| {
+        p["title"] = json!({"fr": format!("Perceuse {i}"), "en": format!("Drill {i}")});
+    })
+    .await;
     app.drain().await;
 
     replica.follow(&app, &token, "fr-resellers", 1_000).await;

@@ -69,12 +69,18 @@ async fn api(app: &TestApp, path: &str, token: &str) -> Value {
 
 /// `count` products in the channel's assortment, through the batch endpoint.
 pub async fn fill(app: &TestApp, count: usize) {
+    fill_with(app, count, |_, _| {}).await;
+}
+
+/// [`fill`], each product changed by `edit` (given its index) before it is sent.
+pub async fn fill_with(app: &TestApp, count: usize, edit: impl Fn(usize, &mut Value)) {
     let body: String = (0..count)
         .map(|i| {
             let mut p = drill(&format!("DRL-{i:05}"));
             if i % 7 == 0 {
                 p.as_object_mut().unwrap().remove("gtin");
             }
+            edit(i, &mut p);
             format!("{p}\n")
         })
         .collect();
