@@ -17,7 +17,9 @@ use super::{ConsoleError, Page};
 use crate::api::{ApiError, AppState};
 use crate::catalog::{self, search, FieldError, Gtin, ValidationErrors};
 use crate::feeds::profile::excludes;
+use crate::feeds::Format;
 use crate::service::edit::{self as editing, EditError};
+use crate::service::pull;
 use crate::service::tokens::Role;
 use crate::store::{self, products::ProductRow};
 
@@ -36,6 +38,10 @@ pub fn routes(scope: Scope) -> Scope {
             web::get().to(confirm_delete),
         )
         .route("/console/products/{sku}/delete", web::post().to(delete))
+        .route(
+            "/console/products/{sku}/feeds/{channel}/{format}",
+            web::get().to(feed_document),
+        )
 }
 
 /// The link to a product's page (SKUs are letters, digits, `.`, `_` and `-`: safe in a path).
@@ -519,7 +525,7 @@ async fn product_page(
                     Vec::new()
                 };
                 for ch in all {
-                    let (record, checks) = crate::service::pull::product_report(c, ch.id, &sku)?;
+                    let (record, checks) = pull::product_report(c, ch.id, &sku)?;
                     channels.push(ChannelView {
                         code: ch.code,
                         record,
@@ -562,6 +568,12 @@ async fn product_page(
                             summary { "The projected record" }
                             pre { (pretty_json(record)) }
                         }
+                        p { "Its item in this channel's feeds: "
+                            @for (i, format) in Format::ALL.into_iter().chain(Format::profiles()).enumerate() {
+                                @if i > 0 { " · " }
+                                a href=(document_href(&row.sku, &ch.code, format)) { (format.as_str()) }
+                            }
+                        }
                         table {
                             caption class="visually-hidden" { "Profiles of " (ch.code) }
                             thead { tr { th scope="col" { "Profile" } th scope="col" { "Published" } th scope="col" { "Problems" } } }
@@ -572,9 +584,7 @@ async fn product_page(
                                         td { @if excludes(problems) { strong { "left out" } } @else { "yes" } }
                                         td {
                                             @if problems.is_empty() { "none" }
-                                            ul { @for p in problems {
-                                                li { (format!("{:?}", p.severity).to_lowercase()) ": " code { (p.field) } " " (p.message) }
-                                            } }
+                                            (problem_list(problems))
                                         }
                                     }
                                 }
@@ -599,6 +609,62 @@ async fn product_page(
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(response)
+}
+
+/// A profile's problems with a product: severity, field and message.
+fn problem_list(problems: &[crate::feeds::profile::Problem]) -> Markup {
+    html! {
+        ul { @for p in problems {
+            li { (format!("{:?}", p.severity).to_lowercase()) ": " code { (p.field) } " " (p.message) }
+        } }
+    }
+}
+
+/// The page showing a product as one channel's feed in `format` publishes it.
+fn document_href(sku: &str, channel: &str, format: Format) -> String {
+    format!("{}/feeds/{channel}/{}", href(sku), format.as_str())
+}
+
+/// The channel's feed in one format, holding this product alone: what a partner's download
+/// carries for it (admins, as the channels are).
+async fn feed_document(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String, String)>,
+) -> Page {
+    session.caller.require(Role::Admin)?;
+    let (sku, code, name) = path.into_inner();
+    let format = Format::parse(&name).ok_or_else(|| ApiError::not_found("no such format"))?;
+    let channel = crate::api::channels::visible_channel(&state, &session.caller, &code).await?;
+    let (id, key, wanted) = (channel.id, state.cursor_key.clone(), sku.clone());
+    let shown = state
+        .db
+        .read(move |conn| {
+            store::snapshot(conn, |c| {
+                Ok::<_, ApiError>(pull::product_document(c, id, &wanted, format, &key)?)
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("this channel does not publish this product"))?;
+    let heading = format!("{sku} in {code}, {}", format.as_str());
+    let frame = Frame::new(&heading, Some(&session)).current("/console/products");
+    Ok(layout::html(layout::page(
+        &frame,
+        html! {
+            p { a href=(href(&sku)) { "Product " (sku) } }
+            h1 { "Product " code { (sku) } " in channel " code { (code) } ", " (format.as_str()) }
+            p { "The channel's full feed in this format (" code { (format.content_type()) } "), rendered now with this product alone: the item each partner's download carries for it. A profile that leaves the product out renders its feed without it." }
+            @if !shown.problems.is_empty() {
+                h2 { "Problems" }
+                (problem_list(&shown.problems))
+            }
+            @if shown.document.is_empty() {
+                p { strong { "No document:" } " with this product left out, the feed in this format has nothing to carry." }
+            } @else {
+                pre { (String::from_utf8_lossy(&shown.document)) }
+            }
+        },
+    )))
 }
 
 fn short(hash: Option<&str>) -> String {

@@ -292,6 +292,19 @@ pub struct ReportEntry {
 /// A product's live record in a channel (if any) and each profile's problems with it.
 pub type ProductReport = (Option<String>, Vec<(Format, Vec<Problem>)>);
 
+/// The product's live record in the channel (hash, record), None for a tombstone or when the
+/// channel never published it.
+fn live_record(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    sku: &str,
+) -> Result<Option<(String, String)>, PullError> {
+    Ok(channel_records::get_many(conn, channel_id, &[sku])?
+        .into_iter()
+        .find(|r| r.deleted_at.is_none())
+        .and_then(|r| r.hash.zip(r.record)))
+}
+
 /// What one channel publishes for one product: its live record (None when the product is not
 /// in the channel's assortment, or gone) and, for every profile format, the problems the feed
 /// report would list for it (an error leaves it out of that profile's documents). The same
@@ -304,10 +317,7 @@ pub fn product_report(
     let channel = reread(conn, channel_id)?;
     let def = definition(&channel)?;
     let publication = Publication::of(&def, channel.last_seq, channel.last_seq, "");
-    let row = channel_records::get_many(conn, channel.id, &[sku])?
-        .into_iter()
-        .find(|r| r.deleted_at.is_none() && r.record.is_some());
-    let Some(record) = row.and_then(|r| r.record) else {
+    let Some((_, record)) = live_record(conn, channel.id, sku)? else {
         return Ok((None, Vec::new()));
     };
     let parsed: serde_json::Map<String, Value> = serde_json::from_str(&record)
@@ -316,6 +326,48 @@ pub fn product_report(
         .map(|format| (format, format.check(sku, &parsed, &publication)))
         .collect();
     Ok((Some(record), checks))
+}
+
+/// One product as one channel's feed in one format carries it.
+pub struct ProductDocument {
+    /// The channel's full feed in the format holding this product alone, rendered as the full
+    /// feed renders it (the same envelope, cursor, settings and item). A profile that leaves
+    /// the product out renders its feed without it, which for some profiles (GS1 GDSN: a
+    /// message needs a transaction) is no document at all: empty.
+    pub document: Vec<u8>,
+    /// What the feed report lists for the product in this format (nothing for the built-in
+    /// formats); an error leaves it out.
+    pub problems: Vec<Problem>,
+}
+
+/// The product as the channel's feed in `format` carries it; None when the product is not live
+/// in the channel. Call inside a snapshot.
+pub fn product_document(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    sku: &str,
+    format: Format,
+    key: &[u8],
+) -> Result<Option<ProductDocument>, PullError> {
+    let channel = reread(conn, channel_id)?;
+    let def = definition(&channel)?;
+    let Some((hash, record)) = live_record(conn, channel.id, sku)? else {
+        return Ok(None);
+    };
+    let publication = Publication::of(&def, channel.last_seq, channel.last_seq, &now());
+    let mut feed = FeedWriter::begin_with(
+        Vec::new(),
+        format,
+        &channel.code,
+        &cursor(&channel, channel.last_seq, key),
+        &carried_fields(&def),
+        &publication,
+    )?;
+    feed.product_json(sku, &hash, &record)?;
+    Ok(Some(ProductDocument {
+        document: feed.finish()?,
+        problems: format.check_json(sku, &record, &publication)?,
+    }))
 }
 
 /// Every live product of the channel with a problem in `format`, in SKU order, and the number

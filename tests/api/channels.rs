@@ -832,13 +832,8 @@ async fn a_feed_of_several_pages_is_whole_in_order_and_agrees_with_the_changes()
     assert_eq!(digest["digest"], from_feed.digest().as_str());
 
     let csv = app
-        .get("/v1/channels/fr-resellers/feed?format=csv", &token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text("/v1/channels/fr-resellers/feed?format=csv", &token)
+        .await;
     assert_eq!(
         csv.lines().count(),
         PRODUCTS + 1,

@@ -250,6 +250,13 @@ impl TestApp {
         r.json().await.expect("a JSON body")
     }
 
+    /// GET `path` as `token`; the answer must be 200, and its body is text.
+    pub async fn get_text(&self, path: &str, token: &str) -> String {
+        let r = self.get(path, token).send().await.expect("request");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.text().await.expect("a text body")
+    }
+
     pub fn put_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
         self.client
             .put(self.url(path))

@@ -47,14 +47,7 @@ async fn health_readiness_and_openapi_answer() {
         );
     }
     assert!(paths["/v1/products/{sku}"].get("patch").is_some());
-    let metrics = app
-        .get("/metrics", &app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics", &app.admin_token).await;
     assert!(
         metrics.contains("# TYPE partnerfeed_products gauge"),
         "{metrics}"

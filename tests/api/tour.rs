@@ -138,6 +138,13 @@ impl Tour {
                     &format!("Product {sku}"),
                 )
             },
+            // The product's item as a channel's XML feed carries it.
+            stop(
+                "product-feed",
+                Who::Admin,
+                Way::Follow("a[href*=\"/feeds/\"][href$=\"/xml\"]"),
+                &format!("Product {sku} in channel"),
+            ),
             stop(
                 "channel",
                 Who::Admin,

@@ -386,6 +386,121 @@ async fn a_channels_readiness_groups_what_a_profile_leaves_out_by_reason() {
     app.stop().await;
 }
 
+/// The text of a page's `<pre>`, unescaped.
+fn pre_text(html: &str) -> String {
+    let inner = html
+        .split("<pre>")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("a <pre>");
+    inner
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[actix_web::test]
+async fn a_product_page_shows_its_item_as_each_channel_feed_publishes_it_in_every_format() {
+    let app = TestApp::spawn().await;
+    let reseller = channel_with_a_gap(&app).await;
+    let admin = Console::sign_in(&app, &app.admin_token).await;
+    let (status, page) = admin.get(&app, "/console/products/DRL-1").await;
+    assert_eq!(status, 200);
+    let formats = [
+        "json",
+        "ndjson",
+        "csv",
+        "xml",
+        "google-xml",
+        "google-tsv",
+        "bmecat",
+        "gdsn-cin",
+    ];
+    for format in formats {
+        let link = format!("/console/products/DRL-1/feeds/fr-web/{format}");
+        assert!(page.contains(&format!("href=\"{link}\"")), "{format}");
+        let (status, html) = admin.get(&app, &link).await;
+        assert_eq!(status, 200, "{format}");
+        if format == "gdsn-cin" {
+            // GS1 GDSN leaves the drill out (its pallet has no GTIN), and a CIN message
+            // without a trade item is no message: the page says why instead.
+            assert!(html.contains("the pallet level has no GTIN"), "{html}");
+            assert!(html.contains("No document:"), "{html}");
+            assert!(!html.contains("<pre>"), "{html}");
+            continue;
+        }
+        let document = pre_text(&html);
+        assert!(document.contains("DRL-1"), "{format}: {document}");
+        assert!(!document.contains("DRL-2"), "{format}: {document}");
+        let full = app
+            .get_text(
+                &format!("/v1/channels/fr-web/feed?format={format}"),
+                &reseller,
+            )
+            .await;
+        match format {
+            // The full feed's own item for the product, and its cursor.
+            "json" => {
+                let (doc, full): (Value, Value) = (
+                    serde_json::from_str(&document).unwrap(),
+                    serde_json::from_str(&full).unwrap(),
+                );
+                let item = full["products"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|i| i["sku"] == "DRL-1")
+                    .unwrap();
+                assert_eq!(doc["products"], json!([item]));
+                assert_eq!(doc["cursor"], full["cursor"]);
+            }
+            // Every line (the header and the row) is the full feed's own.
+            "ndjson" | "csv" | "google-tsv" => {
+                for line in document.lines() {
+                    assert!(full.lines().any(|l| l == line), "{format}: {line}");
+                }
+            }
+            "xml" => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("feed.xml");
+                std::fs::write(&path, &document).unwrap();
+                crate::helpers::validate_xml(&path, "feeds/partnerfeed-feed.xsd");
+            }
+            _ => {}
+        }
+    }
+    // A profile that leaves the product out renders the feed without it; the plain formats
+    // carry it.
+    let (_, html) = admin
+        .get(&app, "/console/products/DRL-2/feeds/fr-web/google-xml")
+        .await;
+    assert!(!pre_text(&html).contains("DRL-2"));
+    let (_, html) = admin
+        .get(&app, "/console/products/DRL-2/feeds/fr-web/json")
+        .await;
+    assert!(pre_text(&html).contains("DRL-2"));
+    // Unknown formats, channels and products are 404; channels are the admins'.
+    for path in [
+        "/console/products/DRL-1/feeds/fr-web/yaml",
+        "/console/products/DRL-1/feeds/nowhere/json",
+        "/console/products/NOPE/feeds/fr-web/json",
+    ] {
+        assert_eq!(admin.get(&app, path).await.0, 404, "{path}");
+    }
+    let editor = app.token("editor", "catalog-team").await;
+    let editor = Console::sign_in(&app, &editor).await;
+    assert_eq!(
+        editor
+            .get(&app, "/console/products/DRL-1/feeds/fr-web/json")
+            .await
+            .0,
+        403
+    );
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn channels_are_the_admins_and_a_definition_is_edited_with_its_errors_shown() {
     let app = TestApp::spawn().await;

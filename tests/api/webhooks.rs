@@ -924,16 +924,7 @@ async fn resetting_proxy(target: &str, resets: &'static [usize]) -> String {
 
 /// The value of one sample of `/metrics`, 0 when absent.
 async fn metric(hub: &TestApp, sample: &str) -> f64 {
-    let text = hub
-        .client
-        .get(format!("{}/metrics", hub.address))
-        .bearer_auth(&hub.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.get_text("/metrics", &hub.admin_token).await;
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
         .map_or(0.0, |v| v.parse().unwrap())

@@ -383,6 +383,18 @@ pub(crate) fn bench(
     if let Some(next) = next {
         pages.insert(2, ("products: SKU prefix, next page".into(), &admin, next));
     }
+    // The product as the first channel that publishes it carries it in GS1 GDSN, the largest
+    // item of any format.
+    let (product_page, _) = get_page(&mut http, &admin, &format!("/console/products/{sku}"))?;
+    if let Some(document) = link(&product_page, &format!("/console/products/{sku}/feeds/"))
+        .and_then(|l| Some(format!("{}/gdsn-cin", l.rsplit_once('/')?.0)))
+    {
+        pages.push((
+            "the product in a channel's feed, gdsn-cin".into(),
+            &admin,
+            document,
+        ));
+    }
     for f in partnerfeed::feeds::Format::profiles() {
         pages.push((
             format!("readiness, {}", f.as_str()),
