@@ -105,7 +105,7 @@ async fn render(state: &AppState) -> Result<HttpResponse, ApiError> {
         .read(|conn| -> Result<_, crate::store::StoreError> {
             Ok((
                 crate::store::products::count(conn)?,
-                crate::store::outbox::backlog(conn)?,
+                crate::store::outbox::backlog(conn, None)?,
                 crate::store::channels::list(conn, None)?,
                 crate::store::subscriptions::lags(conn)?,
             ))

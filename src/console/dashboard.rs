@@ -18,6 +18,8 @@ const TROUBLED: i64 = 20;
 const ALL: i64 = 500;
 /// Alert mails listed.
 const MAILS: usize = 10;
+/// Changes waiting counted at most; more read "more than" this.
+const BACKLOG_COUNTED: i64 = 10_000;
 
 pub fn routes(scope: Scope) -> Scope {
     scope
@@ -117,7 +119,7 @@ async fn dashboard(
                 };
                 Ok::<_, ApiError>((
                     snapshots::catalog_size(c)?,
-                    store::outbox::backlog(c)?,
+                    store::outbox::backlog(c, Some(BACKLOG_COUNTED))?,
                     channels,
                     troubled,
                 ))
@@ -125,6 +127,11 @@ async fn dashboard(
         })
         .await?;
     let lag = oldest.map(|t| (now - t).num_seconds().max(0));
+    let waiting = if backlog > BACKLOG_COUNTED {
+        format!("more than {BACKLOG_COUNTED}")
+    } else {
+        backlog.to_string()
+    };
     let mails = match (admin, state.worker.mailer.outbox()) {
         (true, Some(dir)) => {
             let dir = dir.to_path_buf();
@@ -143,7 +150,7 @@ async fn dashboard(
         h1 { "Vendor console" }
         dl class="facts" {
             dt { "Catalog" } dd id="catalog-size" { (products) " products" }
-            dt { "Changes waiting for the generator" } dd id="backlog" { (backlog)
+            dt { "Changes waiting for the generator" } dd id="backlog" { (waiting)
                 @if let Some(lag) = lag { " (the oldest " (lag) " s old)" } }
         }
         @if admin {
@@ -159,7 +166,7 @@ async fn dashboard(
                             td { (layout::live_count(&ch.live, "")) }
                             td { (ch.last_seq) }
                             td { @if ch.reevaluating { "re-evaluating the catalog" }
-                                 @else if backlog > 0 { (backlog) " changes to apply" }
+                                 @else if backlog > 0 { (waiting) " changes to apply" }
                                  @else { "up to date" } }
                         } } }
                     }

@@ -139,8 +139,23 @@ pub fn finish(conn: &mut DbConnection, ids: &[i64], groups: i64, all: i64) -> St
 
 /// Events not yet applied, and when the oldest was made: the first by id, found on the primary
 /// key (a `min` over the times would read the whole outbox, which a large batch fills).
-pub fn backlog(conn: &mut DbConnection) -> StoreResult<(i64, Option<NaiveDateTime>)> {
-    let count = catalog_outbox::table.count().get_result(conn)?;
+///
+/// With a `cap`, at most `cap + 1` events are counted, on the primary key: a page can say
+/// "more than `cap`" without reading an outbox a large batch filled. Without one the count is
+/// exact, and reads the whole table (on PostgreSQL with its dead rows too, until a vacuum).
+pub fn backlog(
+    conn: &mut DbConnection,
+    cap: Option<i64>,
+) -> StoreResult<(i64, Option<NaiveDateTime>)> {
+    let count = match cap {
+        Some(cap) => catalog_outbox::table
+            .select(catalog_outbox::id)
+            .order(catalog_outbox::id.asc())
+            .limit(cap + 1)
+            .load::<i64>(conn)?
+            .len() as i64,
+        None => catalog_outbox::table.count().get_result(conn)?,
+    };
     let oldest = catalog_outbox::table
         .order(catalog_outbox::id.asc())
         .select(catalog_outbox::at)

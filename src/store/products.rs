@@ -288,36 +288,106 @@ fn write_word_changes(
     Ok(())
 }
 
-diesel::alias!(product_search as also_word: AlsoWord);
+/// SKUs a multi-word search reads of each word at a time.
+const POSTINGS_CHUNK: i64 = 512;
+
+/// Where a word's postings are read from.
+enum From<'a> {
+    After(&'a str),
+    AtLeast(&'a str),
+}
+
+/// Up to `limit` SKUs of `word`'s postings from `from`, in SKU order: one range of the primary
+/// key (word, sku).
+fn postings(
+    conn: &mut DbConnection,
+    word: &str,
+    from: From<'_>,
+    limit: i64,
+) -> StoreResult<Vec<String>> {
+    let query = product_search::table
+        .filter(product_search::word.eq(word))
+        .select(product_search::sku)
+        .order(product_search::sku.asc())
+        .limit(limit)
+        .into_boxed();
+    let query = match from {
+        From::After(sku) => query.filter(product_search::sku.gt(sku)),
+        From::AtLeast(sku) => query.filter(product_search::sku.ge(sku)),
+    };
+    Ok(query.load(conn)?)
+}
 
 /// Keyset page of the SKUs whose search words include every one of `words` (at least one),
 /// in SKU order, after `after`. Each word is a range of the primary key (word, sku).
+///
+/// Several words are intersected by leaps: each round reads the next [`POSTINGS_CHUNK`] SKUs
+/// of every word from the same place, keeps the SKUs all of them hold up to where the
+/// shortest-reaching of them ends, and starts the next round at the highest SKU any word goes
+/// on with, skipping the stretches where one word has no SKU. A common word next to a rare
+/// one, or two words whose products lie far apart in SKU order, costs a few rounds instead of
+/// a probe per posting of the first word.
 pub fn search_words(
     conn: &mut DbConnection,
     words: &[String],
     after: Option<&str>,
     limit: i64,
 ) -> StoreResult<Vec<String>> {
-    let Some((first, rest)) = words.split_first() else {
-        return Ok(Vec::new());
-    };
-    let mut query = product_search::table
-        .filter(product_search::word.eq(first))
-        .filter(product_search::sku.gt(after.unwrap_or("")))
-        .select(product_search::sku)
-        .order(product_search::sku.asc())
-        .limit(limit)
-        .into_boxed();
-    for w in rest {
-        query = query.filter(
-            product_search::sku.eq_any(
-                also_word
-                    .filter(also_word.field(product_search::word).eq(w.clone()))
-                    .select(also_word.field(product_search::sku)),
-            ),
-        );
+    let after = after.unwrap_or("");
+    match words {
+        [] => return Ok(Vec::new()),
+        [word] => return postings(conn, word, From::After(after), limit),
+        _ => {}
     }
-    Ok(query.load(conn)?)
+    let mut found = Vec::new();
+    let mut from = (after.to_string(), false);
+    loop {
+        let mut chunks = Vec::with_capacity(words.len());
+        for w in words {
+            let at = if from.1 {
+                From::AtLeast(&from.0)
+            } else {
+                From::After(&from.0)
+            };
+            let chunk = postings(conn, w, at, POSTINGS_CHUNK)?;
+            if chunk.is_empty() {
+                return Ok(found);
+            }
+            chunks.push(chunk);
+        }
+        // Every word is read up to `bound`: the lowest last SKU of a full chunk (a shorter
+        // chunk holds the rest of its word). None: every word is read to its end.
+        let bound = chunks
+            .iter()
+            .filter(|c| c.len() as i64 == POSTINGS_CHUNK)
+            .filter_map(|c| c.last())
+            .min()
+            .cloned();
+        let (first, rest) = chunks.split_first().expect("two words or more");
+        for sku in first
+            .iter()
+            .take_while(|s| bound.as_ref().is_none_or(|b| *s <= b))
+        {
+            if rest.iter().all(|c| c.binary_search(sku).is_ok()) {
+                found.push(sku.clone());
+                if found.len() as i64 == limit {
+                    return Ok(found);
+                }
+            }
+        }
+        let Some(bound) = bound else {
+            return Ok(found);
+        };
+        // A SKU every word holds comes at or after each word's first SKU past `bound`.
+        from = match chunks
+            .iter()
+            .filter_map(|c| c.iter().find(|s| **s > bound))
+            .max()
+        {
+            Some(next) => (next.clone(), true),
+            None => (bound, false),
+        };
+    }
 }
 
 /// Keyset page of the products whose SKU starts with `prefix`, after `after` (SKU order:

@@ -200,6 +200,69 @@ async fn products_are_found_by_sku_prefix_gtin_and_title_words_a_page_at_a_time(
     app.stop().await;
 }
 
+/// Every SKU a title search lists, following its pages.
+async fn searched(c: &Console, app: &TestApp, words: &str) -> Vec<String> {
+    let mut path = format!("/console/products?by=title&q={}", words.replace(' ', "+"));
+    let mut all = Vec::new();
+    loop {
+        let (status, html) = c.get(app, &path).await;
+        assert_eq!(status, 200, "{path}");
+        all.extend(listed(&html));
+        match html
+            .split("rel=\"next\" href=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        {
+            Some(next) => path = next.replace("&amp;", "&"),
+            None => return all,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_search_for_several_words_finds_exactly_the_products_that_have_them_all() {
+    let app = TestApp::spawn().await;
+    // 2,400 products: "common" in every title, "left" in the first half of the SKUs and
+    // "right" in the second, "rare" in one of 97, "pair" in runs of three every 200: long
+    // lists, lists far apart in SKU order, and matches sparse in both.
+    let mut lines = String::new();
+    let mut titles = Vec::new();
+    for i in 0..2400 {
+        let sku = format!("{}-{i:04}", if i < 1200 { "A" } else { "B" });
+        let mut title = format!("Common {}", if i < 1200 { "left" } else { "right" });
+        if i % 97 == 0 {
+            title.push_str(" rare");
+        }
+        if i % 200 < 3 {
+            title.push_str(" pair");
+        }
+        lines.push_str(&product(&sku, &title, None).to_string());
+        lines.push('\n');
+        titles.push((sku, title.to_lowercase()));
+    }
+    assert_eq!(app.batch("application/x-ndjson", lines).await.status(), 200);
+    let c = Console::sign_in(&app, &app.admin_token).await;
+    for words in [
+        "common left",
+        "right common",
+        "common rare",
+        "rare common",
+        "left rare",
+        "rare right pair",
+        "pair rare",
+        "left right",
+        "common nothing",
+    ] {
+        let expected: Vec<String> = titles
+            .iter()
+            .filter(|(_, t)| words.split(' ').all(|w| t.split(' ').any(|tw| tw == w)))
+            .map(|(sku, _)| sku.clone())
+            .collect();
+        assert_eq!(searched(&c, &app, words).await, expected, "{words}");
+    }
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn only_editors_and_admins_reach_products_and_forms_need_the_csrf_token() {
     let app = TestApp::spawn().await;

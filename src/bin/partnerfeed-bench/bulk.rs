@@ -308,7 +308,7 @@ fn wait_until_published(db: &partnerfeed::store::Db) -> anyhow::Result<()> {
         let reevaluating = partnerfeed::store::channels::list(&mut conn, None)?
             .iter()
             .any(|c| c.reeval_after.is_some());
-        let (backlog, _) = partnerfeed::store::outbox::backlog(&mut conn)?;
+        let (backlog, _) = partnerfeed::store::outbox::backlog(&mut conn, None)?;
         drop(conn);
         if !reevaluating && backlog == 0 {
             return Ok(());

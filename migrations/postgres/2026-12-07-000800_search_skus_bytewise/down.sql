@@ -1,0 +1,1 @@
+ALTER TABLE product_search ALTER COLUMN sku TYPE TEXT COLLATE "default";

@@ -1,0 +1,3 @@
+-- SQLite compares text bytewise (BINARY) already; PostgreSQL's search index gets the same order
+-- in this migration.
+SELECT 1;
