@@ -124,17 +124,25 @@ fn run_worker_once(db: &Db, now: DateTime<Utc>, k: usize, n: usize) -> StoreResu
         // Products and the outbox only: nothing the in-memory views trust.
         store::transaction_counted_if(conn, |c| enqueue_due_prices(c, now), |_| false)?;
     }
+    // Read once a round: which channels each group has, and which are being re-evaluated.
+    let listed = channels::list(conn, None)?;
     let sets: Vec<i64> = match conn {
         DbConnection::Sqlite(_) => vec![channels::ALL_GROUPS],
         DbConnection::Postgres(_) => {
+            // The groups without a channel are stepped together: every event still needs
+            // their bits before it is deleted, and one update gives it all of them.
+            let occupied = listed.iter().fold(0, |m, c| m | group_bit(c.id));
             let first = (k * channels::GROUPS as usize / n.max(1)) as u32;
-            (0..channels::GROUPS)
+            let mut sets: Vec<i64> = (0..channels::GROUPS)
                 .map(|i| 1 << ((first + i) % channels::GROUPS))
-                .collect()
+                .filter(|g| occupied & g != 0)
+                .collect();
+            if channels::ALL_GROUPS & !occupied != 0 {
+                sets.push(channels::ALL_GROUPS & !occupied);
+            }
+            sets
         }
     };
-    // Read once a round: which channels each group has, and which are being re-evaluated.
-    let listed = channels::list(conn, None)?;
     // The newest single edit this round has served every group for: a pass over the groups
     // is made once per new edit, not again for one still waiting for a busy group (the passes
     // would take the groups' locks from under the other generators' steps).
