@@ -292,7 +292,7 @@ fn write_word_changes(
 const POSTINGS_CHUNK: i64 = 512;
 
 /// Where a word's postings are read from.
-enum From<'a> {
+enum Start<'a> {
     After(&'a str),
     AtLeast(&'a str),
 }
@@ -302,7 +302,7 @@ enum From<'a> {
 fn postings(
     conn: &mut DbConnection,
     word: &str,
-    from: From<'_>,
+    from: Start<'_>,
     limit: i64,
 ) -> StoreResult<Vec<String>> {
     let query = product_search::table
@@ -312,8 +312,8 @@ fn postings(
         .limit(limit)
         .into_boxed();
     let query = match from {
-        From::After(sku) => query.filter(product_search::sku.gt(sku)),
-        From::AtLeast(sku) => query.filter(product_search::sku.ge(sku)),
+        Start::After(sku) => query.filter(product_search::sku.gt(sku)),
+        Start::AtLeast(sku) => query.filter(product_search::sku.ge(sku)),
     };
     Ok(query.load(conn)?)
 }
@@ -336,7 +336,7 @@ pub fn search_words(
     let after = after.unwrap_or("");
     match words {
         [] => return Ok(Vec::new()),
-        [word] => return postings(conn, word, From::After(after), limit),
+        [word] => return postings(conn, word, Start::After(after), limit),
         _ => {}
     }
     let mut found = Vec::new();
@@ -345,9 +345,9 @@ pub fn search_words(
         let mut chunks = Vec::with_capacity(words.len());
         for w in words {
             let at = if from.1 {
-                From::AtLeast(&from.0)
+                Start::AtLeast(&from.0)
             } else {
-                From::After(&from.0)
+                Start::After(&from.0)
             };
             let chunk = postings(conn, w, at, POSTINGS_CHUNK)?;
             if chunk.is_empty() {
