@@ -25,6 +25,8 @@ use crate::store::{self, products::ProductRow};
 
 /// Products a page of the list shows.
 const PAGE: i64 = 50;
+/// Different words a title search takes at most.
+const MAX_WORDS: usize = 8;
 
 pub fn routes(scope: Scope) -> Scope {
     scope
@@ -98,16 +100,31 @@ fn search_page(
             Ok(g) => vec![g.as_str().to_string()],
             Err(e) => return Ok(Err(format!("This is not a GTIN: {e}"))),
         },
-        By::Title => search::words(q),
+        By::Title => {
+            let mut words = search::words(q);
+            words.sort_unstable();
+            words.dedup();
+            words
+        }
     };
     if words.is_empty() {
         return Ok(Err("Type at least one word of a title.".into()));
     }
-    let skus = store::products::search_words(conn, &words, after, PAGE + 1)?;
-    let refs: Vec<&str> = skus.iter().map(String::as_str).collect();
-    let mut rows = store::products::get_many(conn, &refs)?;
-    rows.sort_by(|a, b| a.sku.cmp(&b.sku));
-    Ok(Ok(rows))
+    // Each word is a read of the index per round of the search: a bounded number of them.
+    if words.len() > MAX_WORDS {
+        return Ok(Err(format!(
+            "Search for at most {MAX_WORDS} different words."
+        )));
+    }
+    // One snapshot: the rounds of a search of several words and the rows read after them see
+    // the catalog at one point.
+    store::snapshot(conn, |conn| {
+        let skus = store::products::search_words(conn, &words, after, PAGE + 1)?;
+        let refs: Vec<&str> = skus.iter().map(String::as_str).collect();
+        let mut rows = store::products::get_many(conn, &refs)?;
+        rows.sort_by(|a, b| a.sku.cmp(&b.sku));
+        Ok(Ok(rows))
+    })
 }
 
 /// The title shown for a product: English if it has one, else its first locale's.

@@ -252,6 +252,8 @@ async fn a_search_for_several_words_finds_exactly_the_products_that_have_them_al
         "pair rare",
         "left right",
         "common nothing",
+        // A word typed twice counts once.
+        "rare common rare",
     ] {
         let expected: Vec<String> = titles
             .iter()
@@ -260,6 +262,17 @@ async fn a_search_for_several_words_finds_exactly_the_products_that_have_them_al
             .collect();
         assert_eq!(searched(&c, &app, words).await, expected, "{words}");
     }
+    // Each different word is a read of the index per round: nine are refused, at the field.
+    let (status, html) = c
+        .get(&app, "/console/products?by=title&q=a+b+c+d+e+f+g+h+i")
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("at most 8 different words"), "{html}");
+    assert!(listed(&html).is_empty());
+    let (_, html) = c
+        .get(&app, "/console/products?by=title&q=common+common+common+common+common+common+common+common+common+rare")
+        .await;
+    assert_eq!(listed(&html).len(), 25);
     app.stop().await;
 }
 
@@ -273,6 +286,8 @@ async fn only_editors_and_admins_reach_products_and_forms_need_the_csrf_token() 
         "/console/products",
         "/console/products/DRL-1",
         "/console/products/new",
+        // Its own channel's item too: the vendor console is not the portal.
+        "/console/products/DRL-1/feeds/fr-web/json",
     ] {
         assert_eq!(c.get(&app, path).await.0, 403, "{path}");
     }
