@@ -292,9 +292,9 @@ fn write_word_changes(
 const POSTINGS_CHUNK: i64 = 512;
 
 /// Where a word's postings are read from.
-enum Start<'a> {
-    After(&'a str),
-    AtLeast(&'a str),
+enum Start {
+    After(String),
+    AtLeast(String),
 }
 
 /// Up to `limit` SKUs of `word`'s postings from `from`, in SKU order: one range of the primary
@@ -302,7 +302,7 @@ enum Start<'a> {
 fn postings(
     conn: &mut DbConnection,
     word: &str,
-    from: Start<'_>,
+    from: &Start,
     limit: i64,
 ) -> StoreResult<Vec<String>> {
     let query = product_search::table
@@ -336,20 +336,15 @@ pub fn search_words(
     let after = after.unwrap_or("");
     match words {
         [] => return Ok(Vec::new()),
-        [word] => return postings(conn, word, Start::After(after), limit),
+        [word] => return postings(conn, word, &Start::After(after.to_string()), limit),
         _ => {}
     }
     let mut found = Vec::new();
-    let mut from = (after.to_string(), false);
+    let mut from = Start::After(after.to_string());
     loop {
         let mut chunks = Vec::with_capacity(words.len());
         for w in words {
-            let at = if from.1 {
-                Start::AtLeast(&from.0)
-            } else {
-                Start::After(&from.0)
-            };
-            let chunk = postings(conn, w, at, POSTINGS_CHUNK)?;
+            let chunk = postings(conn, w, &from, POSTINGS_CHUNK)?;
             if chunk.is_empty() {
                 return Ok(found);
             }
@@ -384,8 +379,8 @@ pub fn search_words(
             .filter_map(|c| c.iter().find(|s| **s > bound))
             .max()
         {
-            Some(next) => (next.clone(), true),
-            None => (bound, false),
+            Some(next) => Start::AtLeast(next.clone()),
+            None => Start::After(bound),
         };
     }
 }
