@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::delta::{self, ChannelDef, ChannelDigest, Cursor};
 use crate::feeds::{ChangesWriter, FeedWriter, Format, Problem, Publication};
-use crate::store::channel_records::{self, LiveRow};
+use crate::store::channel_records::{self, LivePage, LiveRow};
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{DbConnection, StoreError};
 
@@ -106,22 +106,22 @@ fn reread(conn: &mut DbConnection, channel_id: i64) -> Result<ChannelRow, PullEr
 fn for_each_live(
     conn: &mut DbConnection,
     channel_id: i64,
-    mut f: impl FnMut(&LiveRow) -> Result<(), PullError>,
+    mut f: impl FnMut(LiveRow<'_>) -> Result<(), PullError>,
 ) -> Result<(), PullError> {
     let first = channel_records::live_page(conn, channel_id, "", PAGE)?;
     let Some(after) = first.last().filter(|_| first.len() as i64 == PAGE) else {
         return first.iter().try_for_each(f);
     };
-    let mut after = after.sku.clone();
+    let mut after = after.sku.to_string();
     // Pages read ahead at most: one being rendered, one waiting.
-    let (pages, read) = std::sync::mpsc::sync_channel::<Vec<LiveRow>>(1);
+    let (pages, read) = std::sync::mpsc::sync_channel::<LivePage>(1);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), PullError> {
             loop {
                 let rows = channel_records::live_page(conn, channel_id, &after, PAGE)?;
                 let more = rows.len() as i64 == PAGE;
                 if let Some(last) = rows.last().filter(|_| more) {
-                    after = last.sku.clone();
+                    after = last.sku.to_string();
                 }
                 // The walk stopped (an error, a client gone): nothing more to read.
                 if pages.send(rows).is_err() || !more {
@@ -391,7 +391,7 @@ pub fn feed_report(
         let problems = format.check(&row.sku, &record, &publication);
         if !problems.is_empty() {
             entries.push(ReportEntry {
-                sku: row.sku.clone(),
+                sku: row.sku.to_string(),
                 excluded: crate::feeds::profile::excludes(&problems),
                 problems,
             });

@@ -82,7 +82,7 @@ pub fn walk(
     let mut after = String::new();
     loop {
         let rows = channel_records::live_page(conn, channel.id, &after, PAGE)?;
-        for row in &rows {
+        for row in rows.iter() {
             digest.push(&row.sku, &row.hash);
             if limit.is_some_and(|l| digest.count() > l) {
                 return Ok(None);
@@ -107,14 +107,14 @@ pub fn walk(
                     let warning = p.severity != profile::Severity::Error;
                     let (count, skus) = reasons.entry((warning, p.field, p.message)).or_default();
                     *count += 1;
-                    if skus.len() < LISTED && skus.last() != Some(&row.sku) {
-                        skus.push(row.sku.clone());
+                    if skus.len() < LISTED && skus.last().map(String::as_str) != Some(row.sku) {
+                        skus.push(row.sku.to_string());
                     }
                 }
             }
         }
         match rows.last() {
-            Some(last) if rows.len() as i64 == PAGE => after = last.sku.clone(),
+            Some(last) if rows.len() as i64 == PAGE => after = last.sku.to_string(),
             _ => break,
         }
     }

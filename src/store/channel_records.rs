@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::record_codec::{hash_hex, Decoder};
+use super::record_codec::{hash_hex, push_hex, Decoder};
 use super::schema::channel_records;
 use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreError, StoreResult};
@@ -243,13 +243,55 @@ pub fn upsert(conn: &mut DbConnection, rows: &[NewRecord<'_>]) -> StoreResult<()
     Ok(())
 }
 
-/// A live record as full feeds, digests and reports read it: only what they use, so that a
-/// page costs three values a row to decode.
-#[derive(Debug, Clone)]
-pub struct LiveRow {
-    pub sku: String,
-    pub hash: String,
-    pub record: String,
+/// A live record as full feeds, digests and reports read it: only what they use.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveRow<'a> {
+    pub sku: &'a str,
+    /// 64 hex digits.
+    pub hash: &'a str,
+    pub record: &'a str,
+}
+
+/// A page of live records, decoded into one buffer: a page costs a few allocations, not a few
+/// a record (it is read on one thread and rendered on another, where freeing each record's
+/// strings cost the renderer as much as copying them).
+#[derive(Debug, Default)]
+pub struct LivePage {
+    text: String,
+    /// Where each row's SKU ends and its record ends in `text`; the hash's 64 digits follow
+    /// the SKU, the record follows the hash, and the next row starts where the record ends.
+    rows: Vec<(usize, usize)>,
+}
+
+impl LivePage {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<LiveRow<'_>> {
+        let start = match i {
+            0 => 0,
+            _ => self.rows.get(i - 1)?.1,
+        };
+        let &(sku_end, end) = self.rows.get(i)?;
+        Some(LiveRow {
+            sku: &self.text[start..sku_end],
+            hash: &self.text[sku_end..sku_end + 64],
+            record: &self.text[sku_end + 64..end],
+        })
+    }
+
+    pub fn last(&self) -> Option<LiveRow<'_>> {
+        self.get(self.rows.len().checked_sub(1)?)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = LiveRow<'_>> {
+        (0..self.rows.len()).filter_map(|i| self.get(i))
+    }
 }
 
 /// Live records (not tombstones) with a SKU after `after`, in SKU byte order.
@@ -258,7 +300,7 @@ pub fn live_page(
     channel_id: i64,
     after: &str,
     limit: i64,
-) -> StoreResult<Vec<LiveRow>> {
+) -> StoreResult<LivePage> {
     let rows: Vec<(String, Vec<u8>, Vec<u8>)> = channel_records::table
         .filter(channel_records::channel_id.eq(channel_id))
         .filter(channel_records::sku.gt(after))
@@ -273,15 +315,28 @@ pub fn live_page(
         ))
         .load(conn)?;
     let mut decoder = Decoder::default();
-    rows.into_iter()
-        .map(|(sku, hash, record)| {
-            Ok(LiveRow {
-                sku,
-                hash: hash_hex(&hash),
-                record: decoder.decode(conn, record)?,
-            })
-        })
-        .collect()
+    let mut page = LivePage {
+        // Records take about six times their stored bytes once decoded.
+        text: String::with_capacity(
+            rows.iter()
+                .map(|(s, _, r)| s.len() + 64 + 6 * r.len())
+                .sum(),
+        ),
+        rows: Vec::with_capacity(rows.len()),
+    };
+    for (sku, hash, record) in rows {
+        if hash.len() != 32 {
+            return Err(StoreError::Corrupt(format!(
+                "the stored hash of {sku} is not 32 bytes"
+            )));
+        }
+        page.text.push_str(&sku);
+        let sku_end = page.text.len();
+        push_hex(&mut page.text, &hash);
+        decoder.decode_into(conn, &record, &mut page.text)?;
+        page.rows.push((sku_end, page.text.len()));
+    }
+    Ok(page)
 }
 
 /// Deletes tombstones older than `before`; returns the highest seq removed.

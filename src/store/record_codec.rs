@@ -82,7 +82,20 @@ fn dictionary(conn: &mut DbConnection, id: u32) -> StoreResult<Arc<Dictionary>> 
 
 /// The hash as partnerfeed uses it: 64 lowercase hex digits.
 pub fn hash_hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends `bytes` to `out` as lowercase hex digits (a feed writes one hash a record: a table,
+/// not an iterator of chars).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
 }
 
 /// Turns records into their stored bytes, with the database's current dictionary. Cheap to
@@ -227,6 +240,8 @@ pub struct Decoder {
     /// The dictionary of the last frame: a page's records almost all share one, so it is looked
     /// up in the process's dictionaries once a page rather than once a record.
     last: Option<(u32, Arc<Dictionary>)>,
+    /// Where [`Decoder::decode_into`] decompresses, kept from one record to the next.
+    scratch: Vec<u8>,
 }
 
 impl Default for Decoder {
@@ -234,8 +249,13 @@ impl Default for Decoder {
         Decoder {
             dctx: zstd_safe::DCtx::create(),
             last: None,
+            scratch: Vec::new(),
         }
     }
+}
+
+fn corrupt(why: &str) -> StoreError {
+    StoreError::Corrupt(format!("a stored record {why}"))
 }
 
 impl Decoder {
@@ -244,29 +264,61 @@ impl Decoder {
         let text = if bytes.first() == Some(&b'{') {
             bytes
         } else {
-            let corrupt = |why: &str| StoreError::Corrupt(format!("a stored record {why}"));
-            let size = match zstd_safe::get_frame_content_size(&bytes) {
-                Ok(Some(size)) if size <= MAX_RECORD => size as usize,
-                _ => return Err(corrupt("is neither JSON nor a zstd frame of known size")),
-            };
-            let mut out = Vec::with_capacity(size);
-            let done = match zstd_safe::get_dict_id_from_frame(&bytes) {
-                Some(id) => {
-                    let d = match &self.last {
-                        Some((last, d)) if *last == id.get() => d,
-                        _ => &self.last.insert((id.get(), dictionary(conn, id.get())?)).1,
-                    };
-                    self.dctx
-                        .decompress_using_ddict(&mut out, &bytes, d.decoder.as_ddict())
-                }
-                None => self.dctx.decompress(&mut out, &bytes),
-            };
-            if done.is_err() || out.len() != size {
-                return Err(corrupt("does not decompress"));
-            }
+            let mut out = Vec::new();
+            self.inflate(conn, &bytes, &mut out)?;
             out
         };
-        String::from_utf8(text)
-            .map_err(|_| StoreError::Corrupt("a stored record is not UTF-8".into()))
+        String::from_utf8(text).map_err(|_| corrupt("is not UTF-8"))
+    }
+
+    /// Appends the record stored as `bytes` to `out`: a page of records decoded into one buffer
+    /// costs no allocation a record.
+    pub fn decode_into(
+        &mut self,
+        conn: &mut DbConnection,
+        bytes: &[u8],
+        out: &mut String,
+    ) -> StoreResult<()> {
+        let text = if bytes.first() == Some(&b'{') {
+            bytes
+        } else {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let inflated = self.inflate(conn, bytes, &mut scratch);
+            self.scratch = scratch;
+            inflated?;
+            &self.scratch
+        };
+        out.push_str(std::str::from_utf8(text).map_err(|_| corrupt("is not UTF-8"))?);
+        Ok(())
+    }
+
+    /// Decompresses the zstd frame `bytes` into `out` (emptied first).
+    fn inflate(
+        &mut self,
+        conn: &mut DbConnection,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> StoreResult<()> {
+        let size = match zstd_safe::get_frame_content_size(bytes) {
+            Ok(Some(size)) if size <= MAX_RECORD => size as usize,
+            _ => return Err(corrupt("is neither JSON nor a zstd frame of known size")),
+        };
+        out.clear();
+        out.reserve(size);
+        let done = match zstd_safe::get_dict_id_from_frame(bytes) {
+            Some(id) => {
+                let d = match &self.last {
+                    Some((last, d)) if *last == id.get() => d,
+                    _ => &self.last.insert((id.get(), dictionary(conn, id.get())?)).1,
+                };
+                self.dctx
+                    .decompress_using_ddict(out, bytes, d.decoder.as_ddict())
+            }
+            None => self.dctx.decompress(out, bytes),
+        };
+        if done.is_err() || out.len() != size {
+            return Err(corrupt("does not decompress"));
+        }
+        Ok(())
     }
 }

@@ -280,12 +280,9 @@ fn records_stored_as_text_read_back_the_same_when_stored_compactly() {
         let id = store::channels::get(conn, "ch").unwrap().unwrap().id;
         let page = channel_records::live_page(conn, id, "", 10).unwrap();
         assert_eq!(page.len(), 1, "{round}");
+        let row = page.get(0).unwrap();
         assert_eq!(
-            (
-                page[0].sku.as_str(),
-                page[0].hash.as_str(),
-                page[0].record.as_str()
-            ),
+            (row.sku, row.hash, row.record),
             ("A-1", hash_a.as_str(), live),
             "{round}"
         );

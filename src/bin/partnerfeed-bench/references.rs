@@ -261,7 +261,7 @@ fn copy_table(db: &partnerfeed::store::Db, channel: &str) -> anyhow::Result<()> 
         let Some(last) = page.last() else {
             return Ok(());
         };
-        after = last.sku.clone();
+        after = last.sku.to_string();
         let values: Vec<String> = page
             .iter()
             .map(|r| {

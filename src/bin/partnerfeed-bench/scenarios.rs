@@ -431,7 +431,7 @@ fn feed_in_process(
                 let page = channel_records::live_page(c, id, &after, 1000)?;
                 rows += page.len() as u64;
                 match page.last() {
-                    Some(last) if page.len() == 1000 => after = last.sku.clone(),
+                    Some(last) if page.len() == 1000 => after = last.sku.to_string(),
                     _ => return Ok(rows),
                 }
             }
