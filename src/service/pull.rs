@@ -167,7 +167,7 @@ pub fn write_feed<W: Write>(
     )?;
     let mut written = 0;
     for_each_live(conn, channel.id, |row| {
-        feed.product_json(&row.sku, &row.hash, &row.record)?;
+        feed.product_json(row.sku, row.hash, row.record)?;
         written += 1;
         if written % PAGE as u64 == 0 {
             progress(written);
@@ -269,7 +269,7 @@ pub fn digest(
     }
     let mut digest = ChannelDigest::new();
     for_each_live(conn, channel.id, |row| {
-        digest.push(&row.sku, &row.hash);
+        digest.push(row.sku, row.hash);
         Ok(())
     })?;
     let count = digest.count();
@@ -386,9 +386,9 @@ pub fn feed_report(
     let mut entries = Vec::new();
     for_each_live(conn, channel.id, |row| {
         checked += 1;
-        let record: serde_json::Map<String, Value> = serde_json::from_str(&row.record)
+        let record: serde_json::Map<String, Value> = serde_json::from_str(row.record)
             .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.sku)))?;
-        let problems = format.check(&row.sku, &record, &publication);
+        let problems = format.check(row.sku, &record, &publication);
         if !problems.is_empty() {
             entries.push(ReportEntry {
                 sku: row.sku.to_string(),

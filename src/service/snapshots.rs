@@ -83,18 +83,18 @@ pub fn walk(
     loop {
         let rows = channel_records::live_page(conn, channel.id, &after, PAGE)?;
         for row in rows.iter() {
-            digest.push(&row.sku, &row.hash);
+            digest.push(row.sku, row.hash);
             if limit.is_some_and(|l| digest.count() > l) {
                 return Ok(None);
             }
             if profiles.is_empty() {
                 continue;
             }
-            let record: serde_json::Map<String, Value> = serde_json::from_str(&row.record)
+            let record: serde_json::Map<String, Value> = serde_json::from_str(row.record)
                 .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.sku)))?;
             for (format, (readiness, reasons)) in profiles.iter().zip(&mut gathered) {
                 readiness.checked += 1;
-                let problems = format.check(&row.sku, &record, &publication);
+                let problems = format.check(row.sku, &record, &publication);
                 if problems.is_empty() {
                     continue;
                 }

@@ -264,14 +264,7 @@ fn copy_table(db: &partnerfeed::store::Db, channel: &str) -> anyhow::Result<()> 
         after = last.sku.to_string();
         let values: Vec<String> = page
             .iter()
-            .map(|r| {
-                format!(
-                    "({}, {}, {})",
-                    quote(&r.sku),
-                    quote(&r.hash),
-                    quote(&r.record)
-                )
-            })
+            .map(|r| format!("({}, {}, {})", quote(r.sku), quote(r.hash), quote(r.record)))
             .collect();
         diesel::sql_query(format!(
             "INSERT INTO bench_copy_records (sku, hash, record) VALUES {}",
