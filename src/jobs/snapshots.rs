@@ -7,8 +7,7 @@
 //! rests four times as long as the pass worked. So however many channels change all the time
 //! (a catalog-wide change published to a hundred channels), it costs at most a fifth of a core
 //! over any walk and its rest, not only on average over many minutes, and leaves the rest to
-//! the generator and the requests. The walk runs at a lower CPU priority ([`super::lowly`]):
-//! while requests want both cores (a first download renders on two threads), it yields them. Each pass also folds the catalog size's kept differences
+//! the generator and the requests. Each pass also folds the catalog size's kept differences
 //! into one row.
 
 use std::sync::Arc;
@@ -48,19 +47,16 @@ pub async fn run(db: Db, clock: Arc<dyn Clock>, settings: Settings) {
         let step = {
             let (db, settings, owner, now) =
                 (db.clone(), settings.clone(), owner.clone(), clock.now());
-            super::lowly("snapshots", move || {
-                refresh_due(&db, now, &owner, &settings)
-            })
-            .await
+            tokio::task::spawn_blocking(move || refresh_due(&db, now, &owner, &settings)).await
         };
         let worked = started.elapsed();
         match step {
-            Some(Ok(n)) if n > 0 => tracing::debug!(channels = n, "channel snapshots computed"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(channels = n, "channel snapshots computed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
                 tracing::warn!(error = %format!("{e:#}"), "channel snapshots failed; retrying")
             }
-            None => tracing::error!("channel snapshots panicked; retrying"),
+            Err(e) => tracing::error!(error = %e, "channel snapshots panicked; retrying"),
         }
         tokio::time::sleep(settings.poll.max(worked * 4)).await;
     }

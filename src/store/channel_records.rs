@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::record_codec::{hash_hex, push_hex, Decoder};
+use super::record_codec::{decoded_len, hash_hex, push_hex, Decoder};
 use super::schema::channel_records;
 use super::sqlite_sql::{self, Bind, Sql};
 use super::{DbConnection, StoreError, StoreResult};
@@ -45,16 +45,21 @@ fn decode_rows(conn: &mut DbConnection, rows: Vec<StoredRow>) -> StoreResult<Vec
     let mut decoder = Decoder::default();
     rows.into_iter()
         .map(|r| {
+            let hash = r
+                .hash
+                .as_deref()
+                .map(|h| checked_hash(&r.sku, h))
+                .transpose()?;
             Ok(RecordRow {
                 channel_id: r.channel_id,
-                sku: r.sku,
                 seq: r.seq,
-                hash: r.hash.as_deref().map(hash_hex),
+                hash: hash.map(|h| hash_hex(h)),
                 record: match r.record {
                     Some(bytes) => Some(decoder.decode(conn, bytes)?),
                     None => None,
                 },
                 deleted_at: r.deleted_at,
+                sku: r.sku,
             })
         })
         .collect()
@@ -165,13 +170,17 @@ pub fn hashes(
 
 fn raw_hashes(rows: Vec<(String, Option<Vec<u8>>)>) -> StoreResult<Vec<(String, Option<Hash>)>> {
     rows.into_iter()
-        .map(|(sku, hash)| match hash.map(Hash::try_from).transpose() {
-            Ok(hash) => Ok((sku, hash)),
-            Err(_) => Err(StoreError::Corrupt(format!(
-                "the stored hash of {sku} is not 32 bytes"
-            ))),
+        .map(|(sku, hash)| {
+            let hash = hash.map(|h| checked_hash(&sku, &h).copied()).transpose()?;
+            Ok((sku, hash))
         })
         .collect()
+}
+
+/// A stored hash, which is 32 bytes, or the store is corrupt.
+fn checked_hash<'a>(sku: &str, bytes: &'a [u8]) -> StoreResult<&'a Hash> {
+    <&Hash>::try_from(bytes)
+        .map_err(|_| StoreError::Corrupt(format!("the stored hash of {sku} is not 32 bytes")))
 }
 
 /// The stored hash of each SKU from `first` to `last` that the channel has a row for: the
@@ -316,23 +325,19 @@ pub fn live_page(
         .load(conn)?;
     let mut decoder = Decoder::default();
     let mut page = LivePage {
-        // Records take about six times their stored bytes once decoded.
         text: String::with_capacity(
             rows.iter()
-                .map(|(s, _, r)| s.len() + 64 + 6 * r.len())
+                // A corrupt frame's stated size reserves no more than a large record.
+                .map(|(sku, _, record)| sku.len() + 64 + decoded_len(record).min(16 << 10))
                 .sum(),
         ),
         rows: Vec::with_capacity(rows.len()),
     };
     for (sku, hash, record) in rows {
-        if hash.len() != 32 {
-            return Err(StoreError::Corrupt(format!(
-                "the stored hash of {sku} is not 32 bytes"
-            )));
-        }
+        let hash = checked_hash(&sku, &hash)?;
         page.text.push_str(&sku);
         let sku_end = page.text.len();
-        push_hex(&mut page.text, &hash);
+        push_hex(&mut page.text, hash);
         decoder.decode_into(conn, &record, &mut page.text)?;
         page.rows.push((sku_end, page.text.len()));
     }

@@ -234,6 +234,18 @@ fn train(conn: &mut DbConnection, records: Vec<Vec<u8>>) -> StoreResult<Option<A
     Ok(Some(remember(id, &bytes)))
 }
 
+/// The length of the record stored as `bytes`, as its frame states it (0 when it states none):
+/// what a buffer for it reserves.
+pub fn decoded_len(bytes: &[u8]) -> usize {
+    if bytes.first() == Some(&b'{') {
+        return bytes.len();
+    }
+    match zstd_safe::get_frame_content_size(bytes) {
+        Ok(Some(size)) if size <= MAX_RECORD => size as usize,
+        _ => 0,
+    }
+}
+
 /// Turns stored bytes back into records.
 pub struct Decoder {
     dctx: zstd_safe::DCtx<'static>,

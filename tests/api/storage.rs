@@ -158,8 +158,30 @@ async fn a_stored_record_that_does_not_decompress_fails_the_read() {
             .execute(&mut *conn)
             .unwrap();
     }
+    reads_fail(&app, &token).await;
+}
+
+/// A stored hash that is not 32 bytes fails the read too, on the feed's path (a page of live
+/// records) and on the changes' path, instead of being served as a shorter hash.
+#[actix_web::test]
+async fn a_stored_hash_of_the_wrong_length_fails_the_read() {
+    let (app, token) = started(1_200).await;
+    let sku = stored(&app).pop().expect("a record").0;
+    {
+        let mut conn = app.db.write_conn().unwrap();
+        diesel::update(channel_records::table.filter(channel_records::sku.eq(&sku)))
+            .set(channel_records::hash.eq(Some(vec![7u8; 31])))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    reads_fail(&app, &token).await;
+}
+
+/// The channel's full feed is not served whole, and its changes, followed page by page, fail
+/// at the page that holds the broken row.
+async fn reads_fail(app: &TestApp, token: &str) {
     let r = app
-        .get("/v1/channels/fr-resellers/feed", &token)
+        .get("/v1/channels/fr-resellers/feed", token)
         .send()
         .await
         .unwrap();
@@ -175,7 +197,7 @@ async fn a_stored_record_that_does_not_decompress_fails_the_read() {
         let r = app
             .get(
                 &format!("/v1/channels/fr-resellers/changes?since={cursor}&limit=500"),
-                &token,
+                token,
             )
             .send()
             .await
