@@ -43,10 +43,66 @@ use crate::store::{self, Db, DbConnection, StoreError, StoreResult};
 /// Products of a re-evaluation page (one channel) handled per transaction, and the most
 /// outbox events claimed at once.
 const BATCH: i64 = 500;
-/// (channel, product) pairs an outbox step projects at most: with many channels a step takes
-/// fewer events, so that it ends (and the interactive lane is served again) within about a
-/// quarter of a second however many channels there are.
-const PAIRS_PER_STEP: i64 = 5_000;
+/// How long a step (an outbox step, or a page of a re-evaluation) is meant to take: a single
+/// edit waits for the step in progress (on SQLite, so does every write), and is then served
+/// first. Steps are sized to it from the time each pair took in the steps before ([`Pace`]).
+const STEP_TARGET: Duration = Duration::from_millis(200);
+/// (channel, product) pairs a step projects, at least and at most: every step also has costs
+/// of its own (its claim, each channel's counters, the pages every commit rewrites), and with
+/// many channels a small step pays them for few events.
+const PAIRS_MIN: i64 = 5_000;
+const PAIRS_MAX: i64 = 40_000;
+
+/// The generator's pace: the time a (channel, product) pair has taken, as an average over the
+/// last steps, which sizes the next ones so that each takes about [`STEP_TARGET`].
+pub struct Pace {
+    nanos_per_pair: std::sync::atomic::AtomicU64,
+}
+
+impl Pace {
+    /// Before any step is measured: 10 µs a pair, 20,000 pairs a step.
+    pub const fn new() -> Self {
+        Pace {
+            nanos_per_pair: std::sync::atomic::AtomicU64::new(10_000),
+        }
+    }
+
+    /// Pairs the next step projects.
+    pub fn pairs(&self) -> i64 {
+        let per_pair = self
+            .nanos_per_pair
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        let pairs = STEP_TARGET.as_nanos() / u128::from(per_pair);
+        i64::try_from(pairs)
+            .unwrap_or(PAIRS_MAX)
+            .clamp(PAIRS_MIN, PAIRS_MAX)
+    }
+
+    /// Counts a step of `pairs` pairs that took `took`. Steps of fewer than 1,000 pairs say
+    /// more of a step's own costs than of a pair's, and are not counted.
+    pub fn record(&self, pairs: usize, took: Duration) {
+        if pairs < 1_000 {
+            return;
+        }
+        let sample = u64::try_from(took.as_nanos() / pairs as u128).unwrap_or(u64::MAX);
+        let atomic = &self.nanos_per_pair;
+        let old = atomic.load(std::sync::atomic::Ordering::Relaxed);
+        // A quarter of the new step: a few slow steps (a checkpoint, a cold page cache) move
+        // the size by little, a lasting change within a few steps.
+        let new = old.saturating_mul(3).saturating_add(sample) / 4;
+        atomic.store(new.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's pace: every generator of the process measures and follows it.
+static PACE: Pace = Pace::new();
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -192,6 +248,7 @@ fn step(
     let members = listed.iter().filter(|c| in_groups(c.id, groups)).count();
     let limit = events_per_step(members);
     // A step moves a channel's last seq only when it publishes a change.
+    let started = std::time::Instant::now();
     let applied = store::transaction_counted_if(
         conn,
         |c| match take(c, groups)? {
@@ -207,6 +264,7 @@ fn step(
     let Some(mut work) = applied else {
         return Ok(busy);
     };
+    PACE.record(work.claimed * members, started.elapsed());
     if lanes == Lanes::Interactive {
         return Ok(work);
     }
@@ -221,6 +279,7 @@ fn step(
     }
     for mut ids in places.into_values() {
         ids.sort_unstable();
+        let started = std::time::Instant::now();
         let page = store::transaction_counted_if(
             conn,
             |c| match take(c, groups)? {
@@ -233,6 +292,7 @@ fn step(
             work.add(busy);
             break;
         };
+        PACE.record(evaluated, started.elapsed());
         work.evaluated += evaluated;
         work.changes += changes;
     }
@@ -379,7 +439,7 @@ fn parse_product(row: &ProductRow) -> StoreResult<Product> {
 
 /// Events an outbox step claims with `channels` channels.
 fn events_per_step(channels: usize) -> i64 {
-    (PAIRS_PER_STEP / channels.max(1) as i64).clamp(1, BATCH)
+    (PACE.pairs() / channels.max(1) as i64).clamp(1, BATCH)
 }
 
 /// Applies one batch of outbox events to the channels of `groups`, whose generator lock the
@@ -713,4 +773,50 @@ fn purge(conn: &mut DbConnection, before: DateTime<Utc>) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_sized_to_take_the_target_time_within_their_bounds() {
+        let pace = Pace::new();
+        assert_eq!(pace.pairs(), 20_000, "10 µs a pair before any step");
+        // Steps of 4 µs a pair: the size grows towards 50,000 and stops at the most.
+        for _ in 0..40 {
+            pace.record(20_000, Duration::from_millis(80));
+        }
+        assert_eq!(pace.pairs(), PAIRS_MAX);
+        // One slow step (a checkpoint) moves it by a quarter of the difference, not all of it.
+        pace.record(20_000, Duration::from_millis(2_000));
+        let after_one = pace.pairs();
+        assert!(
+            (PAIRS_MIN..PAIRS_MAX).contains(&after_one),
+            "{after_one} pairs after one step of 100 µs a pair"
+        );
+        // Lasting slowness (50 µs a pair): down to 5,000 pairs, the least, within a few steps.
+        for _ in 0..20 {
+            pace.record(10_000, Duration::from_millis(500));
+        }
+        assert_eq!(pace.pairs(), PAIRS_MIN);
+        // 20 µs a pair: about 10,000 pairs make a step of 200 ms.
+        for _ in 0..40 {
+            pace.record(10_000, Duration::from_millis(200));
+        }
+        let settled = pace.pairs();
+        assert!((9_900..=10_100).contains(&settled), "{settled}");
+        // Small steps say nothing of a pair's cost.
+        pace.record(999, Duration::from_secs(10));
+        assert_eq!(pace.pairs(), settled);
+    }
+
+    #[test]
+    fn a_step_claims_fewer_events_the_more_channels_it_has() {
+        let pairs = PACE.pairs();
+        assert_eq!(events_per_step(1), BATCH);
+        assert_eq!(events_per_step(0), BATCH);
+        assert_eq!(events_per_step(1_000), (pairs / 1_000).clamp(1, BATCH));
+        assert_eq!(events_per_step(1_000_000), 1);
+    }
 }
