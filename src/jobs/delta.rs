@@ -21,6 +21,7 @@
 //! that lock held, they become visible in seq order: a reader never skips one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,24 +56,21 @@ const PAIRS_MAX: i64 = 40_000;
 
 /// The generator's pace: the time a (channel, product) pair has taken, as an average over the
 /// last steps, which sizes the next ones so that each takes about [`STEP_TARGET`].
-pub struct Pace {
-    nanos_per_pair: std::sync::atomic::AtomicU64,
+struct Pace {
+    nanos_per_pair: AtomicU64,
 }
 
 impl Pace {
     /// Before any step is measured: 10 µs a pair, 20,000 pairs a step.
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Pace {
-            nanos_per_pair: std::sync::atomic::AtomicU64::new(10_000),
+            nanos_per_pair: AtomicU64::new(10_000),
         }
     }
 
     /// Pairs the next step projects.
-    pub fn pairs(&self) -> i64 {
-        let per_pair = self
-            .nanos_per_pair
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .max(1);
+    fn pairs(&self) -> i64 {
+        let per_pair = self.nanos_per_pair.load(Ordering::Relaxed).max(1);
         let pairs = STEP_TARGET.as_nanos() / u128::from(per_pair);
         i64::try_from(pairs)
             .unwrap_or(PAIRS_MAX)
@@ -81,23 +79,17 @@ impl Pace {
 
     /// Counts a step of `pairs` pairs that took `took`. Steps of fewer than 1,000 pairs say
     /// more of a step's own costs than of a pair's, and are not counted.
-    pub fn record(&self, pairs: usize, took: Duration) {
+    fn record(&self, pairs: usize, took: Duration) {
         if pairs < 1_000 {
             return;
         }
         let sample = u64::try_from(took.as_nanos() / pairs as u128).unwrap_or(u64::MAX);
-        let atomic = &self.nanos_per_pair;
-        let old = atomic.load(std::sync::atomic::Ordering::Relaxed);
-        // A quarter of the new step: a few slow steps (a checkpoint, a cold page cache) move
-        // the size by little, a lasting change within a few steps.
+        // The new step counts for a quarter: a few slow steps (a checkpoint, a cold page
+        // cache) move the size by little, a lasting change within a few steps. Two generators
+        // of one process may each overwrite the other's sample: an average either way.
+        let old = self.nanos_per_pair.load(Ordering::Relaxed);
         let new = old.saturating_mul(3).saturating_add(sample) / 4;
-        atomic.store(new.max(1), std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self::new()
+        self.nanos_per_pair.store(new.max(1), Ordering::Relaxed);
     }
 }
 
