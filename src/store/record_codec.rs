@@ -234,16 +234,26 @@ fn train(conn: &mut DbConnection, records: Vec<Vec<u8>>) -> StoreResult<Option<A
     Ok(Some(remember(id, &bytes)))
 }
 
+/// Whether `bytes` are a record stored as its JSON itself rather than as a frame.
+fn stored_as_json(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&b'{')
+}
+
+/// The size a frame states for its record, if it states one no record exceeds.
+fn frame_size(bytes: &[u8]) -> Option<usize> {
+    match zstd_safe::get_frame_content_size(bytes) {
+        Ok(Some(size)) if size <= MAX_RECORD => Some(size as usize),
+        _ => None,
+    }
+}
+
 /// The length of the record stored as `bytes`, as its frame states it (0 when it states none):
 /// what a buffer for it reserves.
 pub fn decoded_len(bytes: &[u8]) -> usize {
-    if bytes.first() == Some(&b'{') {
+    if stored_as_json(bytes) {
         return bytes.len();
     }
-    match zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(size)) if size <= MAX_RECORD => size as usize,
-        _ => 0,
-    }
+    frame_size(bytes).unwrap_or(0)
 }
 
 /// Turns stored bytes back into records.
@@ -273,7 +283,7 @@ fn corrupt(why: &str) -> StoreError {
 impl Decoder {
     /// The record stored as `bytes`.
     pub fn decode(&mut self, conn: &mut DbConnection, bytes: Vec<u8>) -> StoreResult<String> {
-        let text = if bytes.first() == Some(&b'{') {
+        let text = if stored_as_json(&bytes) {
             bytes
         } else {
             let mut out = Vec::new();
@@ -291,7 +301,7 @@ impl Decoder {
         bytes: &[u8],
         out: &mut String,
     ) -> StoreResult<()> {
-        let text = if bytes.first() == Some(&b'{') {
+        let text = if stored_as_json(bytes) {
             bytes
         } else {
             let mut scratch = std::mem::take(&mut self.scratch);
@@ -311,10 +321,8 @@ impl Decoder {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> StoreResult<()> {
-        let size = match zstd_safe::get_frame_content_size(bytes) {
-            Ok(Some(size)) if size <= MAX_RECORD => size as usize,
-            _ => return Err(corrupt("is neither JSON nor a zstd frame of known size")),
-        };
+        let size = frame_size(bytes)
+            .ok_or_else(|| corrupt("is neither JSON nor a zstd frame of known size"))?;
         out.clear();
         out.reserve(size);
         let done = match zstd_safe::get_dict_id_from_frame(bytes) {
