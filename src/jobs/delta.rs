@@ -143,7 +143,7 @@ impl Work {
 
 /// Generators that run at once in this process: on PostgreSQL one per core (at most one per
 /// channel group), each with its own connection; on SQLite one, since its single writer would
-/// serialise the others (the projection still runs on a second core, beside the writer).
+/// serialise the others (the projection still runs on the other cores, beside the writer).
 pub fn workers(db: &Db) -> usize {
     match db.backend() {
         store::Backend::Sqlite(_) => 1,
@@ -529,9 +529,10 @@ enum Stored {
 }
 
 /// Projects `products` for every channel of `locked` and publishes the differences; returns
-/// how many records changed. The projection is pure: with enough pairs it runs on a thread of
-/// its own, a channel ahead of the writer, so that the writer (the one connection that may
-/// write, on SQLite) never waits for it and the projection costs no time of its own.
+/// how many records changed. The projection is pure: with enough pairs it runs on threads of
+/// its own ([`projection_threads`]), channels ahead of the writer, so that the writer (the one
+/// connection that may write, on SQLite) rarely waits for it and the projection costs no time
+/// of its own.
 fn publish_all(
     conn: &mut DbConnection,
     locked: &mut [ChannelRow],
@@ -580,22 +581,30 @@ fn publish_all(
         }
         return Ok(changes);
     }
+    // Channels are dealt to the projection threads in turn, and the writer takes their runs
+    // in channel order: channel i comes from thread i % threads.
+    let threads = projection_threads(conn).min(locked.len());
     std::thread::scope(|scope| {
-        // Two channels' projections ahead at most: memory stays a few runs, however many
-        // channels there are.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Projected>>(2);
         let (defs, taken, run_of) = (&defs, &taken, &run_of);
-        scope.spawn(move || {
-            for (def, products) in defs.iter().zip(taken) {
-                // The writer stopped (an error): nothing more is wanted.
-                if tx.send(run_of(def, products)).is_err() {
-                    return;
-                }
-            }
-        });
-        for (channel, products) in locked.iter_mut().zip(taken) {
-            // Ends only if the projection panicked; the scope then passes the panic on.
-            let Ok(run) = rx.recv() else {
+        let runs: Vec<_> = (0..threads)
+            .map(|t| {
+                // Two of a thread's channels projected ahead at most: memory stays a few runs
+                // per thread, however many channels there are.
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Projected>>(2);
+                scope.spawn(move || {
+                    for (def, products) in defs.iter().zip(taken).skip(t).step_by(threads) {
+                        // The writer stopped (an error): nothing more is wanted.
+                        if tx.send(run_of(def, products)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for (i, (channel, products)) in locked.iter_mut().zip(taken).enumerate() {
+            // Ends only if a projection panicked; the scope then passes the panic on.
+            let Ok(run) = runs[i % threads].recv() else {
                 return Err(StoreError::Corrupt(
                     "the projection of a channel failed".into(),
                 ));
@@ -605,6 +614,22 @@ fn publish_all(
         Ok(changes)
     })
 }
+
+/// Threads that project a step's channels beside its writer. On SQLite the one writer leaves
+/// the other cores to the projection, which is the slower of the two when a step writes
+/// little per pair (a channel's creation). On PostgreSQL every core already runs a generator
+/// of its own, with one projection thread each.
+fn projection_threads(conn: &DbConnection) -> usize {
+    match conn {
+        DbConnection::Sqlite(_) => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_PROJECTION_THREADS),
+        DbConnection::Postgres(_) => 1,
+    }
+}
+
+/// At most this many projection threads per step.
+const MAX_PROJECTION_THREADS: usize = 4;
 
 /// Records to train the first compression dictionary on: up to
 /// [`record_codec::TRAIN_SAMPLES`] products taken evenly over the whole catalog, each projected
