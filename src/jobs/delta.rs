@@ -583,7 +583,7 @@ fn publish_all(
     }
     // Channels are dealt to the projection threads in turn, and the writer takes their runs
     // in channel order: channel i comes from thread i % threads.
-    let threads = projection_threads(conn).min(locked.len());
+    let threads = projection_threads(conn, stored).min(locked.len());
     std::thread::scope(|scope| {
         let (defs, taken, run_of) = (&defs, &taken, &run_of);
         let runs: Vec<_> = (0..threads)
@@ -615,16 +615,19 @@ fn publish_all(
     })
 }
 
-/// Threads that project a step's channels beside its writer. On SQLite the one writer leaves
-/// the other cores to the projection, which is the slower of the two when a step writes
-/// little per pair (a channel's creation). On PostgreSQL every core already runs a generator
-/// of its own, with one projection thread each.
-fn projection_threads(conn: &DbConnection) -> usize {
-    match conn {
-        DbConnection::Sqlite(_) => std::thread::available_parallelism()
+/// Threads that project a step's channels beside its writer. On SQLite a page of a
+/// re-evaluation (a channel's creation or redefinition) is projected on one thread per core:
+/// it inserts or changes records in one range of each channel's rows, and the one writer
+/// leaves the other cores to the projection, the slower of the two there. Outbox events change
+/// records at scattered places, where the writer is the slower: more threads would only take
+/// the cores from it and from the API. On PostgreSQL every core already runs a generator of
+/// its own, with one projection thread each.
+fn projection_threads(conn: &DbConnection, stored: Stored) -> usize {
+    match (conn, stored) {
+        (DbConnection::Sqlite(_), Stored::Range) => std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, MAX_PROJECTION_THREADS),
-        DbConnection::Postgres(_) => 1,
+        _ => 1,
     }
 }
 

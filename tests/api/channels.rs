@@ -842,9 +842,10 @@ async fn a_feed_of_several_pages_is_whole_in_order_and_agrees_with_the_changes()
     app.stop().await;
 }
 
-/// A step large enough to be projected on threads beside the writer (several channels, 1,500
-/// pairs) writes each channel's own projections: every record carries its channel's fields and
-/// its channel's price, whichever thread projected it.
+/// A re-evaluation page large enough to be projected on threads beside the writer (channels
+/// created together over an existing catalog, 1,500 pairs) writes each channel's own
+/// projections: every record carries its channel's fields and its channel's price, whichever
+/// thread projected it.
 #[actix_web::test]
 async fn a_large_step_writes_each_channel_its_own_projections() {
     let app = TestApp::spawn_with(Options {
@@ -857,6 +858,14 @@ async fn a_large_step_writes_each_channel_its_own_projections() {
     const EXTRA: [&str; CHANNELS - 1] = ["title", "brand", "category", "dimensions"];
     // The drill's reseller price, 84.00, less 0 %, 10 %, ... 40 %.
     const PRICES: [&str; CHANNELS] = ["84.00", "75.60", "67.20", "58.80", "50.40"];
+    let mut lines = String::new();
+    for i in 0..PRODUCTS {
+        lines.push_str(&drill(&format!("SPLIT-{i:04}")).to_string());
+        lines.push('\n');
+    }
+    let r = app.batch("application/x-ndjson", lines).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.drain().await;
     let mut tokens = Vec::new();
     for k in 0..CHANNELS {
         let mut def = fr_resellers();
@@ -874,13 +883,7 @@ async fn a_large_step_writes_each_channel_its_own_projections() {
             .await,
         );
     }
-    let mut lines = String::new();
-    for i in 0..PRODUCTS {
-        lines.push_str(&drill(&format!("SPLIT-{i:04}")).to_string());
-        lines.push('\n');
-    }
-    let r = app.batch("application/x-ndjson", lines).await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The five channels are re-evaluated together: each page is projected for all of them.
     app.drain().await;
 
     for (k, token) in tokens.iter().enumerate() {
