@@ -147,10 +147,15 @@ impl Work {
 pub fn workers(db: &Db) -> usize {
     match db.backend() {
         store::Backend::Sqlite(_) => 1,
-        store::Backend::Postgres(_) => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(channels::GROUPS as usize),
+        store::Backend::Postgres(_) => cores().min(channels::GROUPS as usize),
     }
+}
+
+/// The cores this process may use, read once (the standard library reads the cgroup's quota
+/// files on every call).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// One step of every kind of work, for every channel group; each part commits on its own.
@@ -624,9 +629,7 @@ fn publish_all(
 /// its own, with one projection thread each.
 fn projection_threads(conn: &DbConnection, stored: Stored) -> usize {
     match (conn, stored) {
-        (DbConnection::Sqlite(_), Stored::Range) => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_PROJECTION_THREADS),
+        (DbConnection::Sqlite(_), Stored::Range) => cores().clamp(1, MAX_PROJECTION_THREADS),
         _ => 1,
     }
 }
