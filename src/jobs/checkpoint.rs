@@ -1,7 +1,8 @@
 //! SQLite: the write-ahead log copied back into the database file from a connection of its
 //! own, every [`EVERY`], so that the writer's commits do not do it. The writer still does it
-//! itself once the log passes `store::WRITER_AUTOCHECKPOINT_PAGES`, which bounds the log if this
-//! loop falls behind. Nothing on PostgreSQL.
+//! itself once the log passes `store::WRITER_AUTOCHECKPOINT_PAGES` (1 GiB), which bounds the log
+//! while the generator commits without a pause (the log then cannot start over) or if this loop
+//! falls behind. Nothing on PostgreSQL.
 
 use std::time::Duration;
 

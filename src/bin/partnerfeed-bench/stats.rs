@@ -24,8 +24,12 @@ impl Table {
             .push((backend.into(), metric.into(), unit.into(), values));
     }
 
+    /// Adds a note under the table, once however often it is given.
     pub(crate) fn note(&mut self, note: impl Into<String>) {
-        self.notes.push(note.into());
+        let note = note.into();
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
     }
 
     pub(crate) fn print(&self) {
