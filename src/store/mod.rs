@@ -149,7 +149,7 @@ const WRITE_CACHE_KIB: u32 = 64 * 1024;
 /// starts over (it does so only when a write begins with the whole log copied back), so it
 /// grows to this bound whatever the other connection copies; with SQLite's default of 1,000
 /// pages, and then with 16,384, the writer spent a fifth to a third of its time copying and
-/// syncing the log instead of writing records (1,000 edits to 100 channels took 1.45× as long
+/// syncing the log instead of writing records (1,000 edits to 100 channels took 1.46× as long
 /// at 16,384 as at this bound).
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 262_144;
 /// Bytes the `-wal` file is cut back to when the log starts over: a long run of commits leaves
