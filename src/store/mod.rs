@@ -230,12 +230,18 @@ fn private_sqlite_files(path: &std::path::Path) -> StoreResult<()> {
         .open(path)
         .map_err(|e| fail(path, e))?;
     for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
+        let file = sqlite_file(path, suffix);
         restrict(&file, FILE_MODE).map_err(|e| fail(&file, e))?;
     }
     Ok(())
+}
+
+/// The file SQLite keeps beside the database at `path` with `suffix` (`-wal`, `-shm`, …; ""
+/// for the database itself).
+fn sqlite_file(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut file = path.as_os_str().to_owned();
+    file.push(suffix);
+    PathBuf::from(file)
 }
 
 type Pool = r2d2::Pool<DbManager>;
@@ -662,9 +668,7 @@ mod tests {
 
     /// Size of the `-wal` file beside `path`.
     fn wal_bytes(path: &std::path::Path) -> u64 {
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len())
+        std::fs::metadata(sqlite_file(path, "-wal")).map_or(0, |m| m.len())
     }
 
     #[test]
