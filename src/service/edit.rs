@@ -150,6 +150,8 @@ pub fn put_products(
     }
 
     let mut inserts = Vec::new();
+    // The last state of each SKU the batch updates: a SKU changed twice is written once.
+    let mut updates: HashMap<&str, NewProduct<'_>> = HashMap::new();
     let mut history = Vec::with_capacity(items.len());
     let mut events = Vec::with_capacity(items.len());
     let mut created: i64 = 0;
@@ -172,10 +174,7 @@ pub fn put_products(
             created += 1;
             inserts.push(row);
         } else {
-            // Inserts of this batch go first, so an update of a SKU created earlier in the
-            // same batch finds its row.
-            products::insert(conn, &std::mem::take(&mut inserts))?;
-            products::update(conn, &row)?;
+            updates.insert(row.sku, row);
         }
         history.push(NewHistory {
             sku: product.sku.as_str(),
@@ -194,7 +193,10 @@ pub fn put_products(
             bulk,
         });
     }
+    // The inserts go first, so that an update of a SKU created earlier in the batch finds
+    // its row.
     products::insert(conn, &inserts)?;
+    products::update_many(conn, &updates.into_values().collect::<Vec<_>>())?;
     snapshots::add_catalog_size(conn, created)?;
     // The console's search words of every changed SKU: as stored before the batch (from its
     // stored body) and as of its last version in the batch; only the difference is written.

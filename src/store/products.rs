@@ -147,34 +147,53 @@ pub fn insert(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<(
     Ok(())
 }
 
-/// Replaces a product's content; `created_at` is kept.
-pub fn update(conn: &mut DbConnection, row: &NewProduct<'_>) -> StoreResult<()> {
-    if let DbConnection::Sqlite(c) = conn {
-        // Once a product of a batch: prepared once (see `sqlite_sql`).
-        let mut q = Sql::<()>::new("UPDATE products SET body = ");
-        q.bind(Bind::Text(row.body))
-            .sql(", hash = ")
-            .bind(Bind::Text(row.hash))
-            .sql(", version = ")
-            .bind(Bind::Int(row.version))
-            .sql(", next_change_at = ")
-            .bind(Bind::OptTime(row.next_change_at))
-            .sql(", updated_at = ")
-            .bind(Bind::OptTime(Some(row.updated_at)))
-            .sql(" WHERE sku = ")
-            .bind(Bind::Text(row.sku));
-        q.execute(c)?;
-        return Ok(());
+/// Replaces the content of the products of `rows` (each SKU at most once); `created_at` is
+/// kept. On SQLite a prepared statement per row (a call into the library); on PostgreSQL one
+/// statement per [`INSERT_CHUNK`] rows, the values sent as arrays: a statement per row cost a
+/// round trip per product, and a batch spent most of its time waiting for them.
+pub fn update_many(conn: &mut DbConnection, rows: &[NewProduct<'_>]) -> StoreResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                // Prepared once a batch (see `sqlite_sql`).
+                let mut q = Sql::<()>::new("UPDATE products SET body = ");
+                q.bind(Bind::Text(row.body))
+                    .sql(", hash = ")
+                    .bind(Bind::Text(row.hash))
+                    .sql(", version = ")
+                    .bind(Bind::Int(row.version))
+                    .sql(", next_change_at = ")
+                    .bind(Bind::OptTime(row.next_change_at))
+                    .sql(", updated_at = ")
+                    .bind(Bind::OptTime(Some(row.updated_at)))
+                    .sql(" WHERE sku = ")
+                    .bind(Bind::Text(row.sku));
+                q.execute(c)?;
+            }
+        }
+        DbConnection::Postgres(c) => {
+            use diesel::sql_types::{Array, BigInt, Nullable, Timestamp};
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::sql_query(
+                    "UPDATE products AS p SET body = u.body, hash = u.hash, version = u.version, \
+                     next_change_at = u.next_change_at, updated_at = u.updated_at \
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], \
+                     $5::timestamp[], $6::timestamp[]) \
+                     AS u(sku, body, hash, version, next_change_at, updated_at) \
+                     WHERE p.sku = u.sku",
+                )
+                .bind::<Array<Text>, _>(chunk.iter().map(|r| r.sku).collect::<Vec<_>>())
+                .bind::<Array<Text>, _>(chunk.iter().map(|r| r.body).collect::<Vec<_>>())
+                .bind::<Array<Text>, _>(chunk.iter().map(|r| r.hash).collect::<Vec<_>>())
+                .bind::<Array<BigInt>, _>(chunk.iter().map(|r| r.version).collect::<Vec<_>>())
+                .bind::<Array<Nullable<Timestamp>>, _>(
+                    chunk.iter().map(|r| r.next_change_at).collect::<Vec<_>>(),
+                )
+                .bind::<Array<Timestamp>, _>(chunk.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+                .execute(c)?;
+            }
+        }
     }
-    diesel::update(products::table.find(row.sku))
-        .set((
-            products::body.eq(row.body),
-            products::hash.eq(row.hash),
-            products::version.eq(row.version),
-            products::next_change_at.eq(row.next_change_at),
-            products::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)?;
     Ok(())
 }
 

@@ -364,6 +364,71 @@ async fn a_batch_keeps_the_good_lines_and_names_the_bad_ones() {
     app.stop().await;
 }
 
+/// A SKU a batch changes more than once ends as its last line, with a version and a history
+/// entry for each change, whether the batch created it or it was stored before.
+#[actix_web::test]
+async fn a_sku_changed_twice_in_a_batch_ends_as_its_last_line() {
+    let app = TestApp::spawn().await;
+    let titled = |sku: &str, title: &str| {
+        let mut p = drill(sku);
+        p["title"]["en"] = json!(title);
+        p
+    };
+    let first = [titled("T-1", "one"), titled("T-2", "one")];
+    let body: Vec<String> = first.iter().map(Value::to_string).collect();
+    let response = app.batch("application/x-ndjson", body.join("\n")).await;
+    assert_eq!(response.status(), 200);
+    // T-1 was stored before this batch; T-3 is created by it; both then change twice.
+    let lines = [
+        titled("T-1", "two"),
+        titled("T-3", "one"),
+        titled("T-1", "three"),
+        titled("T-3", "two"),
+        titled("T-3", "three"),
+    ];
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let result: Value = app
+        .batch("application/x-ndjson", body.join("\n"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["failed"], 0, "{result}");
+    let statuses: Vec<&str> = result["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["updated", "created", "updated", "updated", "updated"]
+    );
+    for (sku, changes) in [("T-1", 3), ("T-2", 1), ("T-3", 3)] {
+        let path = format!("/v1/products/{sku}");
+        let product = app.get(&path, &app.admin_token).send().await.unwrap();
+        let etag = product.headers()[header::ETAG]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let product: Value = product.json().await.unwrap();
+        let last = if sku == "T-2" { "one" } else { "three" };
+        assert_eq!(product["title"]["en"], last, "{sku}");
+        let history = app
+            .get_json(&format!("{path}/history"), &app.admin_token)
+            .await;
+        let entries = history["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), changes, "{sku}: {history}");
+        // Each entry starts from the one before, and the last ends at the stored product.
+        for pair in entries.windows(2) {
+            assert_eq!(pair[1]["hash_before"], pair[0]["hash_after"], "{sku}");
+        }
+        let hash = entries.last().unwrap()["hash_after"].as_str().unwrap();
+        assert_eq!(etag, format!("\"{hash}\""), "{sku}");
+    }
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn tokens_and_roles_are_enforced() {
     let app = TestApp::spawn().await;
