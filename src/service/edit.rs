@@ -150,8 +150,9 @@ pub fn put_products(
     }
 
     let mut inserts = Vec::new();
-    // The last state of each SKU the batch updates: a SKU changed twice is written once.
-    let mut updates: HashMap<&str, NewProduct<'_>> = HashMap::new();
+    // The last state of each SKU the batch updates, in SKU order (the order of the table's
+    // key): a SKU changed twice is written once.
+    let mut updates: BTreeMap<&str, NewProduct<'_>> = BTreeMap::new();
     let mut history = Vec::with_capacity(items.len());
     let mut events = Vec::with_capacity(items.len());
     let mut created: i64 = 0;

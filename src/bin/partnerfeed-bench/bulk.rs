@@ -295,7 +295,8 @@ pub(crate) fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Resul
          catalog, sent in {BATCH_LINES}-line batch requests while the server's generator runs. \
          partnerfeed's time runs from the first batch request until followers of every channel, \
          polling change pages (NDJSON, 1,000 per page) in turn, 2 ms apart, hold every change: it \
-         includes storing the edits, which dump and diff does not have to do (the `of which storing` row: until the last batch request was answered). Dump and diff \
+         includes storing the edits, which dump and diff does not have to do (the `of which \
+         storing` row: until the last batch request was answered). Dump and diff \
          downloads every channel's NDJSON feed and merge-joins it with the previous dump; both \
          find the same products (checked). Once the largest change is stored, and until it is published, a probe edits one product \
          of the first channel at a time (a follower of that channel reads to its head, then the \
