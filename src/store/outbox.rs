@@ -87,9 +87,9 @@ pub fn claim(
     let lanes: &[bool] = if bulk_too { &[false, true] } else { &[false] };
     for &bulk in lanes {
         let query = catalog_outbox::table
-            .filter(catalog_outbox::bulk.eq(bulk))
+            .filter(lane(bulk))
             .filter(pending.clone())
-            .order(catalog_outbox::id.asc())
+            .order((catalog_outbox::bulk.asc(), catalog_outbox::id.asc()))
             .limit(limit);
         let events = match conn {
             DbConnection::Postgres(c) => query
@@ -106,12 +106,26 @@ pub fn claim(
     Ok(Vec::new())
 }
 
+/// The events of one lane, found on the lane's index `(bulk, id)` whatever the planner believes
+/// of the outbox: a query ordered by `(bulk, id)` with the lane as a range (`bulk < TRUE`, not
+/// `bulk = FALSE`, which would fix `bulk` and leave the order to the primary key as well).
+///
+/// With `bulk = $1`, PostgreSQL planned the statement once for both lanes after five runs and
+/// took the primary key, reading every event of the other lane to find none of this one: the
+/// newest interactive event behind 200,000 bulk ones took 39 ms, against 0.02 ms on the lane's
+/// index, and during a whole-catalog change that lookup was a quarter of PostgreSQL's work.
+fn lane(bulk: bool) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(if bulk { "bulk > FALSE" } else { "bulk < TRUE" })
+}
+
 /// The id of the newest event of the interactive lane, if it holds any.
 pub fn newest_interactive(conn: &mut DbConnection) -> StoreResult<Option<i64>> {
     Ok(catalog_outbox::table
-        .filter(catalog_outbox::bulk.eq(false))
-        .select(diesel::dsl::max(catalog_outbox::id))
-        .first::<Option<i64>>(conn)?)
+        .filter(lane(false))
+        .order((catalog_outbox::bulk.desc(), catalog_outbox::id.desc()))
+        .select(catalog_outbox::id)
+        .first::<i64>(conn)
+        .optional()?)
 }
 
 /// Records, in the transaction that applied them, that the groups `groups` have applied the

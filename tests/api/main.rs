@@ -14,6 +14,7 @@ mod helpers;
 mod migrations;
 mod model;
 mod ops;
+mod outbox;
 mod products;
 mod profiles;
 mod schemas;
