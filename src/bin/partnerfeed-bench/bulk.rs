@@ -309,8 +309,8 @@ pub(crate) fn bench(ctx: &Ctx, kind: Kind, tables: &mut Tables) -> anyhow::Resul
 /// Waits, reading the database every 50 ms, until no channel is being re-evaluated and the
 /// outbox is empty: the server's generator has published everything. (Every 5 ms, as runs
 /// before 2026-12-07 did, the counting of a large outbox took a third of the two cores from
-/// the server it waits for; counting it whole every 50 ms still took a tenth of PostgreSQL's
-/// time during a whole-catalog change, so it now only asks whether one event is left.)
+/// the server it waits for; counting it whole every 50 ms was still a tenth of the statements
+/// PostgreSQL ran during a whole-catalog change, so it now only asks whether an event is left.)
 fn wait_until_published(db: &partnerfeed::store::Db) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
