@@ -36,13 +36,15 @@ fn single_edits_are_found_and_claimed_without_reading_the_bulk_lane() {
     db.migrate().unwrap();
     let mut conn = db.write_conn().unwrap();
     let conn: &mut DbConnection = &mut conn;
-    if let DbConnection::Postgres(pg) = &mut *conn {
-        // What PostgreSQL does from a prepared statement's sixth run when it deems a plan for
-        // any parameters as good: plan it once, without the values.
-        diesel::sql_query("SET plan_cache_mode = force_generic_plan")
-            .execute(pg)
-            .unwrap();
-    }
+    // Statements only PostgreSQL is given.
+    let on_postgres = |conn: &mut DbConnection, sql: &str| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query(sql).execute(pg).unwrap();
+        }
+    };
+    // What PostgreSQL does from a prepared statement's sixth run when it deems a plan for any
+    // parameters as good: plan it once, without the values.
+    on_postgres(conn, "SET plan_cache_mode = force_generic_plan");
     let at = chrono::Utc::now().naive_utc();
     let skus: Vec<String> = (0..BULK + 2).map(|i| format!("SKU-{i:06}")).collect();
     let event = |sku, bulk| NewOutboxEvent {
@@ -63,12 +65,8 @@ fn single_edits_are_found_and_claimed_without_reading_the_bulk_lane() {
         event(skus[BULK + 1].as_str(), false),
     ];
     outbox::insert(conn, &edits).unwrap();
-    if let DbConnection::Postgres(pg) = &mut *conn {
-        // The statistics autovacuum gathers on a busy outbox.
-        diesel::sql_query("ANALYZE catalog_outbox")
-            .execute(pg)
-            .unwrap();
-    }
+    // The statistics autovacuum gathers on a busy outbox.
+    on_postgres(conn, "ANALYZE catalog_outbox");
 
     // The single edits come first, though queued last; then the change, oldest first.
     let mut claimed = Vec::new();
@@ -87,14 +85,9 @@ fn single_edits_are_found_and_claimed_without_reading_the_bulk_lane() {
 
     // With no single edit left, looking for one reads nothing of the change, however often:
     // a plan by id reads every event of the change to find none.
-    let sql = |conn: &mut DbConnection, sql: &str| {
-        if let DbConnection::Postgres(pg) = conn {
-            diesel::sql_query(sql).execute(pg).unwrap();
-        }
-    };
     // In one transaction, the counts stay those of this backend, not yet merged into the
     // database's (where another session's reads would be counted too).
-    sql(conn, "BEGIN");
+    on_postgres(conn, "BEGIN");
     let before = match &mut *conn {
         DbConnection::Postgres(pg) => read_so_far(pg),
         DbConnection::Sqlite(_) => 0,
@@ -110,5 +103,5 @@ fn single_edits_are_found_and_claimed_without_reading_the_bulk_lane() {
             "16 looks for a single edit read {read} rows of the outbox"
         );
     }
-    sql(conn, "COMMIT");
+    on_postgres(conn, "COMMIT");
 }
