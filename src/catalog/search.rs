@@ -21,20 +21,42 @@ pub fn product_words<'a>(titles: impl Iterator<Item = &'a str>, gtin: Option<&st
     all
 }
 
-/// The search words of a stored (canonical) body given as text: only its titles and GTIN are
-/// read, the rest is skipped without being built.
-pub fn stored_words(body: &str) -> Result<Vec<String>, serde_json::Error> {
-    #[derive(serde::Deserialize)]
-    struct Searched {
-        #[serde(default)]
-        title: std::collections::BTreeMap<String, String>,
-        gtin: Option<String>,
+/// What a product's search words are made of: its titles and its GTIN.
+#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Searched {
+    #[serde(default)]
+    pub title: std::collections::BTreeMap<String, String>,
+    pub gtin: Option<String>,
+}
+
+impl Searched {
+    /// The titles and GTIN of a stored (canonical) body given as text: the rest is skipped
+    /// without being built.
+    pub fn of_stored(body: &str) -> Result<Searched, serde_json::Error> {
+        serde_json::from_str(body)
     }
-    let s: Searched = serde_json::from_str(body)?;
-    Ok(product_words(
-        s.title.values().map(String::as_str),
-        s.gtin.as_deref(),
-    ))
+
+    /// Whether a product of `title` and `gtin` has the same words as this one, without making
+    /// them: the same titles and GTIN.
+    pub fn same(
+        &self,
+        title: &std::collections::BTreeMap<String, String>,
+        gtin: Option<&str>,
+    ) -> bool {
+        self.title == *title && self.gtin.as_deref() == gtin
+    }
+
+    pub fn words(&self) -> Vec<String> {
+        product_words(
+            self.title.values().map(String::as_str),
+            self.gtin.as_deref(),
+        )
+    }
+}
+
+/// The search words of a stored (canonical) body given as text.
+pub fn stored_words(body: &str) -> Result<Vec<String>, serde_json::Error> {
+    Ok(Searched::of_stored(body)?.words())
 }
 
 #[cfg(test)]

@@ -201,17 +201,25 @@ pub fn put_products(
     snapshots::add_catalog_size(conn, created)?;
     // The console's search words of every changed SKU: as stored before the batch (from its
     // stored body) and as of its last version in the batch; only the difference is written.
-    let mut changes = Vec::with_capacity(latest.len());
+    // Words are made only for a SKU whose titles or GTIN changed: a price change makes none.
+    let mut changes = Vec::new();
     for (sku, &i) in &latest {
         let p = &items[i];
         let before = match current.get(*sku) {
-            Some((_, _, body)) => search::stored_words(body)
+            Some((_, _, body)) => search::Searched::of_stored(body)
                 .map_err(|e| StoreError::Corrupt(format!("product {sku}: {e}")))?,
-            None => Vec::new(),
+            None => search::Searched::default(),
         };
-        let titles = p.title.values().map(String::as_str);
-        let after = search::product_words(titles, p.gtin.as_ref().map(|g| g.as_str()));
-        changes.push(products::WordChange { sku, before, after });
+        let gtin = p.gtin.as_ref().map(|g| g.as_str());
+        if before.same(&p.title, gtin) {
+            continue;
+        }
+        let after = search::product_words(p.title.values().map(String::as_str), gtin);
+        changes.push(products::WordChange {
+            sku,
+            before: before.words(),
+            after,
+        });
     }
     products::change_search_words(conn, &changes)?;
     products::insert_history(conn, &history)?;

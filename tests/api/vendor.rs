@@ -197,6 +197,26 @@ async fn products_are_found_by_sku_prefix_gtin_and_title_words_a_page_at_a_time(
     let (_, html) = c.get(&app, "/console/products?by=title&q=red+mug").await;
     assert_eq!(listed(&html).len(), 27);
     assert_eq!(listed(&html)[0], "MUG-001");
+    // A new GTIN under the same title changes the words too, and a second one replaces it.
+    for (gtin, gone) in [
+        ("5901234123457", None),
+        ("4006381333948", Some("5901234123457")),
+    ] {
+        let r = app
+            .put_product(&product("MUG-002", "Blue mug", Some(gtin)))
+            .await;
+        assert_eq!(r.status(), 200);
+        let (_, html) = c
+            .get(&app, &format!("/console/products?by=gtin&q={gtin}"))
+            .await;
+        assert_eq!(listed(&html), ["MUG-002"], "{gtin}");
+        if let Some(gone) = gone {
+            let (_, html) = c
+                .get(&app, &format!("/console/products?by=gtin&q={gone}"))
+                .await;
+            assert!(listed(&html).is_empty(), "{gone}");
+        }
+    }
     app.stop().await;
 }
 
