@@ -273,24 +273,26 @@ pub async fn batch_products(
     let media = body::require_media_type(&req, &["application/x-ndjson", "application/json"])?;
     let bytes = body::read(payload, state.body_limit).await?;
     let is_json = media == "application/json";
-    // Counted before anything is stored, so that an oversized batch stores nothing.
-    let count = if is_json {
-        count_array_items(&bytes)?
-    } else {
-        catalog::lines::ndjson(&bytes[..]).count()
-    };
-    if count > BATCH_MAX_ITEMS {
-        return Err(ApiError::invalid(
-            "",
-            format!("a batch holds at most {BATCH_MAX_ITEMS} items; this one has {count}"),
-        ));
-    }
     let (db, by, now) = (state.db.clone(), caller.name.clone(), state.clock.now());
     let wake = state.wake.clone();
     // Items are parsed one at a time and stored a chunk per transaction: memory follows the
     // chunk, not the batch. The writer's connection is taken for each chunk's transaction only,
-    // not while items are parsed and validated, so the generator can publish in between.
+    // not while items are parsed and validated, so the generator can publish in between. Off
+    // the request's worker, like the counting: a 10,000-line body is not read on the thread
+    // that serves other requests.
     let results = web::block(move || -> Result<Vec<BatchItem>, ApiError> {
+        // Counted before anything is stored, so that an oversized batch stores nothing.
+        let count = if is_json {
+            count_array_items(&bytes)?
+        } else {
+            catalog::lines::ndjson_count(&bytes)
+        };
+        if count > BATCH_MAX_ITEMS {
+            return Err(ApiError::invalid(
+                "",
+                format!("a batch holds at most {BATCH_MAX_ITEMS} items; this one has {count}"),
+            ));
+        }
         let mut results = Vec::with_capacity(count);
         let mut chunk = Vec::with_capacity(BATCH_CHUNK);
         let mut flush = |chunk: &mut Vec<catalog::lines::Item>| -> Result<(), ApiError> {

@@ -44,6 +44,15 @@ pub fn ndjson(mut reader: impl BufRead) -> impl Iterator<Item = io::Result<Item>
     })
 }
 
+/// The number of items [`ndjson`] reads from `bytes` (its non-blank lines), counted without
+/// parsing them.
+pub fn ndjson_count(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .count()
+}
+
 /// One NDJSON line to its JSON value, or the one problem that says it is not JSON.
 fn json_line(line: &[u8]) -> Result<Value, Vec<FieldError>> {
     serde_json::from_slice(line).map_err(|e| {
@@ -102,6 +111,25 @@ mod tests {
             "{errors:?}"
         );
         assert_eq!(items[2].1.as_ref().unwrap(), &serde_json::json!({"b": 2}));
+    }
+
+    #[test]
+    fn ndjson_count_counts_what_ndjson_reads() {
+        for input in [
+            &b"{\"a\":1}\r\n\n   \n[oops\n{\"b\":2}\n\"\xff\"\n"[..],
+            b"",
+            b"\n\n",
+            b" \t\r\n{}",
+            b"{}\n{}",
+            b"{}\n \x0c\n1\n",
+        ] {
+            assert_eq!(
+                ndjson_count(input),
+                ndjson(input).count(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]
