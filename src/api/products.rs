@@ -277,9 +277,9 @@ pub async fn batch_products(
     let wake = state.wake.clone();
     // Items are parsed one at a time and stored a chunk per transaction: memory follows the
     // chunk, not the batch. The writer's connection is taken for each chunk's transaction only,
-    // not while items are parsed and validated, so the generator can publish in between. Off
-    // the request's worker, like the counting: a 10,000-line body is not read on the thread
-    // that serves other requests.
+    // not while items are parsed and validated, so the generator can publish in between. The
+    // body is counted, parsed and stored off the request's worker: a 10,000-line body does not
+    // hold up the thread that serves other requests.
     let results = web::block(move || -> Result<Vec<BatchItem>, ApiError> {
         // Counted before anything is stored, so that an oversized batch stores nothing.
         let count = if is_json {

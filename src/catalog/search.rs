@@ -22,11 +22,11 @@ pub fn product_words<'a>(titles: impl Iterator<Item = &'a str>, gtin: Option<&st
 }
 
 /// What a product's search words are made of: its titles and its GTIN.
-#[derive(Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 pub struct Searched {
     #[serde(default)]
-    pub title: std::collections::BTreeMap<String, String>,
-    pub gtin: Option<String>,
+    title: std::collections::BTreeMap<String, String>,
+    gtin: Option<String>,
 }
 
 impl Searched {
