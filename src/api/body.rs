@@ -51,13 +51,8 @@ pub async fn read(mut payload: web::Payload, limit: usize) -> Result<web::Bytes,
 
 /// Parses a JSON document; a syntax error names its line and column.
 pub fn json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 /// The media type of the request, without parameters, lowercased.

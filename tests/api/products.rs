@@ -499,10 +499,10 @@ async fn bad_json_is_a_400_that_says_where_and_a_big_body_is_a_413() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let problem: Value = response.json().await.unwrap();
-    assert!(
-        problem["detail"].as_str().unwrap().contains("line 2"),
-        "{problem}"
-    );
+    // Where, once: "expected value at line 2 column 12".
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("at line 2 column 12"), "{problem}");
+    assert_eq!(detail.matches("line").count(), 1, "{problem}");
 
     let mut big = drill("X-2");
     big["description"]["en"] = json!("x".repeat(5000));
@@ -541,6 +541,10 @@ async fn an_oversized_batch_stores_nothing_and_names_the_limit() {
     assert_eq!(list["products"].as_array().unwrap().len(), 0);
     let bad = app.batch("application/json", "[{\"sku\": \"A\"},").await;
     assert_eq!(bad.status(), 400);
+    let problem: Value = bad.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("at line 1 column 14"), "{problem}");
+    assert_eq!(detail.matches("line").count(), 1, "{problem}");
     app.stop().await;
 }
 
