@@ -51,8 +51,12 @@ pub async fn read(mut payload: web::Payload, limit: usize) -> Result<web::Bytes,
 
 /// Parses a JSON document; a syntax error names its line and column.
 pub fn json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(not_json)
+}
+
+/// The 400 for a body that is not JSON: serde_json's message names the line and column once.
+pub fn not_json(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("the body is not valid JSON: {e}"))
 }
 
 /// The media type of the request, without parameters, lowercased.

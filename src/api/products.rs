@@ -399,7 +399,7 @@ fn for_each_array_item_as<T: serde::de::DeserializeOwned>(
         if e.is_data() {
             ApiError::invalid("", "a JSON batch must be an array of products")
         } else {
-            ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+            body::not_json(e)
         }
     })
 }
