@@ -37,7 +37,7 @@ pub fn ndjson(mut reader: impl BufRead) -> impl Iterator<Item = io::Result<Item>
             }
         }
         number += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
+        if is_blank(&buf) {
             continue;
         }
         return Some(Ok((number, json_line(&buf))));
@@ -49,8 +49,13 @@ pub fn ndjson(mut reader: impl BufRead) -> impl Iterator<Item = io::Result<Item>
 pub fn ndjson_count(bytes: &[u8]) -> usize {
     bytes
         .split(|&b| b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .filter(|l| !is_blank(l))
         .count()
+}
+
+/// A line that is no item: nothing but ASCII whitespace (its `\r` and `\n` included).
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// One NDJSON line to its JSON value, or the one problem that says it is not JSON.
